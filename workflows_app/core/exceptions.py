@@ -1,0 +1,150 @@
+"""Exceptions raised by workflows_app.
+
+Every exception derives from :class:`WorkflowsError`. The "not found" errors
+also derive from :class:`KeyError` and the state errors from
+:class:`ValueError`, so code written against litestar-workflows (which raised
+those built-ins) keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "HumanTaskError",
+    "InvalidTransitionError",
+    "StepExecutionError",
+    "TaskAlreadyCompletedError",
+    "TaskNotFoundError",
+    "TaskValidationError",
+    "UnauthorizedTaskError",
+    "WorkflowAlreadyCompletedError",
+    "WorkflowInstanceNotFoundError",
+    "WorkflowNotFoundError",
+    "WorkflowStateError",
+    "WorkflowValidationError",
+    "WorkflowsError",
+]
+
+
+class WorkflowsError(Exception):
+    """A workflows_app operation failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would quote the message; always show it plainly.
+        return self.message
+
+
+class _NotFound(WorkflowsError, KeyError):
+    """Something looked up by name or id does not exist."""
+
+
+class WorkflowStateError(WorkflowsError, ValueError):
+    """The workflow instance is not in a state that allows this operation."""
+
+
+class WorkflowNotFoundError(_NotFound):
+    """No workflow is registered under this name (and version)."""
+
+    def __init__(self, name: str, version: str | None = None) -> None:
+        self.name = name
+        self.version = version
+        suffix = f" version '{version}'" if version else ""
+        super().__init__(f"Workflow '{name}'{suffix} not found")
+
+
+class WorkflowInstanceNotFoundError(_NotFound):
+    """No workflow instance has this id."""
+
+    def __init__(self, instance_id: Any) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"Workflow instance '{instance_id}' not found")
+
+
+class StepExecutionError(WorkflowsError):
+    """A step raised while it ran."""
+
+    def __init__(self, step_name: str, cause: BaseException | None = None) -> None:
+        self.step_name = step_name
+        self.cause = cause
+        suffix = f": {cause}" if cause is not None else ""
+        super().__init__(f"Step '{step_name}' failed{suffix}")
+
+
+class InvalidTransitionError(WorkflowStateError):
+    """The instance cannot move between these two steps."""
+
+    def __init__(self, from_step: str, to_step: str, reason: str | None = None) -> None:
+        self.from_step = from_step
+        self.to_step = to_step
+        self.reason = reason
+        suffix = f": {reason}" if reason else ""
+        super().__init__(f"Invalid transition from '{from_step}' to '{to_step}'{suffix}")
+
+
+class WorkflowValidationError(WorkflowsError):
+    """A workflow definition (or submitted data) is invalid."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__(f"Workflow validation failed: {'; '.join(self.errors)}")
+
+
+class TaskValidationError(WorkflowValidationError):
+    """Data submitted for a human task does not match its form schema.
+
+    ``errors`` holds one message per problem; ``field_errors`` maps the path of
+    each offending field (``"amount"``, ``"items/0/qty"``, ``""`` for the whole
+    document) to its messages.
+    """
+
+    def __init__(self, field_errors: dict[str, list[str]]) -> None:
+        self.field_errors = field_errors
+        errors = [
+            f"{path}: {message}" if path else message
+            for path, messages in field_errors.items()
+            for message in messages
+        ]
+        super().__init__(errors)
+
+
+class WorkflowAlreadyCompletedError(WorkflowStateError):
+    """The workflow instance has already finished."""
+
+    def __init__(self, instance_id: Any, status: Any) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(f"Workflow '{instance_id}' is already {status}")
+
+
+class HumanTaskError(WorkflowsError):
+    """A human task operation failed."""
+
+
+class TaskNotFoundError(HumanTaskError, KeyError):
+    """No human task has this id."""
+
+    def __init__(self, task_id: Any) -> None:
+        self.task_id = task_id
+        super().__init__(f"Task '{task_id}' not found")
+
+
+class TaskAlreadyCompletedError(HumanTaskError, ValueError):
+    """The human task is no longer pending."""
+
+    def __init__(self, task_id: Any) -> None:
+        self.task_id = task_id
+        super().__init__(f"Task '{task_id}' is already completed")
+
+
+class UnauthorizedTaskError(HumanTaskError):
+    """The user may not act on this human task."""
+
+    def __init__(self, task_id: Any, user_id: Any) -> None:
+        self.task_id = task_id
+        self.user_id = user_id
+        super().__init__(f"User '{user_id}' is not authorized to complete task '{task_id}'")

@@ -1,0 +1,58 @@
+"""The runtime record of a workflow instance."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from workflows_app.core.context import WorkflowContext
+from workflows_app.core.types import WorkflowStatus
+
+__all__ = ["Token", "WorkflowInstanceData"]
+
+
+@dataclass
+class Token:
+    """A position of a running instance: one live branch at one step.
+
+    ``state`` is ``"ready"`` (the step is to run), ``"waiting"`` (a human step
+    waits for its task), ``"joining"`` (arrived at a join that waits for other
+    branches) or ``"failed"`` (the step failed; :meth:`retry` makes it ready).
+    """
+
+    step: str
+    state: str = "ready"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the token as JSON-serialisable data."""
+        return {"id": self.id, "step": self.step, "state": self.state}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Token:
+        """Rebuild a token from :meth:`to_dict` output."""
+        return cls(step=data["step"], state=data["state"], id=data["id"])
+
+
+@dataclass
+class WorkflowInstanceData:
+    """The state of one workflow instance, as the engines return it.
+
+    ``tokens`` (an addition to upstream's fields) holds the live branches; it
+    is what lets parallel branches, joins and human steps resume exactly.
+    """
+
+    id: UUID
+    workflow_name: str
+    workflow_version: str
+    status: WorkflowStatus
+    context: WorkflowContext
+    current_step: str | None
+    started_at: datetime
+    completed_at: datetime | None = None
+    error: str | None = None
+    workflow_id: UUID | None = None
+    tokens: list[Token] = field(default_factory=list)

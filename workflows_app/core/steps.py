@@ -1,0 +1,262 @@
+"""Step classes: machine, human, gateway, timer and webhook steps.
+
+Steps can be declared in two styles, and both work everywhere:
+
+- constructor arguments: ``Validate(name="validate", description="...")``;
+- class attributes: ``class Validate(BaseMachineStep): name = "validate"``,
+  then ``Validate()``.
+
+``execute`` and the hooks may be ``async def`` or plain ``def``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from workflows_app.core.types import StepType
+
+if TYPE_CHECKING:
+    from workflows_app.core.context import WorkflowContext
+
+__all__ = [
+    "BaseHumanStep",
+    "BaseMachineStep",
+    "BaseStep",
+    "ExclusiveGateway",
+    "ParallelGateway",
+    "TimerStep",
+    "WebhookStep",
+]
+
+_UNSET: Any = object()
+
+
+class BaseStep:
+    """The base of every step.
+
+    Subclasses implement :meth:`execute`. :meth:`can_execute` is a guard (False
+    skips the step); :meth:`on_success` and :meth:`on_failure` are hooks.
+    """
+
+    name: str = ""
+    description: str = ""
+    step_type: ClassVar[StepType] = StepType.MACHINE
+
+    def __init__(self, name: str | None = None, description: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+        if description is not None:
+            self.description = description
+        if not self.name:
+            raise TypeError(
+                f"{type(self).__name__} needs a name: pass name=... or set the class attribute"
+            )
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        """Do the step's work and return its result."""
+        raise NotImplementedError(f"Step {self.name} must implement execute()")
+
+    async def can_execute(self, context: WorkflowContext) -> bool:
+        """Return False to skip this step."""
+        return True
+
+    async def on_success(self, context: WorkflowContext, result: Any) -> None:
+        """Run after :meth:`execute` returned."""
+
+    async def on_failure(self, context: WorkflowContext, error: Exception) -> None:
+        """Run after :meth:`execute` (or :meth:`on_success`) raised."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class BaseMachineStep(BaseStep):
+    """A step that runs code without a person."""
+
+    step_type: ClassVar[StepType] = StepType.MACHINE
+
+
+class BaseHumanStep(BaseStep):
+    """A step that waits for a person to submit a form.
+
+    Assignment and deadlines come from class attributes or constructor
+    arguments, and can be computed per instance by overriding the ``get_*``
+    methods:
+
+    - ``assignee_key``: the context key that holds the assignee's user id;
+    - ``assignee_group``: the name of the group whose members may do the task;
+    - ``due_in`` / ``reminder_in``: delays from the moment the task is created;
+    - ``priority``: an integer, higher comes first in inboxes.
+    """
+
+    step_type: ClassVar[StepType] = StepType.HUMAN
+    title: str = ""
+    form_schema: dict[str, Any] | None = None
+    assignee_key: str | None = None
+    assignee_group: str | None = None
+    due_in: timedelta | None = None
+    reminder_in: timedelta | None = None
+    priority: int = 0
+
+    def __init__(
+        self,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        form_schema: dict[str, Any] | None = _UNSET,
+        assignee_key: str | None = _UNSET,
+        *,
+        assignee_group: str | None = _UNSET,
+        due_in: timedelta | None = _UNSET,
+        reminder_in: timedelta | None = _UNSET,
+        priority: int = _UNSET,
+    ) -> None:
+        super().__init__(name, description)
+        if title is not None:
+            self.title = title
+        for attribute, value in (
+            ("form_schema", form_schema),
+            ("assignee_key", assignee_key),
+            ("assignee_group", assignee_group),
+            ("due_in", due_in),
+            ("reminder_in", reminder_in),
+            ("priority", priority),
+        ):
+            if value is not _UNSET:
+                setattr(self, attribute, value)
+        if not self.title:
+            self.title = self.name.replace("_", " ").title()
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        """Return what was submitted for this step, if anything."""
+        return context.get(f"{self.name}_result")
+
+    async def get_assignee(self, context: WorkflowContext) -> str | None:
+        """Return the user id the task is assigned to (from ``assignee_key``)."""
+        if self.assignee_key:
+            value = context.get(self.assignee_key)
+            return None if value is None else str(value)
+        return None
+
+    async def get_assignee_group(self, context: WorkflowContext) -> str | None:
+        """Return the group whose members may complete the task."""
+        return self.assignee_group
+
+    async def get_title(self, context: WorkflowContext) -> str:
+        """Return the task's title."""
+        return self.title
+
+    async def get_description(self, context: WorkflowContext) -> str:
+        """Return the task's description."""
+        return self.description
+
+    async def get_due_date(self, context: WorkflowContext) -> datetime | None:
+        """Return when the task is due, or None."""
+        return _utcnow() + self.due_in if self.due_in is not None else None
+
+    async def get_reminder_date(self, context: WorkflowContext) -> datetime | None:
+        """Return when to remind the assignee, or None."""
+        return _utcnow() + self.reminder_in if self.reminder_in is not None else None
+
+    async def validate_submission(self, data: dict[str, Any]) -> dict[str, list[str]] | None:
+        """Check submitted data beyond the form schema.
+
+        Return a mapping of field path to messages for each problem, or None.
+        """
+        return None
+
+
+class ExclusiveGateway(BaseStep):
+    """Route to the step whose name ``condition`` returns (or to each of a list)."""
+
+    step_type: ClassVar[StepType] = StepType.GATEWAY
+
+    def __init__(
+        self,
+        name: str | None = None,
+        condition: Callable[[WorkflowContext], str | list[str]] | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        if condition is not None:
+            self.condition = condition
+        if getattr(self, "condition", None) is None:
+            raise TypeError(f"{type(self).__name__} {self.name!r} needs a condition")
+
+    async def execute(self, context: WorkflowContext) -> str | list[str]:
+        """Return the name (or names) of the step(s) to go to next."""
+        return self.condition(context)
+
+
+class ParallelGateway(BaseStep):
+    """Fan out to every step named in ``branches``."""
+
+    step_type: ClassVar[StepType] = StepType.GATEWAY
+    branches: list[str] = []  # noqa: RUF012 - replaced per instance
+
+    def __init__(
+        self,
+        name: str | None = None,
+        branches: list[str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        self.branches = list(branches if branches is not None else self.branches)
+
+    async def execute(self, context: WorkflowContext) -> list[str]:
+        """Return the branches to run."""
+        return list(self.branches)
+
+
+class TimerStep(BaseStep):
+    """Wait for a duration before the workflow moves on."""
+
+    step_type: ClassVar[StepType] = StepType.TIMER
+    duration: timedelta | Callable[[WorkflowContext], timedelta] = timedelta(0)
+
+    def __init__(
+        self,
+        name: str | None = None,
+        duration: timedelta | Callable[[WorkflowContext], timedelta] | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        if duration is not None:
+            self.duration = duration
+
+    def get_duration(self, context: WorkflowContext) -> timedelta:
+        """Return how long to wait."""
+        duration = self.duration
+        return duration(context) if callable(duration) else duration
+
+    async def execute(self, context: WorkflowContext) -> None:
+        """Sleep for the duration (the in-memory engine's timer)."""
+        await asyncio.sleep(self.get_duration(context).total_seconds())
+
+
+class WebhookStep(BaseStep):
+    """Take data delivered by an outside system under ``callback_key``."""
+
+    step_type: ClassVar[StepType] = StepType.WEBHOOK
+    callback_key: str = "webhook_data"
+
+    def __init__(
+        self,
+        name: str | None = None,
+        callback_key: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        if callback_key is not None:
+            self.callback_key = callback_key
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        """Return the delivered payload."""
+        return context.get(self.callback_key)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)

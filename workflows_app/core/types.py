@@ -1,0 +1,63 @@
+"""Enumerations and type aliases of the workflow language.
+
+Values are lowercase strings, stored as such in the database and sent as such
+on the wire.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from workflows_app.core.protocols import Step, Workflow
+
+__all__ = ["Context", "StepStatus", "StepT", "StepType", "T", "WorkflowStatus", "WorkflowT"]
+
+
+class StepType(StrEnum):
+    """What kind of work a step does."""
+
+    MACHINE = "machine"
+    HUMAN = "human"
+    WEBHOOK = "webhook"
+    TIMER = "timer"
+    GATEWAY = "gateway"
+
+
+class StepStatus(StrEnum):
+    """The state of one step execution."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+
+class WorkflowStatus(StrEnum):
+    """The state of a workflow instance."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Return True for completed, failed and canceled."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})
+
+Context: TypeAlias = dict[str, Any]
+T = TypeVar("T")
+StepT = TypeVar("StepT", bound="Step[Any]")
+WorkflowT = TypeVar("WorkflowT", bound="Workflow")

@@ -1,0 +1,253 @@
+"""LocalExecutionEngine: runs workflows in memory, in the caller's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+
+from workflows_app.core.context import WorkflowContext
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import WorkflowInstanceNotFoundError, WorkflowValidationError
+from workflows_app.core.models import WorkflowInstanceData
+from workflows_app.core.registry import WorkflowRegistry
+from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.engine import semantics
+
+__all__ = ["LocalExecutionEngine"]
+
+logger = logging.getLogger(__name__)
+
+
+class LocalExecutionEngine:
+    """Run workflows in memory.
+
+    ``start_workflow`` and ``complete_human_task`` run machine steps inline
+    until the instance waits for a person, completes or fails, then return.
+    Nothing survives the process: use
+    :class:`~workflows_app.PersistentExecutionEngine` for durable workflows.
+
+    ``persistence`` (optional) is any object with ``async save_instance(instance)``
+    and ``async load_instance(instance_id)``; ``event_bus`` (optional) any
+    object with ``async emit(event_type, **kwargs)``.
+    """
+
+    def __init__(
+        self,
+        registry: WorkflowRegistry,
+        persistence: Any | None = None,
+        event_bus: Any | None = None,
+    ) -> None:
+        self.registry = registry
+        self.persistence = persistence
+        self.event_bus = event_bus
+        self._instances: dict[UUID, WorkflowInstanceData] = {}
+        self._definitions: dict[UUID, WorkflowDefinition] = {}
+
+    # -- the documented API ----------------------------------------------------
+
+    async def start_workflow(
+        self,
+        workflow: type[Any] | str,
+        initial_data: dict[str, Any] | None = None,
+        *,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
+        version: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> WorkflowInstanceData:
+        """Start an instance of ``workflow`` (a workflow class or a registered name)."""
+        definition = self._resolve(workflow, version)
+        errors = definition.condition_errors()
+        if errors:
+            raise WorkflowValidationError(errors)
+        now = semantics.utcnow()
+        instance_id = uuid.uuid4()
+        context = WorkflowContext(
+            workflow_id=uuid.uuid4(),
+            instance_id=instance_id,
+            data=initial_data if initial_data is not None else {},
+            metadata={
+                "workflow_name": definition.name,
+                "workflow_version": definition.version,
+                **(metadata or {}),
+            },
+            current_step=definition.initial_step,
+            step_history=[],
+            started_at=now,
+            user_id=created_by,
+            tenant_id=tenant_id,
+        )
+        instance = WorkflowInstanceData(
+            id=instance_id,
+            workflow_name=definition.name,
+            workflow_version=definition.version,
+            status=WorkflowStatus.RUNNING,
+            context=context,
+            current_step=definition.initial_step,
+            started_at=now,
+        )
+        self._instances[instance_id] = instance
+        self._definitions[instance_id] = definition
+        events = semantics.begin(instance, definition)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+        return instance
+
+    async def execute_step(self, step: Any, context: WorkflowContext, previous_result: Any = None) -> Any:
+        """Run one step outside any instance; return its result, or raise its error."""
+        if previous_result is not None:
+            context.data["_previous_result"] = previous_result
+        outcome = await semantics.run_step(step, context, engine=self)
+        if outcome.status == StepStatus.FAILED:
+            assert outcome.exception is not None
+            raise outcome.exception
+        return outcome.result
+
+    async def schedule_step(
+        self, instance_id: UUID, step_name: str, delay: timedelta | None = None
+    ) -> None:
+        """After ``delay``, move the instance to ``step_name`` and run it."""
+        if delay:
+            await asyncio.sleep(delay.total_seconds())
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        semantics.jump(instance, definition, step_name)
+        await self._save(instance)
+        await self._run(instance, definition)
+
+    async def complete_human_task(
+        self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any]
+    ) -> None:
+        """Complete the human step ``step_name`` with ``data`` and run on."""
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        semantics.waiting_token(instance, step_name)
+        await semantics.check_submission(definition.steps.get(step_name), data)
+        events = semantics.resume(instance, definition, step_name, user_id, data)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+
+    async def cancel_workflow(self, instance_id: UUID, reason: str) -> None:
+        """Cancel a running or waiting instance."""
+        instance = await self.get_instance(instance_id)
+        events = semantics.cancel(instance, reason)
+        await self._save(instance)
+        await self._emit(events)
+
+    async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
+        """Run a failed instance again from its failed step (or ``from_step``)."""
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        events = semantics.retry(instance, definition, from_step)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+        return instance
+
+    async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
+        """Return the instance, or raise :class:`WorkflowInstanceNotFoundError`."""
+        instance = self._instances.get(instance_id)
+        if instance is None and self.persistence is not None:
+            instance = await self.persistence.load_instance(instance_id)
+            if instance is not None:
+                self._instances[instance_id] = instance
+        if instance is None:
+            raise WorkflowInstanceNotFoundError(instance_id)
+        return instance
+
+    def get_running_instances(self) -> list[WorkflowInstanceData]:
+        """Return the instances that are running or waiting."""
+        live = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+        return [i for i in self._instances.values() if i.status in live]
+
+    def get_all_instances(self) -> list[WorkflowInstanceData]:
+        """Return every instance this engine knows."""
+        return list(self._instances.values())
+
+    # -- sync twins --------------------------------------------------------------
+
+    def start_workflow_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`start_workflow`."""
+        return async_to_sync(self.start_workflow)(*args, **kwargs)
+
+    def complete_human_task_sync(self, *args: Any, **kwargs: Any) -> None:
+        """Sync version of :meth:`complete_human_task`."""
+        return async_to_sync(self.complete_human_task)(*args, **kwargs)
+
+    def cancel_workflow_sync(self, *args: Any, **kwargs: Any) -> None:
+        """Sync version of :meth:`cancel_workflow`."""
+        return async_to_sync(self.cancel_workflow)(*args, **kwargs)
+
+    def retry_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`retry`."""
+        return async_to_sync(self.retry)(*args, **kwargs)
+
+    def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
+        """Sync version of :meth:`get_instance`."""
+        return async_to_sync(self.get_instance)(instance_id)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _resolve(self, workflow: type[Any] | str, version: str | None) -> WorkflowDefinition:
+        if isinstance(workflow, str):
+            return self.registry.get_definition(workflow, version)
+        definition = workflow.get_definition()
+        if version is not None and version != definition.version:
+            return self.registry.get_definition(definition.name, version)
+        return definition
+
+    def _definition_of(self, instance: WorkflowInstanceData) -> WorkflowDefinition:
+        definition = self._definitions.get(instance.id)
+        if definition is None:
+            definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
+            self._definitions[instance.id] = definition
+        return definition
+
+    async def _run(self, instance: WorkflowInstanceData, definition: WorkflowDefinition) -> None:
+        while (token := semantics.next_ready(instance)) is not None:
+            step = definition.steps.get(token.step)
+            if step is None:
+                events = semantics.fail_missing_step(instance, token)
+            elif semantics.is_human(step):
+                events = semantics.wait(instance, definition, token)
+            else:
+                semantics.enter(instance, token)
+                await self._emit(
+                    [
+                        (
+                            "step.started",
+                            {
+                                "instance_id": instance.id,
+                                "step_name": token.step,
+                                "step_type": str(step.step_type),
+                            },
+                        )
+                    ]
+                )
+                outcome = await semantics.run_step(step, instance.context, engine=self)
+                if instance.status != WorkflowStatus.RUNNING:
+                    return  # canceled while the step ran: its outcome is dropped
+                events = semantics.advance(instance, definition, token, outcome)
+            await self._save(instance)
+            await self._emit(events)
+
+    async def _save(self, instance: WorkflowInstanceData) -> None:
+        if self.persistence is not None:
+            await self.persistence.save_instance(instance)
+
+    async def _emit(self, events: list[semantics.Event]) -> None:
+        if self.event_bus is None:
+            return
+        for name, payload in events:
+            try:
+                await self.event_bus.emit(name, **payload)
+            except Exception:
+                logger.exception("event bus failed on %s", name)

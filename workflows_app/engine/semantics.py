@@ -1,0 +1,467 @@
+"""Step semantics: the one place that decides how a workflow instance moves.
+
+Both engines (in memory and on the database) drive instances through these
+functions, so a workflow behaves the same whichever engine runs it.
+
+An instance's live branches are :class:`~workflows_app.core.models.Token`
+objects. A token is *ready* (its step is to run), *waiting* (a human step
+waits for its task), *joining* (it reached a join that still waits for other
+branches) or *failed*. The rules:
+
+- A step runs through its guard (``can_execute``; False means *skipped*),
+  ``execute`` and the ``on_success`` hook; if ``execute`` or ``on_success``
+  raises, ``on_failure`` runs and the step *failed*.
+- After a step ran, its outgoing conditions are evaluated against the context
+  as the step left it. A gateway that returns a step name (or a list of
+  names) routes there instead. A step listed in ``terminal_steps`` ends its
+  branch. Several targets fan out into several branches.
+- A step with several incoming edges is a join: it runs once, after every
+  live branch that can still reach it has arrived.
+- The instance is *running* while a branch is ready, *waiting* while branches
+  wait only for people, *completed* when no branch is live, and *failed* as
+  soon as a step fails. ``retry`` makes the failed branch ready again.
+
+The transition functions are plain (synchronous, no I/O): they change the
+instance in place and return the events to send, as ``(name, kwargs)``.
+:func:`run_step` is the only one that runs user code.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import jsonschema
+
+from workflows_app.core.context import StepExecution
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import (
+    InvalidTransitionError,
+    TaskValidationError,
+    WorkflowAlreadyCompletedError,
+    WorkflowStateError,
+)
+from workflows_app.core.groups import StepGroup
+from workflows_app.core.models import Token, WorkflowInstanceData
+from workflows_app.core.steps import BaseHumanStep, BaseStep
+from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[str, dict[str, Any]]
+
+READY, WAITING, JOINING, FAILED = "ready", "waiting", "joining", "failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def output_of(result: Any) -> dict[str, Any] | None:
+    """Return how a step result is stored as output data."""
+    if result is None or isinstance(result, dict):
+        return result
+    return {"result": result}
+
+
+def is_human(step: Any) -> bool:
+    return getattr(step, "step_type", None) == StepType.HUMAN
+
+
+# -- running user code --------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What happened when a step ran."""
+
+    status: StepStatus
+    started_at: datetime
+    completed_at: datetime
+    result: Any = None
+    error: str | None = None
+    exception: Exception | None = field(default=None, repr=False)
+    input_data: dict[str, Any] | None = None
+
+
+async def call(function: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync or async callable and return its result."""
+    result = function(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _overrides(step: Any, method: str) -> bool:
+    """Return True unless ``method`` is BaseStep's do-nothing default."""
+    return getattr(type(step), method, None) is not getattr(BaseStep, method)
+
+
+async def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
+    """Run ``step`` against ``context``: guard, execute, hooks. Never raises for step errors."""
+    started_at = utcnow()
+    input_data = copy.deepcopy(context.data)
+    if _overrides(step, "can_execute") and not await call(step.can_execute, context):
+        return Outcome(StepStatus.SKIPPED, started_at, utcnow(), input_data=input_data)
+    try:
+        if isinstance(step, StepGroup):
+            result = await step.execute(context, engine)
+        else:
+            result = await call(step.execute, context)
+        if _overrides(step, "on_success"):
+            await call(step.on_success, context, result)
+    except Exception as exc:
+        if _overrides(step, "on_failure"):
+            try:
+                await call(step.on_failure, context, exc)
+            except Exception:
+                logger.exception("on_failure of step %r raised", getattr(step, "name", step))
+        return Outcome(
+            StepStatus.FAILED,
+            started_at,
+            utcnow(),
+            error=str(exc) or type(exc).__name__,
+            exception=exc,
+            input_data=input_data,
+        )
+    return Outcome(StepStatus.SUCCEEDED, started_at, utcnow(), result=result, input_data=input_data)
+
+
+def _overrides_validation(step: Any) -> bool:
+    method = getattr(type(step), "validate_submission", None)
+    return method is not None and method is not BaseHumanStep.validate_submission
+
+
+def needs_event_loop(step: Any) -> bool:
+    """Return True if running ``step`` awaits anything (some method is async)."""
+    if isinstance(step, StepGroup):
+        return True
+    return any(
+        _overrides(step, name) and inspect.iscoroutinefunction(getattr(step, name))
+        for name in ("can_execute", "execute", "on_success", "on_failure")
+    ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
+
+
+def run_sync(coroutine: Any) -> Any:
+    """Run a coroutine that never suspends (it only calls sync code) to its end.
+
+    This is how synchronous callers use the async functions of this module
+    without an event loop when every user callable involved is synchronous
+    (see :func:`needs_event_loop`).
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("the coroutine awaited something; run it in an event loop")
+
+
+async def check_submission(step: Any, data: Any) -> None:
+    """Raise :class:`TaskValidationError` unless ``data`` suits the human step's form."""
+    if not isinstance(data, dict):
+        raise TaskValidationError({"": ["The submitted data must be a JSON object."]})
+    problems: dict[str, list[str]] = {}
+    schema = getattr(step, "form_schema", None)
+    if schema:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+            path = "/".join(str(part) for part in error.absolute_path)
+            if error.validator == "required" and isinstance(error.instance, dict):
+                # Report a missing property at the property, not at its parent.
+                missing = error.message.split("'")[1] if "'" in error.message else ""
+                path = f"{path}/{missing}" if path else missing
+                message = "This field is required."
+            else:
+                message = error.message
+            problems.setdefault(path, []).append(message)
+    if _overrides_validation(step):
+        extra = await call(step.validate_submission, data)
+        for path, messages in (extra or {}).items():
+            problems.setdefault(path, []).extend(messages)
+    if problems:
+        raise TaskValidationError(problems)
+
+
+# -- transitions ----------------------------------------------------------------
+
+
+def begin(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> list[Event]:
+    """Put a new instance at its initial step."""
+    instance.tokens = [Token(definition.initial_step)]
+    instance.status = WorkflowStatus.RUNNING
+    instance.current_step = definition.initial_step
+    instance.context.current_step = definition.initial_step
+    return [("workflow.started", {"instance_id": instance.id})]
+
+
+def next_ready(instance: WorkflowInstanceData) -> Token | None:
+    """Return the next branch to run, or None."""
+    if instance.status != WorkflowStatus.RUNNING:
+        return None
+    return next((token for token in instance.tokens if token.state == READY), None)
+
+
+def enter(instance: WorkflowInstanceData, token: Token) -> list[Event]:
+    """Mark ``token``'s step as the one about to run."""
+    instance.current_step = token.step
+    instance.context.current_step = token.step
+    return []
+
+
+def wait(instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token) -> list[Event]:
+    """Park ``token`` at its human step until the task is completed."""
+    token.state = WAITING
+    instance.current_step = token.step
+    instance.context.current_step = token.step
+    events = [("workflow.waiting", {"instance_id": instance.id, "step_name": token.step})]
+    return events + _settle(instance, definition)
+
+
+def fail_missing_step(instance: WorkflowInstanceData, token: Token) -> list[Event]:
+    """Fail the instance because ``token`` points at a step the definition lacks."""
+    return _fail(instance, token, f"Step '{token.step}' not found in definition")
+
+
+def advance(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    token: Token,
+    outcome: Outcome,
+) -> list[Event]:
+    """Record ``outcome`` of ``token``'s step and move the branch on."""
+    step = definition.steps[token.step]
+    instance.context.step_history.append(
+        StepExecution(
+            step_name=token.step,
+            status=outcome.status,
+            started_at=outcome.started_at,
+            completed_at=outcome.completed_at,
+            result=outcome.result,
+            error=outcome.error,
+            input_data=outcome.input_data,
+            output_data=output_of(outcome.result),
+        )
+    )
+    base = {"instance_id": instance.id, "step_name": token.step}
+    if outcome.status == StepStatus.FAILED:
+        event = ("step.failed", {**base, "error": outcome.error})
+        return [event, *_fail(instance, token, outcome.error or "")]
+    if outcome.status == StepStatus.SKIPPED:
+        events: list[Event] = [("step.skipped", base)]
+    else:
+        events = [("step.completed", {**base, "result": outcome.result})]
+    return events + _move_on(instance, definition, token, step, outcome.result)
+
+
+def resume(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    step_name: str,
+    user_id: str | None,
+    data: dict[str, Any],
+) -> list[Event]:
+    """Complete the human step ``step_name`` with ``data`` and move its branch on.
+
+    Call :func:`waiting_token` first to check the instance may be resumed, and
+    :func:`check_submission` to validate ``data``.
+    """
+    token = waiting_token(instance, step_name)
+    now = utcnow()
+    instance.context.data.update(data)
+    instance.context.user_id = user_id
+    instance.context.step_history.append(
+        StepExecution(
+            step_name=step_name,
+            status=StepStatus.SUCCEEDED,
+            started_at=now,
+            completed_at=now,
+            result=data,
+            output_data=data,
+        )
+    )
+    instance.status = WorkflowStatus.RUNNING
+    events: list[Event] = [
+        ("step.completed", {"instance_id": instance.id, "step_name": step_name, "result": data})
+    ]
+    return events + _move_on(instance, definition, token, definition.steps.get(step_name), None)
+
+
+def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:
+    """Return the branch waiting at ``step_name``, or raise :class:`WorkflowStateError`."""
+    waiting = [token for token in instance.tokens if token.state == WAITING]
+    for token in waiting:
+        if token.step == step_name:
+            return token
+    if instance.status != WorkflowStatus.WAITING or not waiting:
+        raise WorkflowStateError(f"Instance {instance.id} is not waiting (status: {instance.status})")
+    steps = ", ".join(f"'{token.step}'" for token in waiting)
+    raise WorkflowStateError(f"Instance is waiting at step {steps}, not '{step_name}'")
+
+
+def cancel(instance: WorkflowInstanceData, reason: str) -> list[Event]:
+    """Cancel a running or waiting instance."""
+    ensure_not_finished(instance)
+    instance.status = WorkflowStatus.CANCELED
+    instance.error = f"Canceled: {reason}"
+    instance.completed_at = utcnow()
+    instance.tokens = []
+    return [("workflow.canceled", {"instance_id": instance.id, "reason": reason})]
+
+
+def retry(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, from_step: str | None = None
+) -> list[Event]:
+    """Make a failed instance run again from its failed step, or from ``from_step``."""
+    if instance.status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED):
+        raise WorkflowAlreadyCompletedError(instance.id, instance.status)
+    if instance.status != WorkflowStatus.FAILED:
+        raise WorkflowStateError(
+            f"Workflow '{instance.id}' is {instance.status}; only failed workflows can be retried"
+        )
+    if from_step is not None and from_step not in definition.steps:
+        raise InvalidTransitionError(
+            instance.current_step or "", from_step, "the step is not in the workflow definition"
+        )
+    failed = [token for token in instance.tokens if token.state == FAILED]
+    if from_step is not None or not failed:
+        instance.tokens = [t for t in instance.tokens if t.state != FAILED]
+        instance.tokens.append(Token(from_step or instance.current_step or definition.initial_step))
+    else:
+        for token in failed:
+            token.state = READY
+    instance.status = WorkflowStatus.RUNNING
+    instance.error = None
+    instance.completed_at = None
+    restart = next(t.step for t in instance.tokens if t.state == READY)
+    instance.current_step = restart
+    instance.context.current_step = restart
+    return [("workflow.retried", {"instance_id": instance.id, "step_name": restart})]
+
+
+def jump(instance: WorkflowInstanceData, definition: WorkflowDefinition, step_name: str) -> list[Event]:
+    """Move a live instance to ``step_name``, dropping its other branches."""
+    ensure_not_finished(instance)
+    instance.tokens = [Token(step_name)]
+    instance.status = WorkflowStatus.RUNNING
+    instance.current_step = step_name
+    instance.context.current_step = step_name
+    return []
+
+
+def ensure_not_finished(instance: WorkflowInstanceData) -> None:
+    """Raise :class:`WorkflowAlreadyCompletedError` for a completed, failed or canceled instance."""
+    if instance.status.is_terminal:
+        raise WorkflowAlreadyCompletedError(instance.id, instance.status)
+
+
+# -- routing and joins -------------------------------------------------------------
+
+
+def _fail(instance: WorkflowInstanceData, token: Token, error: str) -> list[Event]:
+    token.state = FAILED
+    instance.status = WorkflowStatus.FAILED
+    instance.error = error
+    instance.completed_at = utcnow()
+    instance.current_step = token.step
+    instance.context.current_step = token.step
+    return [("workflow.failed", {"instance_id": instance.id, "status": instance.status})]
+
+
+def _move_on(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    token: Token,
+    step: Any,
+    result: Any,
+) -> list[Event]:
+    try:
+        targets = _route(definition, token.step, step, result, instance.context)
+    except Exception as exc:
+        return _fail(instance, token, f"Routing after step '{token.step}' failed: {exc}")
+    instance.tokens.remove(token)
+    for target in targets:
+        _arrive(instance, definition, target)
+    return _settle(instance, definition)
+
+
+def _route(
+    definition: WorkflowDefinition, step_name: str, step: Any, result: Any, context: Any
+) -> list[str]:
+    if step_name in definition.terminal_steps:
+        return []
+    if getattr(step, "step_type", None) == StepType.GATEWAY and result is not None:
+        if isinstance(result, str):
+            return [result]
+        if isinstance(result, list | tuple) and all(isinstance(name, str) for name in result):
+            return list(dict.fromkeys(result))
+    return list(dict.fromkeys(definition.get_next_steps(step_name, context)))
+
+
+def _sources(definition: WorkflowDefinition, step_name: str) -> set[str]:
+    return {name for name in definition.steps if step_name in definition.successors(name)} | {
+        edge.get_source_name() for edge in definition.edges if edge.get_target_name() == step_name
+    }
+
+
+def _arrive(instance: WorkflowInstanceData, definition: WorkflowDefinition, target: str) -> None:
+    if len(_sources(definition, target)) < 2:
+        instance.tokens.append(Token(target))
+        return
+    if not any(t.step == target and t.state == JOINING for t in instance.tokens):
+        instance.tokens.append(Token(target, JOINING))
+
+
+def _can_reach(definition: WorkflowDefinition, start: str, goal: str) -> bool:
+    seen: set[str] = set()
+    pending = list(definition.successors(start))
+    while pending:
+        name = pending.pop()
+        if name == goal:
+            return True
+        if name not in seen:
+            seen.add(name)
+            pending.extend(definition.successors(name))
+    return False
+
+
+def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> list[Event]:
+    """Release joins nothing can reach any more, then derive the instance's status."""
+    changed = True
+    while changed:
+        changed = False
+        for join in [t for t in instance.tokens if t.state == JOINING]:
+            blocked = any(
+                other is not join
+                and other.state in (READY, WAITING, JOINING)
+                and _can_reach(definition, other.step, join.step)
+                for other in instance.tokens
+            )
+            if not blocked:
+                join.state = READY
+                changed = True
+        live = {t.state for t in instance.tokens}
+        if not changed and JOINING in live and not live & {READY, WAITING}:
+            # Joins waiting only for each other (a cycle): release the oldest.
+            next(t for t in instance.tokens if t.state == JOINING).state = READY
+            changed = True
+
+    ready = next((t for t in instance.tokens if t.state == READY), None)
+    waiting = next((t for t in instance.tokens if t.state == WAITING), None)
+    if ready is not None:
+        instance.status = WorkflowStatus.RUNNING
+        return []
+    if waiting is not None:
+        instance.status = WorkflowStatus.WAITING
+        instance.current_step = waiting.step
+        return []
+    instance.status = WorkflowStatus.COMPLETED
+    instance.completed_at = utcnow()
+    instance.current_step = None
+    return [("workflow.completed", {"instance_id": instance.id, "status": instance.status})]
