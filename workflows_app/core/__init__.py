@@ -112,6 +112,7 @@ __all__ = [
     "WorkflowResumed",
     "WorkflowStarted",
     "WorkflowStateError",
+    "WorkflowStatus",
     "WorkflowValidationError",
     "WorkflowsError",
     "generate_mermaid_graph",

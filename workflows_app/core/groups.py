@@ -16,7 +16,6 @@ from workflows_app.core.types import StepType
 
 if TYPE_CHECKING:
     from workflows_app.core.context import WorkflowContext
-    from workflows_app.core.steps import BaseStep
 
 __all__ = ["ConditionalGroup", "ParallelGroup", "SequentialGroup", "StepGroup"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workflows_app.core.types import StepType
@@ -195,7 +195,7 @@ class ParallelGateway(BaseStep):
     """Fan out to every step named in ``branches``."""
 
     step_type: ClassVar[StepType] = StepType.GATEWAY
-    branches: list[str] = []  # noqa: RUF012 - replaced per instance
+    branches: list[str] = []
 
     def __init__(
         self,
@@ -259,4 +259,4 @@ class WebhookStep(BaseStep):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

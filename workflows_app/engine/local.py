@@ -48,6 +48,8 @@ class LocalExecutionEngine:
         self.event_bus = event_bus
         self._instances: dict[UUID, WorkflowInstanceData] = {}
         self._definitions: dict[UUID, WorkflowDefinition] = {}
+        # The step each instance is running, so that cancel_workflow can interrupt it.
+        self._running: dict[UUID, asyncio.Future[semantics.Outcome]] = {}
 
     # -- the documented API ----------------------------------------------------
 
@@ -139,6 +141,9 @@ class LocalExecutionEngine:
         """Cancel a running or waiting instance."""
         instance = await self.get_instance(instance_id)
         events = semantics.cancel(instance, reason)
+        running = self._running.pop(instance_id, None)
+        if running is not None:
+            running.cancel()  # interrupt the step in the middle of its await
         await self._save(instance)
         await self._emit(events)
 
@@ -232,7 +237,18 @@ class LocalExecutionEngine:
                         )
                     ]
                 )
-                outcome = await semantics.run_step(step, instance.context, engine=self)
+                running = asyncio.ensure_future(
+                    semantics.run_step(step, instance.context, engine=self)
+                )
+                self._running[instance.id] = running
+                try:
+                    outcome = await running
+                except asyncio.CancelledError:
+                    if running.cancelled() and instance.status == WorkflowStatus.CANCELED:
+                        return  # cancel_workflow interrupted the step
+                    raise
+                finally:
+                    self._running.pop(instance.id, None)
                 if instance.status != WorkflowStatus.RUNNING:
                     return  # canceled while the step ran: its outcome is dropped
                 events = semantics.advance(instance, definition, token, outcome)

@@ -33,7 +33,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
@@ -59,7 +59,7 @@ READY, WAITING, JOINING, FAILED = "ready", "waiting", "joining", "failed"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def output_of(result: Any) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+"""The demo app: example workflows and the ``demo_setup`` command."""

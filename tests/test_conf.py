@@ -1,0 +1,104 @@
+"""workflows_app.conf and the checks of the WORKFLOWS setting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from django.core import checks as django_checks
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from workflows_app import checks as workflows_checks
+from workflows_app import conf
+
+
+def test_get_settings__defaults() -> None:
+    assert conf.get_settings() == conf.WorkflowsSettings(
+        EXECUTION_MODE="inline", USER_ID_FIELD="username", AUTODISCOVER=True
+    )
+
+
+def test_get_settings__frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        conf.get_settings().EXECUTION_MODE = "worker"  # type: ignore[misc]
+
+
+def test_get_settings__follows_override_settings() -> None:
+    before = conf.get_settings()
+
+    with override_settings(
+        WORKFLOWS={"EXECUTION_MODE": "worker", "USER_ID_FIELD": "email"}
+    ):
+        inside = conf.get_settings()
+
+    assert inside.EXECUTION_MODE == "worker"
+    assert inside.USER_ID_FIELD == "email"
+    assert inside.AUTODISCOVER is True
+    assert conf.get_settings() == before
+
+
+def test_get_settings__invalid_value() -> None:
+    with (
+        override_settings(WORKFLOWS={"EXECUTION_MODE": "background"}),
+        pytest.raises(
+            ImproperlyConfigured,
+            match=r"EXECUTION_MODE.*'inline', 'worker'.*'background'",
+        ),
+    ):
+        conf.get_settings()
+
+
+def test_check_settings__valid() -> None:
+    with override_settings(
+        WORKFLOWS={"EXECUTION_MODE": "worker", "AUTODISCOVER": False}
+    ):
+        assert workflows_checks.check_settings() == []
+
+
+def test_check_settings__unknown_key_with_close_match() -> None:
+    with override_settings(WORKFLOWS={"EXECUTION_MOD": "inline"}):
+        [error] = workflows_checks.check_settings()
+
+    assert error.id == "workflows_app.E001"
+    assert "'EXECUTION_MOD'" in error.msg
+    assert error.hint == "Did you mean 'EXECUTION_MODE'?"
+
+
+def test_check_settings__unknown_key_without_close_match() -> None:
+    with override_settings(WORKFLOWS={"COLOUR": "blue"}):
+        [error] = workflows_checks.check_settings()
+
+    assert error.id == "workflows_app.E001"
+    assert error.hint == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER."
+
+
+def test_check_settings__invalid_values() -> None:
+    with override_settings(
+        WORKFLOWS={
+            "EXECUTION_MODE": "later",
+            "USER_ID_FIELD": "",
+            "AUTODISCOVER": "yes",
+        }
+    ):
+        errors = workflows_checks.check_settings()
+
+    assert [error.id for error in errors] == ["workflows_app.E002"] * 3
+    assert "EXECUTION_MODE" in errors[0].msg
+    assert "USER_ID_FIELD" in errors[1].msg
+    assert "AUTODISCOVER" in errors[2].msg
+
+
+def test_check_settings__not_a_dict() -> None:
+    with override_settings(WORKFLOWS=["EXECUTION_MODE"]):
+        [error] = workflows_checks.check_settings()
+
+    assert error.id == "workflows_app.E002"
+    assert "must be a dict, not list" in error.msg
+
+
+def test_check_settings__registered_with_django() -> None:
+    with override_settings(WORKFLOWS={"EXECUTION_MOD": "inline"}):
+        ids = [message.id for message in django_checks.run_checks()]
+
+    assert "workflows_app.E001" in ids

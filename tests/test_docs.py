@@ -1,0 +1,32 @@
+"""The documentation's code runs: every docs/src snippet and the README quick start."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPETS = sorted((ROOT / "docs" / "src").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SNIPPETS, ids=lambda path: path.name)
+def test_docs_snippet__runs(path: Path) -> None:
+    runpy.run_path(str(path), run_name="docs_snippet")
+
+
+def test_docs_snippet__each_is_included_in_a_page() -> None:
+    pages = "\n".join(p.read_text() for p in (ROOT / "docs").rglob("*.rst"))
+    included = set(re.findall(r"literalinclude:: (?:\.\./)*src/(\S+\.py)", pages))
+    assert {path.name for path in SNIPPETS} <= included
+
+
+def test_readme__quick_start_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks, "the README quick start has no python block"
+    namespace: dict[str, object] = {"__name__": "readme_quickstart"}
+    exec(compile("\n".join(blocks), "README.md", "exec"), namespace)

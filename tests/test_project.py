@@ -1,0 +1,119 @@
+"""The demo project as a developer meets it: admin pages, static files, checks, migrations."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from django.contrib.auth import authenticate, get_user_model
+from django.core import checks
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client, override_settings
+
+
+@pytest.mark.django_db
+def test_admin_login_page__renders(client: Client) -> None:
+    response = client.get("/admin/login/")
+
+    assert response.status_code == 200
+    assert b'id="login-form"' in response.content
+
+
+def test_home__redirects_to_admin(client: Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+async def test_asgi_application__serves_admin_static_files() -> None:
+    from project.asgi import application
+
+    path = "/static/admin/css/base.css"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input(
+        {"type": "http.request", "body": b"", "more_body": False}
+    )
+
+    start = await communicator.receive_output(timeout=5)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=5)
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await communicator.wait(timeout=5)
+
+    headers = {name.lower(): value for name, value in start["headers"]}
+    assert start["status"] == 200
+    assert headers[b"content-type"] == b"text/css"
+    assert b"body" in body
+
+
+@pytest.mark.django_db
+def test_system_checks__report_no_errors() -> None:
+    messages = checks.run_checks(databases=["default"])
+
+    assert [message for message in messages if message.is_serious()] == []
+
+
+@pytest.mark.django_db
+def test_makemigrations__finds_no_model_changes() -> None:
+    out = io.StringIO()
+
+    # Exits with SystemExit(1) when a model change has no migration.
+    call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+
+    assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_demo_setup__creates_then_resets_the_superuser() -> None:
+    user_model = get_user_model()
+    out = io.StringIO()
+
+    call_command("demo_setup", stdout=out)
+    user = user_model.objects.get(username="admin")
+    user.set_password("changed")
+    user.is_superuser = False
+    user.save()
+    call_command("demo_setup", stdout=out)
+
+    assert user_model.objects.filter(username="admin").count() == 1
+    user = authenticate(username="admin", password="admin")
+    assert user is not None
+    assert user.is_staff and user.is_superuser
+    assert "Created the demo superuser." in out.getvalue()
+    assert "Updated the demo superuser." in out.getvalue()
+    assert "admin / admin" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_setup__refuses_without_debug() -> None:
+    # pytest-django runs tests with DEBUG off, as Django's test runner does.
+    with pytest.raises(CommandError, match="only with DEBUG on"):
+        call_command("demo_setup", stdout=io.StringIO())
+
+    assert not get_user_model().objects.filter(username="admin").exists()
+
+
+@pytest.mark.postgres_only
+def test_postgres_only_marker__runs_only_on_postgresql() -> None:
+    assert connection.vendor == "postgresql"

@@ -1,0 +1,106 @@
+"""The app's settings: one ``WORKFLOWS`` dict in the project settings, read through here.
+
+Use ``conf.get_settings().EXECUTION_MODE``. The result is cached and rebuilt when
+``WORKFLOWS`` changes under ``override_settings``. Unknown keys are ignored here and
+reported by the system check ``workflows_app.E001``; invalid values raise
+``ImproperlyConfigured`` here and are reported by ``workflows_app.E002``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "WORKFLOWS"
+
+ExecutionMode = Literal["inline", "worker"]
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowsSettings:
+    """The effective settings: defaults overridden by ``settings.WORKFLOWS``."""
+
+    EXECUTION_MODE: ExecutionMode = "inline"
+    """``"inline"``: the caller runs machine steps until the instance waits or ends.
+    ``"worker"``: the caller commits and returns; ``manage.py workflows_worker`` runs the steps."""
+
+    USER_ID_FIELD: str = "username"
+    """The user model attribute whose value is stored as a task's assignee or completer id."""
+
+    AUTODISCOVER: bool = True
+    """Import the ``workflows`` module of every installed app when Django starts."""
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """Return the names of the known keys, in declaration order."""
+        return [field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> WorkflowsSettings:
+        """Build the settings from a ``WORKFLOWS`` dict, ignoring unknown keys.
+
+        Raise ``ImproperlyConfigured`` when a known key has an invalid value.
+        """
+        problems = invalid_values(raw)
+        if problems:
+            raise ImproperlyConfigured("; ".join(problems))
+        known = set(cls.keys())
+        return cls(**{key: value for key, value in raw.items() if key in known})
+
+
+def raw_setting() -> Any:
+    """Return ``settings.WORKFLOWS`` as the project wrote it (``{}`` when absent)."""
+    return getattr(django_settings, SETTING_NAME, {})
+
+
+def unknown_keys(raw: Mapping[str, Any]) -> list[str]:
+    """Return the keys of `raw` that are not settings of this app."""
+    known = set(WorkflowsSettings.keys())
+    return [key for key in raw if key not in known]
+
+
+def invalid_values(raw: Any) -> list[str]:
+    """Return one message per invalid value in `raw` (or for `raw` itself if not a dict)."""
+    if not isinstance(raw, Mapping):
+        return [f"{SETTING_NAME} must be a dict, not {type(raw).__name__}."]
+    problems = []
+    mode = raw.get("EXECUTION_MODE", "inline")
+    if mode not in get_args(ExecutionMode):
+        choices = ", ".join(repr(choice) for choice in get_args(ExecutionMode))
+        problems.append(
+            f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}."
+        )
+    field = raw.get("USER_ID_FIELD", "username")
+    if not isinstance(field, str) or not field:
+        problems.append(
+            f"{SETTING_NAME}['USER_ID_FIELD'] must be a non-empty string, not {field!r}."
+        )
+    autodiscover = raw.get("AUTODISCOVER", True)
+    if not isinstance(autodiscover, bool):
+        problems.append(
+            f"{SETTING_NAME}['AUTODISCOVER'] must be True or False, not {autodiscover!r}."
+        )
+    return problems
+
+
+@functools.cache
+def get_settings() -> WorkflowsSettings:
+    """Return the effective settings (cached until ``WORKFLOWS`` changes)."""
+    raw = raw_setting()
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(invalid_values(raw)[0])
+    return WorkflowsSettings.from_mapping(raw)
+
+
+@receiver(setting_changed, dispatch_uid="workflows_app.conf.reload_settings")
+def reload_settings(*, setting: str, **kwargs: Any) -> None:
+    """Drop the cached settings when ``override_settings`` changes ``WORKFLOWS``."""
+    if setting == SETTING_NAME:
+        get_settings.cache_clear()
