@@ -53,6 +53,7 @@ class ExpenseApproval(Workflow):
     ]
 
 
+# Start it
 registry = WorkflowRegistry()
 registry.register(ExpenseApproval)
 engine = LocalExecutionEngine(registry)

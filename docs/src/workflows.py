@@ -49,6 +49,7 @@ class HelloV2:
         )
 
 
+# The registry
 registry = WorkflowRegistry()
 registry.register(Hello)
 registry.register(HelloV2)
