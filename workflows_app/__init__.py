@@ -82,6 +82,8 @@ __all__ = [
 
 # Names that live in optional faces, imported on first use.
 _LAZY = {
+    # Imports Django models: usable once Django is set up.
+    "PersistentExecutionEngine": "workflows_app.engine.persistent",
     "WorkflowPlugin": "workflows_app.contrib.litestar",
     "WorkflowPluginConfig": "workflows_app.contrib.litestar",
 }
@@ -96,6 +98,8 @@ def __getattr__(name: str) -> Any:
     try:
         module = import_module(module_name)
     except ImportError as exc:
+        if name == "PersistentExecutionEngine":
+            raise
         raise ImportError(
             f"workflows_app.{name} needs the Litestar adapter: "
             f"pip install 'django-workflows-app[litestar]' ({exc})"

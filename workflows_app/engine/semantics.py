@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 Event = tuple[str, dict[str, Any]]
 
-READY, WAITING, JOINING, FAILED = "ready", "waiting", "joining", "failed"
+READY, RUNNING, WAITING, JOINING, FAILED = "ready", "running", "waiting", "joining", "failed"
 
 
 def utcnow() -> datetime:
@@ -189,6 +189,53 @@ async def check_submission(step: Any, data: Any) -> None:
         raise TaskValidationError(problems)
 
 
+def data_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Return what a step changed in the context data: (keys set, keys removed)."""
+    changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
+    return changed, [k for k in before if k not in after]
+
+
+def apply_changes(data: dict[str, Any], changes: tuple[dict[str, Any], list[str]]) -> None:
+    """Apply :func:`data_changes` output to ``data`` (the instance's current data)."""
+    changed, removed = changes
+    data.update(changed)
+    for key in removed:
+        data.pop(key, None)
+
+
+_TASK_METHODS = (
+    "get_assignee",
+    "get_assignee_group",
+    "get_title",
+    "get_description",
+    "get_due_date",
+    "get_reminder_date",
+)
+
+
+async def task_fields(step: Any, context: Any) -> dict[str, Any]:
+    """Return the assignment, deadlines and texts of the task a human step creates."""
+    return {
+        "assignee_id": await call(step.get_assignee, context),
+        "assignee_group": await call(step.get_assignee_group, context),
+        "title": (await call(step.get_title, context)) or step.name,
+        "description": await call(step.get_description, context),
+        "due_at": await call(step.get_due_date, context),
+        "reminder_at": await call(step.get_reminder_date, context),
+        "form_schema": getattr(step, "form_schema", None),
+        "priority": getattr(step, "priority", 0),
+    }
+
+
+def task_fields_need_event_loop(step: Any) -> bool:
+    """Return True if computing :func:`task_fields` awaits user code."""
+    return any(
+        getattr(type(step), name, None) is not getattr(BaseHumanStep, name)
+        and inspect.iscoroutinefunction(getattr(step, name))
+        for name in _TASK_METHODS
+    ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
+
+
 # -- transitions ----------------------------------------------------------------
 
 
@@ -209,7 +256,8 @@ def next_ready(instance: WorkflowInstanceData) -> Token | None:
 
 
 def enter(instance: WorkflowInstanceData, token: Token) -> list[Event]:
-    """Mark ``token``'s step as the one about to run."""
+    """Claim ``token``: its step is about to run (and no one else may run it)."""
+    token.state = RUNNING
     instance.current_step = token.step
     instance.context.current_step = token.step
     return []
@@ -439,7 +487,7 @@ def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> l
         for join in [t for t in instance.tokens if t.state == JOINING]:
             blocked = any(
                 other is not join
-                and other.state in (READY, WAITING, JOINING)
+                and other.state in (READY, RUNNING, WAITING, JOINING)
                 and _can_reach(definition, other.step, join.step)
                 for other in instance.tokens
             )
@@ -447,12 +495,12 @@ def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> l
                 join.state = READY
                 changed = True
         live = {t.state for t in instance.tokens}
-        if not changed and JOINING in live and not live & {READY, WAITING}:
+        if not changed and JOINING in live and not live & {READY, RUNNING, WAITING}:
             # Joins waiting only for each other (a cycle): release the oldest.
             next(t for t in instance.tokens if t.state == JOINING).state = READY
             changed = True
 
-    ready = next((t for t in instance.tokens if t.state == READY), None)
+    ready = next((t for t in instance.tokens if t.state in (READY, RUNNING)), None)
     waiting = next((t for t in instance.tokens if t.state == WAITING), None)
     if ready is not None:
         instance.status = WorkflowStatus.RUNNING

@@ -1,0 +1,176 @@
+"""The four tables of the seed's persistence guide, as Django models.
+
+Table and column names are the seed's; index names too, shortened to Django's
+30-character limit where the seed's are longer. Columns added for this app's own
+needs are marked "(added)" and documented in docs/persistence.rst.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from workflows_app import managers
+
+__all__ = ["HumanTaskModel", "StepExecutionModel", "WorkflowDefinitionModel", "WorkflowInstanceModel"]
+
+
+class TimestampedModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class WorkflowDefinitionModel(TimestampedModel):
+    """One version of a workflow definition, synced from the registry."""
+
+    name = models.CharField(max_length=255)
+    version = models.CharField(max_length=50)
+    description = models.TextField(null=True, blank=True)
+    definition_json = models.JSONField(default=dict)
+    is_active = models.BooleanField(default=True)
+
+    objects = managers.WorkflowDefinitionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "workflow_definitions"
+        verbose_name = "workflow definition"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "version"], name="ix_workflow_definitions_name_version"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["name"], name="ix_workflow_definitions_name"),
+            models.Index(fields=["name", "is_active"], name="ix_wf_definitions_name_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class WorkflowInstanceModel(TimestampedModel):
+    """One run of a workflow, pinned to the definition version it started on."""
+
+    definition = models.ForeignKey(
+        WorkflowDefinitionModel, on_delete=models.CASCADE, related_name="instances"
+    )
+    workflow_name = models.CharField(max_length=255)
+    workflow_version = models.CharField(max_length=50)
+    status = models.CharField(max_length=50, default="pending")
+    current_step = models.CharField(max_length=255, null=True, blank=True)
+    context_data = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    error = models.TextField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    created_by = models.CharField(max_length=255, null=True, blank=True)
+    # (added) The live branches: [{"id", "step", "state"}], see engine/semantics.py.
+    tokens = models.JSONField(default=list)
+    # (added) Who last completed a task of this instance (the context's user_id).
+    last_user_id = models.CharField(max_length=255, null=True, blank=True)
+
+    objects = managers.WorkflowInstanceQuerySet.as_manager()
+
+    class Meta:
+        db_table = "workflow_instances"
+        verbose_name = "workflow instance"
+        indexes = [
+            models.Index(fields=["status"], name="ix_workflow_instances_status"),
+            models.Index(fields=["workflow_name"], name="ix_wf_instances_workflow_name"),
+            models.Index(fields=["tenant_id"], name="ix_wf_instances_tenant_id"),
+            models.Index(fields=["created_by"], name="ix_wf_instances_created_by"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_name} {self.id} ({self.status})"
+
+    @property
+    def metadata_(self) -> dict:
+        """The instance metadata (the seed's attribute name)."""
+        return self.metadata
+
+
+class StepExecutionModel(TimestampedModel):
+    """One execution of one step of an instance: the audit trail."""
+
+    instance = models.ForeignKey(
+        WorkflowInstanceModel,
+        on_delete=models.CASCADE,
+        related_name="step_executions",
+        db_index=False,  # indexed below, under the seed's name
+    )
+    step_name = models.CharField(max_length=255)
+    step_type = models.CharField(max_length=50)
+    status = models.CharField(max_length=50, default="pending")
+    input_data = models.JSONField(null=True, blank=True)
+    output_data = models.JSONField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.CharField(max_length=255, null=True, blank=True)
+    completed_by = models.CharField(max_length=255, null=True, blank=True)
+    # (added) The branch (token id) this execution belongs to.
+    token_id = models.CharField(max_length=32, null=True, blank=True)
+
+    objects = managers.StepExecutionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "workflow_step_executions"
+        verbose_name = "step execution"
+        ordering = ["started_at", "created_at"]
+        indexes = [
+            models.Index(fields=["instance"], name="ix_step_executions_instance_id"),
+            models.Index(fields=["step_name"], name="ix_step_executions_step_name"),
+            models.Index(fields=["status"], name="ix_step_executions_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_name} ({self.status})"
+
+
+class HumanTaskModel(TimestampedModel):
+    """A task for a person: created when an instance reaches a human step."""
+
+    instance = models.ForeignKey(
+        WorkflowInstanceModel, on_delete=models.CASCADE, related_name="human_tasks"
+    )
+    step_execution = models.ForeignKey(
+        StepExecutionModel, on_delete=models.CASCADE, related_name="human_tasks"
+    )
+    step_name = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    description = models.TextField(null=True, blank=True)
+    form_schema = models.JSONField(null=True, blank=True)
+    assignee_id = models.CharField(max_length=255, null=True, blank=True)
+    assignee_group = models.CharField(max_length=255, null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    reminder_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=50, default="pending")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.CharField(max_length=255, null=True, blank=True)
+    # (added) The instance's tenant, so that inbox queries need no join.
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    # (added) Higher first in inboxes.
+    priority = models.IntegerField(default=0)
+
+    objects = managers.HumanTaskQuerySet.as_manager()
+
+    class Meta:
+        db_table = "workflow_human_tasks"
+        verbose_name = "human task"
+        indexes = [
+            models.Index(fields=["assignee_id"], name="ix_human_tasks_assignee_id"),
+            models.Index(fields=["assignee_group"], name="ix_human_tasks_assignee_group"),
+            models.Index(fields=["status"], name="ix_human_tasks_status"),
+            models.Index(fields=["due_at"], name="ix_human_tasks_due_at"),
+            models.Index(fields=["tenant_id"], name="ix_human_tasks_tenant_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"
