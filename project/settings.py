@@ -86,6 +86,9 @@ def database_from_url(url: str) -> dict[str, Any]:
 
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+    # Two test runs against one server need two test databases.
+    if os.environ.get("DATABASE_TEST_NAME"):
+        DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ["DATABASE_TEST_NAME"]
 else:
     DATABASES = {
         "default": {
