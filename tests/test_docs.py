@@ -12,8 +12,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = sorted((ROOT / "docs" / "src").glob("*.py"))
 
 
-@pytest.mark.parametrize("path", SNIPPETS, ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", [p for p in SNIPPETS if not p.name.startswith("db_")], ids=lambda path: path.name
+)
 def test_docs_snippet__runs(path: Path) -> None:
+    runpy.run_path(str(path), run_name="docs_snippet")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", [p for p in SNIPPETS if p.name.startswith("db_")], ids=lambda path: path.name
+)
+def test_docs_snippet__runs_on_the_database(path: Path) -> None:
     runpy.run_path(str(path), run_name="docs_snippet")
 
 
