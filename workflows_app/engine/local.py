@@ -16,7 +16,7 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowInstanceNotFoundError, WorkflowValidationError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine import semantics
 
 __all__ = ["LocalExecutionEngine"]
@@ -104,13 +104,7 @@ class LocalExecutionEngine:
 
     async def execute_step(self, step: Any, context: WorkflowContext, previous_result: Any = None) -> Any:
         """Run one step outside any instance; return its result, or raise its error."""
-        if previous_result is not None:
-            context.data["_previous_result"] = previous_result
-        outcome = await semantics.run_step(step, context, engine=self)
-        if outcome.status == StepStatus.FAILED:
-            assert outcome.exception is not None
-            raise outcome.exception
-        return outcome.result
+        return await semantics.execute_step(step, context, previous_result, self)
 
     async def schedule_step(
         self, instance_id: UUID, step_name: str, delay: timedelta | None = None
@@ -224,19 +218,7 @@ class LocalExecutionEngine:
             elif semantics.is_human(step):
                 events = semantics.wait(instance, definition, token)
             else:
-                semantics.enter(instance, token)
-                await self._emit(
-                    [
-                        (
-                            "step.started",
-                            {
-                                "instance_id": instance.id,
-                                "step_name": token.step,
-                                "step_type": str(step.step_type),
-                            },
-                        )
-                    ]
-                )
+                await self._emit(semantics.enter(instance, token, step))
                 running = asyncio.ensure_future(
                     semantics.run_step(step, instance.context, engine=self)
                 )

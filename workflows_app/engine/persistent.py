@@ -16,6 +16,7 @@ exactly-once transitions).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -113,7 +114,7 @@ class PersistentExecutionEngine:
         data = dict(initial_data or {})
         now = semantics.utcnow()
         with transaction.atomic(using=self.using):
-            definition_row = self._definition_row(definition)
+            definition_row = self._startable_definition_row(definition)
             row = WorkflowInstanceModel(
                 id=uuid.uuid4(),
                 definition_id=definition_row.pk,
@@ -147,6 +148,7 @@ class PersistentExecutionEngine:
         raises :class:`~workflows_app.TaskValidationError` and changes nothing.
         """
         row = self._get_row(instance_id)
+        self._check_completable(row, self._state(row, []), step_name)
         definition = self._definition_of(row)
         step = definition.steps.get(step_name)
         if semantics.task_fields_need_event_loop(step):
@@ -155,15 +157,7 @@ class PersistentExecutionEngine:
             semantics.run_sync(semantics.check_submission(step, data))
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
-            task = (
-                HumanTaskModel.objects.using(self.using)
-                .filter(instance_id=row.pk, step_name=step_name)
-                .order_by("-created_at")
-                .first()
-            )
-            if task is not None and task.status != "pending":
-                raise TaskAlreadyCompletedError(task.pk)
-            token = semantics.waiting_token(t.state, step_name)
+            task, token = self._check_completable(row, t.state, step_name)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
             now = semantics.utcnow()
             StepExecutionModel.objects.using(self.using).filter(
@@ -183,6 +177,20 @@ class PersistentExecutionEngine:
 
         t = self._transition(instance_id, apply)
         return self._drive(instance_id, definition, t.state, t.claimed)
+
+    def _check_completable(
+        self, row: WorkflowInstanceModel, state: WorkflowInstanceData, step_name: str
+    ) -> tuple[HumanTaskModel | None, Token]:
+        """Return the task and branch to complete, or raise why they cannot be."""
+        task = (
+            HumanTaskModel.objects.using(self.using)
+            .filter(instance_id=row.pk, step_name=step_name)
+            .order_by("-created_at")
+            .first()
+        )
+        if task is not None and task.status == "completed":
+            raise TaskAlreadyCompletedError(task.pk)
+        return task, semantics.waiting_token(state, step_name)
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -248,6 +256,12 @@ class PersistentExecutionEngine:
         """Async version of :meth:`get_instance_sync`."""
         return await sync_to_async(self.get_instance_sync)(instance_id)
 
+    async def execute_step(
+        self, step: Any, context: WorkflowContext, previous_result: Any = None
+    ) -> Any:
+        """Run one step outside any instance (used by step groups); return its result."""
+        return await semantics.execute_step(step, context, previous_result, self)
+
     # -- running -------------------------------------------------------------------------
 
     def _drive(
@@ -268,6 +282,7 @@ class PersistentExecutionEngine:
             step = definition.steps[claimed.step]
             outcome = self._execute(step, state.context)
             changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
+            outcome, changes = _storable(claimed.step, outcome, changes)
             state, claimed = self._finish(
                 instance_id, definition, claimed, outcome, changes, state.context.step_history
             )
@@ -295,7 +310,7 @@ class PersistentExecutionEngine:
                 t.events = semantics.wait(t.state, definition, fresh)
                 self._create_task(row, t.state, fresh, step, fields)
             else:
-                semantics.enter(t.state, fresh)
+                t.events = semantics.enter(t.state, fresh, step)
                 t.claimed = fresh
 
         t = self._transition(instance_id, apply, state.context.step_history)
@@ -352,7 +367,7 @@ class PersistentExecutionEngine:
             return
         step = definition.steps.get(token.step)
         if step is not None and not semantics.is_human(step):
-            semantics.enter(t.state, token)
+            t.events.extend(semantics.enter(t.state, token, step))
             t.claimed = token
 
     # -- rows ----------------------------------------------------------------------------
@@ -484,6 +499,10 @@ class PersistentExecutionEngine:
             row.definition_json = document
             row.description = definition.description
             row.save(using=self.using, update_fields=["definition_json", "description", "updated_at"])
+        return row
+
+    def _startable_definition_row(self, definition: WorkflowDefinition) -> WorkflowDefinitionModel:
+        row = self._definition_row(definition)
         if not row.is_active:
             raise WorkflowStateError(
                 f"Workflow '{definition.name}' version '{definition.version}' is deactivated "
@@ -519,6 +538,24 @@ class PersistentExecutionEngine:
                 async_to_sync(self.event_bus.emit)(name, **payload)
             except Exception:
                 logger.exception("event bus failed on %s", name)
+
+
+def _storable(
+    step_name: str, outcome: semantics.Outcome, changes: tuple[dict[str, Any], list[str]]
+) -> tuple[semantics.Outcome, tuple[dict[str, Any], list[str]]]:
+    """Turn a step whose data cannot be stored as JSON into a failed step."""
+    try:
+        json.dumps([changes[0], semantics.output_of(outcome.result)])
+    except (TypeError, ValueError) as exc:
+        failed = semantics.Outcome(
+            StepStatus.FAILED,
+            outcome.started_at,
+            outcome.completed_at,
+            error=f"Step '{step_name}' produced data that is not JSON-serialisable: {exc}",
+            input_data=outcome.input_data,
+        )
+        return failed, ({}, [])
+    return outcome, changes
 
 
 def _find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:

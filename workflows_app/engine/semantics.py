@@ -132,6 +132,17 @@ async def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
     return Outcome(StepStatus.SUCCEEDED, started_at, utcnow(), result=result, input_data=input_data)
 
 
+async def execute_step(step: Any, context: Any, previous_result: Any, engine: Any) -> Any:
+    """Run one step outside any instance (for groups); return its result or raise its error."""
+    if previous_result is not None:
+        context.data["_previous_result"] = previous_result
+    outcome = await run_step(step, context, engine)
+    if outcome.status == StepStatus.FAILED:
+        assert outcome.exception is not None
+        raise outcome.exception
+    return outcome.result
+
+
 def _overrides_validation(step: Any) -> bool:
     method = getattr(type(step), "validate_submission", None)
     return method is not None and method is not BaseHumanStep.validate_submission
@@ -255,12 +266,14 @@ def next_ready(instance: WorkflowInstanceData) -> Token | None:
     return next((token for token in instance.tokens if token.state == READY), None)
 
 
-def enter(instance: WorkflowInstanceData, token: Token) -> list[Event]:
+def enter(instance: WorkflowInstanceData, token: Token, step: Any) -> list[Event]:
     """Claim ``token``: its step is about to run (and no one else may run it)."""
     token.state = RUNNING
     instance.current_step = token.step
     instance.context.current_step = token.step
-    return []
+    step_type = str(getattr(step, "step_type", StepType.MACHINE))
+    payload = {"instance_id": instance.id, "step_name": token.step, "step_type": step_type}
+    return [("step.started", payload)]
 
 
 def wait(instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token) -> list[Event]:
