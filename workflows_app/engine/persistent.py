@@ -9,7 +9,8 @@ assignment methods) never runs inside a transaction.
 A machine step is *claimed* (its branch token marked running) in the same
 transaction that saved the previous step, and its result is saved, with the
 next claim, in the transaction after it ran. A process that dies between the
-two leaves the claim behind; the step then runs again (at-least-once steps,
+two leaves the claim behind (nothing half-written); reclaiming it so that the
+step runs again belongs to the worker's leases (at-least-once steps,
 exactly-once transitions).
 """
 
