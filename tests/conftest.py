@@ -21,15 +21,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {connection.vendor} ({source})"
 
 
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip tests marked ``postgres_only`` unless the suite runs on PostgreSQL."""
     if connection.vendor == "postgresql":
         return
-    skip = pytest.mark.skip(
-        reason=f"needs PostgreSQL; this run uses {connection.vendor}"
-    )
+    skip = pytest.mark.skip(reason=f"needs PostgreSQL; this run uses {connection.vendor}")
     for item in items:
         if item.get_closest_marker("postgres_only"):
             item.add_marker(skip)

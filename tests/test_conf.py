@@ -27,9 +27,7 @@ def test_get_settings__frozen() -> None:
 def test_get_settings__follows_override_settings() -> None:
     before = conf.get_settings()
 
-    with override_settings(
-        WORKFLOWS={"EXECUTION_MODE": "worker", "USER_ID_FIELD": "email"}
-    ):
+    with override_settings(WORKFLOWS={"EXECUTION_MODE": "worker", "USER_ID_FIELD": "email"}):
         inside = conf.get_settings()
 
     assert inside.EXECUTION_MODE == "worker"
@@ -50,9 +48,7 @@ def test_get_settings__invalid_value() -> None:
 
 
 def test_check_settings__valid() -> None:
-    with override_settings(
-        WORKFLOWS={"EXECUTION_MODE": "worker", "AUTODISCOVER": False}
-    ):
+    with override_settings(WORKFLOWS={"EXECUTION_MODE": "worker", "AUTODISCOVER": False}):
         assert workflows_checks.check_settings() == []
 
 

@@ -47,9 +47,7 @@ async def test_asgi_application__serves_admin_static_files() -> None:
         "server": ("127.0.0.1", 8000),
     }
     communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input(
-        {"type": "http.request", "body": b"", "more_body": False}
-    )
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
 
     start = await communicator.receive_output(timeout=5)
     body = b""

@@ -30,11 +30,7 @@ def check_settings(
     known = conf.WorkflowsSettings.keys()
     for key in conf.unknown_keys(raw):
         close = difflib.get_close_matches(str(key), known, n=1)
-        hint = (
-            f"Did you mean {close[0]!r}?"
-            if close
-            else f"Known keys: {', '.join(known)}."
-        )
+        hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(known)}."
         errors.append(
             checks.Error(
                 f"Unknown key {key!r} in settings.{conf.SETTING_NAME}.",

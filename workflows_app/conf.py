@@ -74,9 +74,7 @@ def invalid_values(raw: Any) -> list[str]:
     mode = raw.get("EXECUTION_MODE", "inline")
     if mode not in get_args(ExecutionMode):
         choices = ", ".join(repr(choice) for choice in get_args(ExecutionMode))
-        problems.append(
-            f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}."
-        )
+        problems.append(f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}.")
     field = raw.get("USER_ID_FIELD", "username")
     if not isinstance(field, str) or not field:
         problems.append(

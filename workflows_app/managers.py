@@ -199,5 +199,7 @@ class HumanTaskQuerySet(models.QuerySet):
 
     def cancel_task(self, task_id: Any) -> HumanTaskModel | None:
         """Mark a pending task canceled (a task in another state is left as it is)."""
-        self.filter(pk=task_id, status="pending").update(status="canceled", updated_at=timezone.now())
+        self.filter(pk=task_id, status="pending").update(
+            status="canceled", updated_at=timezone.now()
+        )
         return self.filter(pk=task_id).first()

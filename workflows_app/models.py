@@ -13,7 +13,12 @@ from django.db import models
 
 from workflows_app import managers
 
-__all__ = ["HumanTaskModel", "StepExecutionModel", "WorkflowDefinitionModel", "WorkflowInstanceModel"]
+__all__ = [
+    "HumanTaskModel",
+    "StepExecutionModel",
+    "WorkflowDefinitionModel",
+    "WorkflowInstanceModel",
+]
 
 
 class TimestampedModel(models.Model):

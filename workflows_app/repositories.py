@@ -85,7 +85,12 @@ class WorkflowInstanceRepository(_Repository):
         return await self._run("find_running")
 
     async def update_status(
-        self, instance_id: Any, status: Any, *, current_step: str | None = None, error: str | None = None
+        self,
+        instance_id: Any,
+        status: Any,
+        *,
+        current_step: str | None = None,
+        error: str | None = None,
     ):
         return await self._run(
             "update_status", instance_id, status, current_step=current_step, error=error

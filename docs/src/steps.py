@@ -57,7 +57,12 @@ class Done(BaseMachineStep):
 class Payment(Workflow):
     name = "payment"
     steps = [Charge, Route, ManualCheck, Done]
-    edges = [("charge", "route"), ("route", "manual_check"), ("route", "done"), ("manual_check", "done")]
+    edges = [
+        ("charge", "route"),
+        ("route", "manual_check"),
+        ("route", "done"),
+        ("manual_check", "done"),
+    ]
 
 
 registry = WorkflowRegistry()

@@ -60,4 +60,3 @@ class WorkflowContext:
     def has_step_executed(self, step_name: str) -> bool:
         """Return True if the history holds an entry for ``step_name``."""
         return any(execution.step_name == step_name for execution in self.step_history)
-

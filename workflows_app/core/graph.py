@@ -64,7 +64,9 @@ class WorkflowGraph:
                 errors.append(f"Edge target '{edge.get_target_name()}' not found in steps")
         depths = self._depths()
         errors.extend(
-            f"Step '{name}' is unreachable from initial step" for name in steps if name not in depths
+            f"Step '{name}' is unreachable from initial step"
+            for name in steps
+            if name not in depths
         )
         errors.extend(
             f"Step '{name}' has no outgoing edges but is not marked as terminal"

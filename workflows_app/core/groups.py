@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["ConditionalGroup", "ParallelGroup", "SequentialGroup", "StepGroup"]
 
 
-
 class StepGroup(ABC):
     """The base of step groups."""
 

@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
-from workflows_app.core.exceptions import WorkflowInstanceNotFoundError, WorkflowValidationError
+from workflows_app.core.exceptions import WorkflowInstanceNotFoundError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import WorkflowStatus
@@ -64,21 +64,17 @@ class LocalExecutionEngine:
         metadata: dict[str, Any] | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance of ``workflow`` (a workflow class or a registered name)."""
-        definition = self._resolve(workflow, version)
-        errors = definition.condition_errors()
-        if errors:
-            raise WorkflowValidationError(errors)
+        semantics.check_start_arguments(
+            initial_data, metadata, tenant_id=tenant_id, created_by=created_by
+        )
+        definition = semantics.definition_to_start(self.registry, workflow, version)
         now = semantics.utcnow()
         instance_id = uuid.uuid4()
         context = WorkflowContext(
             workflow_id=uuid.uuid4(),
             instance_id=instance_id,
             data=initial_data if initial_data is not None else {},
-            metadata={
-                "workflow_name": definition.name,
-                "workflow_version": definition.version,
-                **(metadata or {}),
-            },
+            metadata=semantics.instance_metadata(definition, metadata),
             current_step=definition.initial_step,
             step_history=[],
             started_at=now,
@@ -102,7 +98,9 @@ class LocalExecutionEngine:
         await self._run(instance, definition)
         return instance
 
-    async def execute_step(self, step: Any, context: WorkflowContext, previous_result: Any = None) -> Any:
+    async def execute_step(
+        self, step: Any, context: WorkflowContext, previous_result: Any = None
+    ) -> Any:
         """Run one step outside any instance; return its result, or raise its error."""
         return await semantics.execute_step(step, context, previous_result, self)
 
@@ -195,18 +193,12 @@ class LocalExecutionEngine:
 
     # -- internals -----------------------------------------------------------------
 
-    def _resolve(self, workflow: type[Any] | str, version: str | None) -> WorkflowDefinition:
-        if isinstance(workflow, str):
-            return self.registry.get_definition(workflow, version)
-        definition = workflow.get_definition()
-        if version is not None and version != definition.version:
-            return self.registry.get_definition(definition.name, version)
-        return definition
-
     def _definition_of(self, instance: WorkflowInstanceData) -> WorkflowDefinition:
         definition = self._definitions.get(instance.id)
         if definition is None:
-            definition = self.registry.get_definition(instance.workflow_name, instance.workflow_version)
+            definition = self.registry.get_definition(
+                instance.workflow_name, instance.workflow_version
+            )
             self._definitions[instance.id] = definition
         return definition
 

@@ -107,12 +107,18 @@ class PersistentExecutionEngine:
         metadata: dict[str, Any] | None = None,
     ) -> WorkflowInstanceData:
         """Start an instance of ``workflow`` and run it until it waits, completes or fails."""
-        definition = self._resolve(workflow, version)
-        errors = definition.condition_errors()
-        if errors:
-            raise WorkflowValidationError(errors)
-        self._remember(definition)
+        semantics.check_start_arguments(
+            initial_data, metadata, tenant_id=tenant_id, created_by=created_by
+        )
+        definition = semantics.definition_to_start(self.registry, workflow, version)
         data = dict(initial_data or {})
+        try:
+            json.dumps([data, metadata])
+        except (TypeError, ValueError) as exc:
+            raise WorkflowValidationError(
+                [f"initial_data and metadata must be JSON-serialisable: {exc}"]
+            ) from None
+        self._remember(definition)
         now = semantics.utcnow()
         with transaction.atomic(using=self.using):
             definition_row = self._startable_definition_row(definition)
@@ -123,11 +129,7 @@ class PersistentExecutionEngine:
                 workflow_version=definition.version,
                 status=WorkflowStatus.RUNNING,
                 context_data=data,
-                metadata={
-                    "workflow_name": definition.name,
-                    "workflow_version": definition.version,
-                    **(metadata or {}),
-                },
+                metadata=semantics.instance_metadata(definition, metadata),
                 started_at=now,
                 tenant_id=tenant_id,
                 created_by=created_by,
@@ -426,7 +428,9 @@ class PersistentExecutionEngine:
             .order_by("started_at", "created_at")
         ]
 
-    def _state(self, row: WorkflowInstanceModel, history: list[StepExecution]) -> WorkflowInstanceData:
+    def _state(
+        self, row: WorkflowInstanceModel, history: list[StepExecution]
+    ) -> WorkflowInstanceData:
         context = WorkflowContext(
             workflow_id=row.definition_id,
             instance_id=row.pk,
@@ -499,7 +503,9 @@ class PersistentExecutionEngine:
         if not created and row.definition_json != document:
             row.definition_json = document
             row.description = definition.description
-            row.save(using=self.using, update_fields=["definition_json", "description", "updated_at"])
+            row.save(
+                using=self.using, update_fields=["definition_json", "description", "updated_at"]
+            )
         return row
 
     def _startable_definition_row(self, definition: WorkflowDefinition) -> WorkflowDefinitionModel:
@@ -510,14 +516,6 @@ class PersistentExecutionEngine:
                 "and starts no new instances"
             )
         return row
-
-    def _resolve(self, workflow: type[Any] | str, version: str | None) -> WorkflowDefinition:
-        if isinstance(workflow, str):
-            return self.registry.get_definition(workflow, version)
-        definition = workflow.get_definition()
-        if version is not None and version != definition.version:
-            return self.registry.get_definition(definition.name, version)
-        return definition
 
     def _remember(self, definition: WorkflowDefinition) -> None:
         """Register a definition started from a class, so that resuming finds it."""

@@ -45,6 +45,7 @@ from workflows_app.core.exceptions import (
     TaskValidationError,
     WorkflowAlreadyCompletedError,
     WorkflowStateError,
+    WorkflowValidationError,
 )
 from workflows_app.core.groups import StepGroup
 from workflows_app.core.models import Token, WorkflowInstanceData
@@ -247,6 +248,54 @@ def task_fields_need_event_loop(step: Any) -> bool:
     ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
 
 
+# -- starting -------------------------------------------------------------------
+
+
+def definition_to_start(registry: Any, workflow: Any, version: str | None) -> WorkflowDefinition:
+    """Return the definition to start for a workflow class or registered name.
+
+    Raise :class:`WorkflowNotFoundError` for an unknown name or version, and
+    :class:`WorkflowValidationError` if a string condition is not allowed.
+    """
+    if isinstance(workflow, str):
+        definition = registry.get_definition(workflow, version)
+    else:
+        definition = workflow.get_definition()
+        if version is not None and version != definition.version:
+            definition = registry.get_definition(definition.name, version)
+    errors = definition.condition_errors()
+    if errors:
+        raise WorkflowValidationError(errors)
+    return definition
+
+
+def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> None:
+    """Raise :class:`WorkflowValidationError` for start arguments of the wrong type."""
+    errors = []
+    if initial_data is not None and not isinstance(initial_data, dict):
+        errors.append(f"initial_data must be a dict, not {type(initial_data).__name__}")
+    if metadata is not None and not isinstance(metadata, dict):
+        errors.append(f"metadata must be a dict, not {type(metadata).__name__}")
+    for name, value in strings.items():
+        if value is not None and not isinstance(value, str):
+            errors.append(f"{name} must be a string, not {type(value).__name__}")
+        elif value is not None and len(value) > 255:
+            errors.append(f"{name} must be at most 255 characters long")
+    if errors:
+        raise WorkflowValidationError(errors)
+
+
+def instance_metadata(
+    definition: WorkflowDefinition, metadata: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Return the metadata a new instance starts with."""
+    return {
+        "workflow_name": definition.name,
+        "workflow_version": definition.version,
+        **(metadata or {}),
+    }
+
+
 # -- transitions ----------------------------------------------------------------
 
 
@@ -276,7 +325,9 @@ def enter(instance: WorkflowInstanceData, token: Token, step: Any) -> list[Event
     return [("step.started", payload)]
 
 
-def wait(instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token) -> list[Event]:
+def wait(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token
+) -> list[Event]:
     """Park ``token`` at its human step until the task is completed."""
     token.state = WAITING
     instance.current_step = token.step
@@ -361,7 +412,9 @@ def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:
         if token.step == step_name:
             return token
     if instance.status != WorkflowStatus.WAITING or not waiting:
-        raise WorkflowStateError(f"Instance {instance.id} is not waiting (status: {instance.status})")
+        raise WorkflowStateError(
+            f"Instance {instance.id} is not waiting (status: {instance.status})"
+        )
     steps = ", ".join(f"'{token.step}'" for token in waiting)
     raise WorkflowStateError(f"Instance is waiting at step {steps}, not '{step_name}'")
 
@@ -406,7 +459,9 @@ def retry(
     return [("workflow.retried", {"instance_id": instance.id, "step_name": restart})]
 
 
-def jump(instance: WorkflowInstanceData, definition: WorkflowDefinition, step_name: str) -> list[Event]:
+def jump(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, step_name: str
+) -> list[Event]:
     """Move a live instance to ``step_name``, dropping its other branches."""
     ensure_not_finished(instance)
     instance.tokens = [Token(step_name)]

@@ -29,7 +29,5 @@ class Command(BaseCommand):
         user.save()
         self.stdout.write(f"{'Created' if created else 'Updated'} the demo superuser.")
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Log in at http://127.0.0.1:8000/admin/ as {USERNAME} / {PASSWORD}"
-            )
+            self.style.SUCCESS(f"Log in at http://127.0.0.1:8000/admin/ as {USERNAME} / {PASSWORD}")
         )
