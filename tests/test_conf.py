@@ -15,7 +15,10 @@ from workflows_app import conf
 
 def test_get_settings__defaults() -> None:
     assert conf.get_settings() == conf.WorkflowsSettings(
-        EXECUTION_MODE="inline", USER_ID_FIELD="username", AUTODISCOVER=True
+        EXECUTION_MODE="inline",
+        USER_ID_FIELD="username",
+        AUTODISCOVER=True,
+        CHECKPOINT_INTERVAL=1.0,
     )
 
 
@@ -66,7 +69,10 @@ def test_check_settings__unknown_key_without_close_match() -> None:
         [error] = workflows_checks.check_settings()
 
     assert error.id == "workflows_app.E001"
-    assert error.hint == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER."
+    assert (
+        error.hint
+        == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER, CHECKPOINT_INTERVAL."
+    )
 
 
 def test_check_settings__invalid_values() -> None:
@@ -75,14 +81,16 @@ def test_check_settings__invalid_values() -> None:
             "EXECUTION_MODE": "later",
             "USER_ID_FIELD": "",
             "AUTODISCOVER": "yes",
+            "CHECKPOINT_INTERVAL": -1,
         }
     ):
         errors = workflows_checks.check_settings()
 
-    assert [error.id for error in errors] == ["workflows_app.E002"] * 3
+    assert [error.id for error in errors] == ["workflows_app.E002"] * 4
     assert "EXECUTION_MODE" in errors[0].msg
     assert "USER_ID_FIELD" in errors[1].msg
     assert "AUTODISCOVER" in errors[2].msg
+    assert "CHECKPOINT_INTERVAL" in errors[3].msg
 
 
 def test_check_settings__not_a_dict() -> None:

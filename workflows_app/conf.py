@@ -37,6 +37,13 @@ class WorkflowsSettings:
     AUTODISCOVER: bool = True
     """Import the ``workflows`` module of every installed app when Django starts."""
 
+    CHECKPOINT_INTERVAL: float = 1.0
+    """Seconds of consecutive machine steps the engine may run before it commits them.
+
+    Results are committed at least this often, and always when the instance waits,
+    completes or fails. ``0`` commits after every step. A crash re-runs the steps
+    since the last commit."""
+
     @classmethod
     def keys(cls) -> list[str]:
         """Return the names of the known keys, in declaration order."""
@@ -84,6 +91,12 @@ def invalid_values(raw: Any) -> list[str]:
     if not isinstance(autodiscover, bool):
         problems.append(
             f"{SETTING_NAME}['AUTODISCOVER'] must be True or False, not {autodiscover!r}."
+        )
+    interval = raw.get("CHECKPOINT_INTERVAL", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+        problems.append(
+            f"{SETTING_NAME}['CHECKPOINT_INTERVAL'] must be a number of seconds (0 or more), "
+            f"not {interval!r}."
         )
     return problems
 

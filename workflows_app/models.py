@@ -79,6 +79,8 @@ class WorkflowInstanceModel(TimestampedModel):
     tokens = models.JSONField(default=list)
     # (added) Who last completed a task of this instance (the context's user_id).
     last_user_id = models.CharField(max_length=255, null=True, blank=True)
+    # (added) Incremented by every committed transition: the engine's optimistic check.
+    lock_version = models.PositiveBigIntegerField(default=0)
 
     objects = managers.WorkflowInstanceQuerySet.as_manager()
 

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from django.test import override_settings
 
 from tests.integration.helpers import RecordingBus
 from workflows_app import WorkflowRegistry
 from workflows_app.engine.persistent import PersistentExecutionEngine
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _checkpoint_interval_from_environment():
+    """``WORKFLOWS_CHECKPOINT_INTERVAL=0 pytest tests/integration`` runs the suite with a
+    commit after every step (CI runs it both ways)."""
+    value = os.environ.get("WORKFLOWS_CHECKPOINT_INTERVAL")
+    if value is None:
+        yield
+        return
+    with override_settings(WORKFLOWS={"CHECKPOINT_INTERVAL": float(value)}):
+        yield
 
 
 @pytest.fixture

@@ -238,7 +238,7 @@ def test_branch_steps_finishing_at_once_do_not_overwrite_each_others_data() -> N
     )
     assert not any(isinstance(r, BaseException) for r in results), results
     row = WorkflowInstanceModel.objects.get(pk=instance.id)
-    assert row.status == "completed"
+    assert row.status == "completed", (row.error, row.tokens)
     data = row.context_data
     assert {k: data[k] for k in ("keep", "one", "two", "x", "y", "seen")} == {
         "keep": 1,

@@ -47,13 +47,11 @@ CHILD = textwrap.dedent(
     # The test database of the parent run (pytest-django created it; its name differs from
     # the one in project.settings).
     settings.DATABASES["default"]["NAME"] = os.environ["WF_CRASH_DB_NAME"]
+    settings.WORKFLOWS = {"CHECKPOINT_INTERVAL": float(os.environ["WF_CHECKPOINT_INTERVAL"])}
     django.setup()
-
-    from django.db.models.signals import post_save
 
     from workflows_app import BaseHumanStep, BaseMachineStep, Edge, WorkflowDefinition, WorkflowRegistry
     from workflows_app.engine.persistent import PersistentExecutionEngine
-    from workflows_app.models import HumanTaskModel
 
     MODE = sys.argv[1]
 
@@ -63,8 +61,12 @@ CHILD = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+    SEEN = {}
+
+
     class Mark(BaseMachineStep):
         def execute(self, ctx):
+            SEEN["instance_id"] = ctx.instance_id
             ctx.set(self.name.lower() + "_done", True)
             return {"s": self.name}
 
@@ -80,12 +82,16 @@ CHILD = textwrap.dedent(
     else:
         second = BaseHumanStep(name="H", title="Approve")
 
-        def on_task_saved(sender, instance, created, **kwargs):
+        def die_when_the_task_is_written(execute, sql, params, many, context):
             # Inside the transaction that writes the waiting row and the task.
-            print(instance.instance_id, flush=True)
-            die()
+            if "INSERT" in sql and "workflow_human_tasks" in sql:
+                print(SEEN["instance_id"], flush=True)
+                die()
+            return execute(sql, params, many, context)
 
-        post_save.connect(on_task_saved, sender=HumanTaskModel)
+        from django.db import connection as _connection
+
+        _connection.execute_wrappers.append(die_when_the_task_is_written)
 
     steps = [Mark(name="A"), second, Mark(name="C")]
     definition = WorkflowDefinition(
@@ -105,9 +111,10 @@ CHILD = textwrap.dedent(
 )
 
 
-def run_child(mode: str) -> uuid.UUID:
+def run_child(mode: str, checkpoint_interval: float = 0) -> uuid.UUID:
     env = {
         **os.environ,
+        "WF_CHECKPOINT_INTERVAL": str(checkpoint_interval),
         "DJANGO_SETTINGS_MODULE": "project.settings",
         "WF_CRASH_DB_NAME": str(connection.settings_dict["NAME"]),
         "PYTHONPATH": str(REPO_ROOT),
@@ -126,7 +133,8 @@ def run_child(mode: str) -> uuid.UUID:
 
 
 def test_crash_while_a_machine_step_runs() -> None:
-    instance_id = run_child("machine")
+    # CHECKPOINT_INTERVAL 0: every step's result is committed before the next step runs.
+    instance_id = run_child("machine", checkpoint_interval=0)
 
     row = WorkflowInstanceModel.objects.get(pk=instance_id)
     assert WorkflowInstanceModel.objects.count() == 1
@@ -150,7 +158,8 @@ def test_crash_while_a_machine_step_runs() -> None:
 
 
 def test_crash_inside_the_transaction_that_parks_a_human_step() -> None:
-    instance_id = run_child("task")
+    # CHECKPOINT_INTERVAL 0: A's result is committed before the human step is parked.
+    instance_id = run_child("task", checkpoint_interval=0)
 
     row = WorkflowInstanceModel.objects.get(pk=instance_id)
     assert row.status == "running"
@@ -164,3 +173,18 @@ def test_crash_inside_the_transaction_that_parks_a_human_step() -> None:
 
     PersistentExecutionEngine(WorkflowRegistry()).cancel_workflow_sync(instance_id, "worker died")
     assert WorkflowInstanceModel.objects.get(pk=instance_id).status == "canceled"
+
+
+def test_crash_while_a_machine_step_runs__uncommitted_batch_is_lost_not_half_written() -> None:
+    # With the default CHECKPOINT_INTERVAL, A's result is still in the uncommitted batch when
+    # B kills the process: the database shows the instance as it was committed at start,
+    # with A claimed, so A runs again when the branch is reclaimed (at-least-once).
+    instance_id = run_child("machine", checkpoint_interval=60)
+
+    row = WorkflowInstanceModel.objects.get(pk=instance_id)
+    assert row.status == "running"
+    assert row.current_step == "A"
+    assert [(t["step"], t["state"]) for t in row.tokens] == [("A", "running")]
+    assert row.context_data == {"x": 1}
+    assert executions(instance_id) == []
+    assert StepExecutionModel.objects.count() == 0

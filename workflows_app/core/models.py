@@ -27,6 +27,15 @@ class Token:
     state: str = "ready"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def child(self, step: str) -> Token:
+        """Return the token this branch continues with at ``step``.
+
+        Its id is derived from this token's id, so that applying the same step
+        result twice (an engine re-applying a batch after a conflict) yields the
+        same tokens.
+        """
+        return Token(step, id=uuid.uuid5(uuid.NAMESPACE_OID, f"{self.id}/{step}").hex)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the token as JSON-serialisable data."""
         return {"id": self.id, "step": self.step, "state": self.state}

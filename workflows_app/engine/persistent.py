@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -29,6 +30,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 
+from workflows_app import conf
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -60,6 +62,7 @@ _INSTANCE_FIELDS = [
     "completed_at",
     "tokens",
     "last_user_id",
+    "lock_version",
 ]
 
 
@@ -71,6 +74,7 @@ class _Transition:
         self.events: list[semantics.Event] = []
         self.claimed: Token | None = None
         self.changed = True
+        self.version = 0
 
 
 class PersistentExecutionEngine:
@@ -120,27 +124,27 @@ class PersistentExecutionEngine:
             ) from None
         self._remember(definition)
         now = semantics.utcnow()
-        with transaction.atomic(using=self.using):
-            definition_row = self._startable_definition_row(definition)
-            row = WorkflowInstanceModel(
-                id=uuid.uuid4(),
-                definition_id=definition_row.pk,
-                workflow_name=definition.name,
-                workflow_version=definition.version,
-                status=WorkflowStatus.RUNNING,
-                context_data=data,
-                metadata=semantics.instance_metadata(definition, metadata),
-                started_at=now,
-                tenant_id=tenant_id,
-                created_by=created_by,
-            )
-            step = _Transition(self._state(row, []))
-            step.events = semantics.begin(step.state, definition)
-            self._claim_next(step, definition)
-            self._write(row, step.state)
-            row.save(using=self.using, force_insert=True)
-            self._send_after_commit(step.events)
-        return self._drive(row.pk, definition, step.state, step.claimed)
+        # No explicit transaction: the instance is one INSERT, committed before any step runs.
+        definition_row = self._startable_definition_row(definition)
+        row = WorkflowInstanceModel(
+            id=uuid.uuid4(),
+            definition_id=definition_row.pk,
+            workflow_name=definition.name,
+            workflow_version=definition.version,
+            status=WorkflowStatus.RUNNING,
+            context_data=data,
+            metadata=semantics.instance_metadata(definition, metadata),
+            started_at=now,
+            tenant_id=tenant_id,
+            created_by=created_by,
+        )
+        state = self._state(row, [])
+        events = semantics.begin(state, definition)
+        claimed = self._claim_next(state, definition, events)
+        # The instance is committed before any step runs: steps may refer to it (a foreign
+        # key to the instance, a lookup of their own instance), and a crash leaves it behind.
+        self._insert_instance(row, state, events)
+        return self._drive(row.pk, definition, state, claimed, row.lock_version)
 
     def complete_human_task_sync(
         self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any]
@@ -151,7 +155,8 @@ class PersistentExecutionEngine:
         raises :class:`~workflows_app.TaskValidationError` and changes nothing.
         """
         row = self._get_row(instance_id)
-        self._check_completable(row, self._state(row, []), step_name)
+        state = self._state(row, [])
+        token = self._check_completable(row, state, step_name)
         definition = self._definition_of(row)
         step = definition.steps.get(step_name)
         if semantics.task_fields_need_event_loop(step):
@@ -159,41 +164,73 @@ class PersistentExecutionEngine:
         else:
             semantics.run_sync(semantics.check_submission(step, data))
 
+        # Optimistic: apply the completion to the state just read, and save it only if
+        # nothing changed the instance in between; otherwise lock, reload and apply again.
+        state.context.step_history = self._history(row.pk)
+        events = semantics.resume(state, definition, step_name, user_id, data)
+        claimed = self._claim_next(state, definition, events)
+        with transaction.atomic(using=self.using):
+            saved = self._save_if_unchanged(instance_id, state, row.lock_version)
+            if saved:
+                self._complete_task_rows(instance_id, token.id, user_id, data)
+                self._send_after_commit(events)
+        if saved:  # steps run after the commit, never inside the transaction
+            return self._drive(instance_id, definition, state, claimed, row.lock_version + 1)
+
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
-            task, token = self._check_completable(row, t.state, step_name)
+            token = self._check_completable(row, t.state, step_name)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
-            now = semantics.utcnow()
-            StepExecutionModel.objects.using(self.using).filter(
-                instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING
-            ).update(
-                status=StepStatus.SUCCEEDED,
-                output_data=data,
-                completed_by=user_id,
-                completed_at=now,
-                updated_at=now,
-            )
-            if task is not None:
-                HumanTaskModel.objects.using(self.using).filter(pk=task.pk).update(
-                    status="completed", completed_by=user_id, completed_at=now, updated_at=now
-                )
-            self._claim_next(t, definition)
+            self._complete_task_rows(row.pk, token.id, user_id, data)
+            t.claimed = self._claim_next(t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
-        return self._drive(instance_id, definition, t.state, t.claimed)
+        return self._drive(instance_id, definition, t.state, t.claimed, t.version)
 
     def _check_completable(
         self, row: WorkflowInstanceModel, state: WorkflowInstanceData, step_name: str
-    ) -> tuple[HumanTaskModel | None, Token]:
-        """Return the task and branch to complete, or raise why they cannot be."""
-        task = (
-            HumanTaskModel.objects.using(self.using)
-            .filter(instance_id=row.pk, step_name=step_name)
-            .order_by("-created_at")
-            .first()
+    ) -> Token:
+        """Return the branch waiting at ``step_name``, or raise why it cannot be completed."""
+        try:
+            return semantics.waiting_token(state, step_name)
+        except WorkflowStateError:
+            task = (
+                HumanTaskModel.objects.using(self.using)
+                .filter(instance_id=row.pk, step_name=step_name)
+                .order_by("-created_at")
+                .first()
+            )
+            if task is not None and task.status == "completed":
+                raise TaskAlreadyCompletedError(task.pk) from None
+            raise
+
+    def _complete_task_rows(
+        self, instance_id: UUID, token_id: str, user_id: str, data: dict[str, Any]
+    ) -> None:
+        now = _now()
+        waiting = StepExecutionModel.objects.using(self.using).filter(
+            instance_id=instance_id, token_id=token_id, status=StepStatus.WAITING
         )
-        if task is not None and task.status == "completed":
-            raise TaskAlreadyCompletedError(task.pk)
-        return task, semantics.waiting_token(state, step_name)
+        # The task first: its filter reads the execution while it is still waiting.
+        HumanTaskModel.objects.using(self.using).filter(
+            instance_id=instance_id, step_execution__in=waiting.values("pk"), status="pending"
+        ).update(status="completed", completed_by=user_id, completed_at=now, updated_at=now)
+        waiting.update(
+            status=StepStatus.SUCCEEDED,
+            output_data=data,
+            completed_by=user_id,
+            completed_at=now,
+            updated_at=now,
+        )
+
+    def _save_if_unchanged(
+        self, instance_id: UUID, state: WorkflowInstanceData, version: int
+    ) -> bool:
+        """Save ``state`` if the instance is still at ``version``; return whether it was."""
+        return bool(
+            WorkflowInstanceModel.objects.using(self.using)
+            .filter(pk=instance_id, lock_version=version)
+            .update(**_columns(state), lock_version=version + 1, updated_at=_now())
+        )
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -216,10 +253,10 @@ class PersistentExecutionEngine:
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             t.events = semantics.retry(t.state, definition, from_step)
-            self._claim_next(t, definition)
+            t.claimed = self._claim_next(t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
-        return self._drive(instance_id, definition, t.state, t.claimed)
+        return self._drive(instance_id, definition, t.state, t.claimed, t.version)
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -273,85 +310,130 @@ class PersistentExecutionEngine:
         definition: WorkflowDefinition,
         state: WorkflowInstanceData,
         claimed: Token | None,
+        version: int,
     ) -> WorkflowInstanceData:
-        """Run the instance's ready branches until none is left (outside transactions)."""
+        """Run the instance's ready branches until none is left (outside transactions).
+
+        What happens is kept in a batch and committed together: the results of
+        consecutive machine steps, and human steps reached (parked). A batch is
+        committed when a human step was parked, when nothing is left to run, and
+        at least every ``CHECKPOINT_INTERVAL`` seconds.
+
+        A branch that this batch created is claimed in memory: nobody else can
+        see it before the batch is committed. A branch that was already ready in
+        the database is claimed in a transaction of its own first.
+        """
+        interval = conf.get_settings().CHECKPOINT_INTERVAL
+        batch = _Batch(instance_id, version, state)
         while True:
             if claimed is None:
                 token = semantics.next_ready(state)
                 if token is None:
-                    return state
-                state, claimed = self._prepare(instance_id, definition, token, state)
+                    if not batch.items:
+                        return state
+                    state, claimed, batch = self._flush(instance_id, definition, state, batch)
+                    continue
+                step = definition.steps.get(token.step)
+                if step is None or semantics.is_human(step):
+                    fields = None if step is None else self._task_fields(step, state.context)
+                    batch.park(state, definition, token, step, fields)
+                    claimed = self._claim_next(state, definition, batch.events, batch.foreign)
+                    state, claimed, batch = self._flush(
+                        instance_id, definition, state, batch, claimed
+                    )
+                elif token.id in batch.foreign:
+                    if batch.items:
+                        state, claimed, batch = self._flush(instance_id, definition, state, batch)
+                        continue
+                    state, claimed, version = self._claim(instance_id, token, step)
+                    batch = _Batch(instance_id, version, state)
+                else:
+                    batch.events.extend(semantics.enter(state, token, step))
+                    claimed = token
                 continue
             step = definition.steps[claimed.step]
             outcome = self._execute(step, state.context)
             changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
             outcome, changes = _storable(claimed.step, outcome, changes)
-            state, claimed = self._finish(
-                instance_id, definition, claimed, outcome, changes, state.context.step_history
-            )
+            if changes == _NO_CHANGES and outcome.input_data is not None:
+                state.context.data = copy.deepcopy(outcome.input_data)
+            batch.add(claimed, outcome, changes, step)
+            batch.events.extend(semantics.advance(state, definition, claimed, outcome))
+            claimed = self._claim_next(state, definition, batch.events, batch.foreign)
+            # Otherwise the top of the loop parks the human steps reached into this batch
+            # and commits it when nothing is left to run.
+            if time.monotonic() - batch.opened >= interval:
+                state, claimed, batch = self._flush(instance_id, definition, state, batch, claimed)
 
-    def _prepare(
+    def _flush(
         self,
         instance_id: UUID,
         definition: WorkflowDefinition,
-        token: Token,
         state: WorkflowInstanceData,
-    ) -> tuple[WorkflowInstanceData, Token | None]:
-        """Claim a ready machine step, park a human one, or fail on a missing one."""
-        step = definition.steps.get(token.step)
-        fields = None
-        if step is not None and semantics.is_human(step):
-            fields = self._task_fields(step, state.context)
+        batch: _Batch,
+        claimed: Token | None = None,
+    ) -> tuple[WorkflowInstanceData, Token | None, _Batch]:
+        """Commit a batch; return the state, the claimed branch and a new batch.
+
+        If nothing else changed the instance since the batch began (its
+        ``lock_version`` is the batch's), the state in memory is saved as it is.
+        Otherwise the instance is locked and reloaded, and the batch is applied
+        again, in order, to what is there now, for as long as its branches are
+        still where the batch found them; what no longer applies is dropped.
+        """
+        with transaction.atomic(using=self.using):
+            if self._save_if_unchanged(instance_id, state, batch.version):
+                self._insert(batch.executions, batch.tasks)
+                self._send_after_commit(batch.events)
+                return state, claimed, _Batch(instance_id, batch.version + 1, state)
+
+            row = self._get_row(instance_id, lock=True)
+            t = _Transition(self._state(row, self._history(row.pk)))
+            replayed = _Batch(instance_id, row.lock_version, t.state)
+            for item in batch.items:
+                if not item.replay(t.state, definition, replayed):
+                    break
+                t.claimed = self._claim_next(t.state, definition, replayed.events)
+            if replayed.items:
+                self._save(row, t.state)
+                self._insert(replayed.executions, replayed.tasks)
+                self._send_after_commit(replayed.events)
+        return t.state, t.claimed, _Batch(instance_id, row.lock_version, t.state)
+
+    def _insert_instance(
+        self, row: WorkflowInstanceModel, state: WorkflowInstanceData, events: list[Any]
+    ) -> None:
+        for name, value in _columns(state).items():
+            setattr(row, name, value)
+        row.lock_version = 1
+        row.save(using=self.using, force_insert=True)
+        self._send_after_commit(events)
+
+    def _claim(
+        self, instance_id: UUID, token: Token, step: Any
+    ) -> tuple[WorkflowInstanceData, Token | None, int]:
+        """Claim a branch that is ready in the database, in a transaction of its own."""
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             fresh = _find(t.state, token.id, semantics.READY)
             if fresh is None:
-                t.changed = False  # someone else moved this branch on
-            elif step is None:
-                t.events = semantics.fail_missing_step(t.state, fresh)
-            elif fields is not None:
-                t.events = semantics.wait(t.state, definition, fresh)
-                self._create_task(row, t.state, fresh, step, fields)
+                t.changed = False  # someone else claimed it
             else:
                 t.events = semantics.enter(t.state, fresh, step)
                 t.claimed = fresh
 
-        t = self._transition(instance_id, apply, state.context.step_history)
-        return t.state, t.claimed
+        t = self._transition(instance_id, apply)
+        return t.state, t.claimed, t.version
 
-    def _finish(
-        self,
-        instance_id: UUID,
-        definition: WorkflowDefinition,
-        token: Token,
-        outcome: semantics.Outcome,
-        changes: tuple[dict[str, Any], list[str]],
-        history: list[StepExecution],
-    ) -> tuple[WorkflowInstanceData, Token | None]:
-        def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
-            fresh = _find(t.state, token.id, semantics.RUNNING)
-            if fresh is None:
-                t.changed = False  # canceled (or taken over) while the step ran
-                return
-            semantics.apply_changes(t.state.context.data, changes)
-            t.events = semantics.advance(t.state, definition, fresh, outcome)
-            step = definition.steps[fresh.step]
-            StepExecutionModel.objects.using(self.using).create(
-                instance_id=row.pk,
-                step_name=fresh.step,
-                step_type=str(getattr(step, "step_type", StepType.MACHINE)),
-                status=outcome.status,
-                input_data=outcome.input_data,
-                output_data=semantics.output_of(outcome.result),
-                error=outcome.error,
-                started_at=outcome.started_at,
-                completed_at=outcome.completed_at,
-                token_id=fresh.id,
+    def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+        if executions:
+            StepExecutionModel.objects.using(self.using).bulk_create(
+                StepExecutionModel(**row) for row in executions
             )
-            self._claim_next(t, definition)
-
-        t = self._transition(instance_id, apply, history)
-        return t.state, t.claimed
+        if tasks:
+            HumanTaskModel.objects.using(self.using).bulk_create(
+                HumanTaskModel(**row) for row in tasks
+            )
 
     def _execute(self, step: Any, context: WorkflowContext) -> semantics.Outcome:
         if semantics.needs_event_loop(step):
@@ -363,15 +445,24 @@ class PersistentExecutionEngine:
             return async_to_sync(semantics.task_fields)(step, context)
         return semantics.run_sync(semantics.task_fields(step, context))
 
-    def _claim_next(self, t: _Transition, definition: WorkflowDefinition) -> None:
-        """Claim the next ready machine step in the same transaction."""
-        token = semantics.next_ready(t.state)
+    def _claim_next(
+        self,
+        state: WorkflowInstanceData,
+        definition: WorkflowDefinition,
+        events: list[semantics.Event],
+        skip: frozenset[str] = frozenset(),
+    ) -> Token | None:
+        """Claim the first ready machine step not in ``skip``, if any; return its token."""
+        token = next(
+            (t for t in state.tokens if t.state == semantics.READY and t.id not in skip), None
+        )
         if token is None:
-            return
+            return None
         step = definition.steps.get(token.step)
-        if step is not None and not semantics.is_human(step):
-            t.events.extend(semantics.enter(t.state, token, step))
-            t.claimed = token
+        if step is None or semantics.is_human(step):
+            return None
+        events.extend(semantics.enter(state, token, step))
+        return token
 
     # -- rows ----------------------------------------------------------------------------
 
@@ -393,10 +484,16 @@ class PersistentExecutionEngine:
             t = _Transition(self._state(row, history))
             apply(row, t)
             if t.changed:
-                self._write(row, t.state)
-                row.save(using=self.using, update_fields=[*_INSTANCE_FIELDS, "updated_at"])
+                self._save(row, t.state)
                 self._send_after_commit(t.events)
+            t.version = row.lock_version
         return t
+
+    def _save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData) -> None:
+        for name, value in _columns(state).items():
+            setattr(row, name, value)
+        row.lock_version += 1
+        row.save(using=self.using, update_fields=[*_INSTANCE_FIELDS, "updated_at"])
 
     def _get_row(self, instance_id: Any, lock: bool = False) -> WorkflowInstanceModel:
         rows = WorkflowInstanceModel.objects.using(self.using)
@@ -456,43 +553,6 @@ class PersistentExecutionEngine:
             tokens=[Token.from_dict(item) for item in row.tokens],
         )
 
-    @staticmethod
-    def _write(row: WorkflowInstanceModel, state: WorkflowInstanceData) -> None:
-        row.status = str(state.status)
-        row.current_step = state.current_step
-        row.context_data = state.context.data
-        row.error = state.error
-        row.completed_at = state.completed_at
-        row.tokens = [token.to_dict() for token in state.tokens]
-        row.last_user_id = state.context.user_id
-
-    def _create_task(
-        self,
-        row: WorkflowInstanceModel,
-        state: WorkflowInstanceData,
-        token: Token,
-        step: Any,
-        fields: dict[str, Any],
-    ) -> None:
-        now = semantics.utcnow()
-        execution = StepExecutionModel.objects.using(self.using).create(
-            instance_id=row.pk,
-            step_name=token.step,
-            step_type=str(StepType.HUMAN),
-            status=StepStatus.WAITING,
-            input_data=copy.deepcopy(state.context.data),
-            started_at=now,
-            assigned_to=fields["assignee_id"],
-            token_id=token.id,
-        )
-        HumanTaskModel.objects.using(self.using).create(
-            instance_id=row.pk,
-            step_execution=execution,
-            step_name=token.step,
-            tenant_id=row.tenant_id,
-            **fields,
-        )
-
     def _definition_row(self, definition: WorkflowDefinition) -> WorkflowDefinitionModel:
         document = definition.to_dict()
         row, created = WorkflowDefinitionModel.objects.using(self.using).get_or_create(
@@ -537,6 +597,129 @@ class PersistentExecutionEngine:
                 async_to_sync(self.event_bus.emit)(name, **payload)
             except Exception:
                 logger.exception("event bus failed on %s", name)
+
+
+_NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
+
+
+def _now() -> Any:
+    return semantics.utcnow()
+
+
+def _columns(state: WorkflowInstanceData) -> dict[str, Any]:
+    """Return the instance columns that transitions change, from ``state``."""
+    return {
+        "status": str(state.status),
+        "current_step": state.current_step,
+        "context_data": state.context.data,
+        "error": state.error,
+        "completed_at": state.completed_at,
+        "tokens": [token.to_dict() for token in state.tokens],
+        "last_user_id": state.context.user_id,
+    }
+
+
+class _Batch:
+    """What a drive did since its last commit, and the rows committing it writes."""
+
+    def __init__(self, instance_id: UUID, version: int, state: WorkflowInstanceData) -> None:
+        self.instance_id = instance_id
+        self.version = version  # the instance's lock_version when the batch began
+        # Branches already ready in the database: claiming one needs a transaction.
+        self.foreign = frozenset(t.id for t in state.tokens if t.state == semantics.READY)
+        self.opened = time.monotonic()
+        self.items: list[_Item] = []
+        self.executions: list[dict[str, Any]] = []
+        self.tasks: list[dict[str, Any]] = []
+        self.events: list[semantics.Event] = []
+
+    def add(self, token: Token, outcome: semantics.Outcome, changes: Any, step: Any) -> None:
+        """Record the result of a machine step (already applied to the state)."""
+        self.items.append(_StepResult(token.id, outcome, changes, step))
+        self.executions.append(
+            {
+                "instance_id": self.instance_id,
+                "step_name": token.step,
+                "step_type": str(getattr(step, "step_type", StepType.MACHINE)),
+                "status": str(outcome.status),
+                "input_data": outcome.input_data,
+                "output_data": semantics.output_of(outcome.result),
+                "error": outcome.error,
+                "started_at": outcome.started_at,
+                "completed_at": outcome.completed_at,
+                "token_id": token.id,
+            }
+        )
+
+    def park(
+        self,
+        state: WorkflowInstanceData,
+        definition: WorkflowDefinition,
+        token: Token,
+        step: Any,
+        fields: dict[str, Any] | None,
+    ) -> bool:
+        """Park ``token`` at its human step (creating the task), or fail it if ``step`` is None."""
+        if step is None:
+            self.events.extend(semantics.fail_missing_step(state, token))
+            self.items.append(_Park(token.id, None, None))
+            return True
+        self.events.extend(semantics.wait(state, definition, token))
+        execution_id = uuid.uuid4()
+        self.executions.append(
+            {
+                "id": execution_id,
+                "instance_id": self.instance_id,
+                "step_name": token.step,
+                "step_type": str(StepType.HUMAN),
+                "status": str(StepStatus.WAITING),
+                "input_data": copy.deepcopy(state.context.data),
+                "started_at": _now(),
+                "assigned_to": fields["assignee_id"],
+                "token_id": token.id,
+            }
+        )
+        self.tasks.append(
+            {
+                "instance_id": self.instance_id,
+                "step_execution_id": execution_id,
+                "step_name": token.step,
+                "tenant_id": state.context.tenant_id,
+                **fields,
+            }
+        )
+        self.items.append(_Park(token.id, step, fields))
+        return True
+
+
+class _StepResult:
+    def __init__(self, token_id: str, outcome: semantics.Outcome, changes: Any, step: Any) -> None:
+        self.token_id, self.outcome, self.changes, self.step = token_id, outcome, changes, step
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
+    ) -> bool:
+        token = _find(state, self.token_id, semantics.RUNNING)
+        if token is None:
+            return False
+        semantics.apply_changes(state.context.data, self.changes)
+        into.add(token, self.outcome, self.changes, self.step)
+        into.events.extend(semantics.advance(state, definition, token, self.outcome))
+        return True
+
+
+class _Park:
+    def __init__(self, token_id: str, step: Any, fields: dict[str, Any] | None) -> None:
+        self.token_id, self.step, self.fields = token_id, step, fields
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
+    ) -> bool:
+        token = _find(state, self.token_id, semantics.READY)
+        return token is not None and into.park(state, definition, token, self.step, self.fields)
+
+
+_Item = _StepResult | _Park
 
 
 def _storable(

@@ -503,7 +503,7 @@ def _move_on(
         return _fail(instance, token, f"Routing after step '{token.step}' failed: {exc}")
     instance.tokens.remove(token)
     for target in targets:
-        _arrive(instance, definition, target)
+        _arrive(instance, definition, token.child(target))
     return _settle(instance, definition)
 
 
@@ -526,12 +526,13 @@ def _sources(definition: WorkflowDefinition, step_name: str) -> set[str]:
     }
 
 
-def _arrive(instance: WorkflowInstanceData, definition: WorkflowDefinition, target: str) -> None:
-    if len(_sources(definition, target)) < 2:
-        instance.tokens.append(Token(target))
+def _arrive(instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token) -> None:
+    if len(_sources(definition, token.step)) < 2:
+        instance.tokens.append(token)
         return
-    if not any(t.step == target and t.state == JOINING for t in instance.tokens):
-        instance.tokens.append(Token(target, JOINING))
+    if not any(t.step == token.step and t.state == JOINING for t in instance.tokens):
+        token.state = JOINING
+        instance.tokens.append(token)
 
 
 def _can_reach(definition: WorkflowDefinition, start: str, goal: str) -> bool:
