@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint docs clean
+.PHONY: run test lint docs bench clean
 
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV_PYTHON) -m ruff check .
+
+# Figures, never assertions: SQLite, then PostgreSQL ($(BENCH_POSTGRES_URL)) when it answers.
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+bench: $(STAMP)
+	$(VENV_PYTHON) -m benchmarks $(BENCH_ARGS)
+	@if $(VENV_PYTHON) -c "import psycopg; psycopg.connect('$(BENCH_POSTGRES_URL)').close()" 2>/dev/null; then \
+		DATABASE_URL=$(BENCH_POSTGRES_URL) $(VENV_PYTHON) -m benchmarks $(BENCH_ARGS); \
+	else echo "PostgreSQL at $(BENCH_POSTGRES_URL) does not answer: its benchmarks did not run."; fi
 
 docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

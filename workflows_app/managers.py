@@ -154,6 +154,22 @@ class HumanTaskQuerySet(models.QuerySet):
         """Order as an inbox: earliest due first (undated last), then oldest."""
         return self.order_by(F("due_at").asc(nulls_last=True), "created_at")
 
+    def pending(
+        self,
+        assignee_id: str | None = None,
+        assignee_group: str | Iterable[str] | None = None,
+        *,
+        tenant_id: str | None = None,
+    ) -> HumanTaskQuerySet:
+        """Return the query set behind :meth:`find_pending` (lazy, for paging)."""
+        rows = self.filter(status="pending").for_tenant(tenant_id)
+        if assignee_id is not None:
+            rows = rows.filter(Q(assignee_id=assignee_id) | Q(assignee_id__isnull=True))
+        if assignee_group is not None:
+            groups = [assignee_group] if isinstance(assignee_group, str) else list(assignee_group)
+            rows = rows.filter(Q(assignee_group__in=groups) | Q(assignee_group__isnull=True))
+        return rows.inbox_order()
+
     def find_pending(
         self,
         assignee_id: str | None = None,
@@ -168,13 +184,7 @@ class HumanTaskQuerySet(models.QuerySet):
         tasks of those groups and tasks without a group. With ``tenant_id``:
         that tenant's tasks only.
         """
-        rows = self.filter(status="pending").for_tenant(tenant_id)
-        if assignee_id is not None:
-            rows = rows.filter(Q(assignee_id=assignee_id) | Q(assignee_id__isnull=True))
-        if assignee_group is not None:
-            groups = [assignee_group] if isinstance(assignee_group, str) else list(assignee_group)
-            rows = rows.filter(Q(assignee_group__in=groups) | Q(assignee_group__isnull=True))
-        return list(rows.inbox_order())
+        return list(self.pending(assignee_id, assignee_group, tenant_id=tenant_id))
 
     def find_by_instance(self, instance_id: Any) -> list[HumanTaskModel]:
         """Return an instance's tasks, oldest first."""

@@ -177,6 +177,18 @@ class HumanTaskModel(TimestampedModel):
             models.Index(fields=["status"], name="ix_human_tasks_status"),
             models.Index(fields=["due_at"], name="ix_human_tasks_due_at"),
             models.Index(fields=["tenant_id"], name="ix_human_tasks_tenant_id"),
+            # (added) The inbox (find_pending) reads pending tasks only: partial indexes keep
+            # it fast however many completed tasks accumulate (PostgreSQL and SQLite).
+            models.Index(
+                fields=["assignee_group", "due_at"],
+                condition=models.Q(status="pending"),
+                name="ix_human_tasks_pending_group",
+            ),
+            models.Index(
+                fields=["assignee_id", "due_at"],
+                condition=models.Q(status="pending"),
+                name="ix_human_tasks_pending_user",
+            ),
         ]
 
     def __str__(self) -> str:

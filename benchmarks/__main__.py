@@ -1,0 +1,53 @@
+"""Run the benchmarks against the database in DATABASE_URL (SQLite when unset).
+
+The benchmarks create their own test database (``test_bench_<name>``), so they never
+touch the demo's data, and drop it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("DATABASE_TEST_NAME", "test_bench")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--instances", type=int, default=500, help="instances per engine run")
+    parser.add_argument(
+        "--tasks", type=int, default=1_000_000, help="task rows for the inbox query (PostgreSQL)"
+    )
+    parser.add_argument("--only", help="run only the benchmarks whose name contains this")
+    args = parser.parse_args(argv)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    from benchmarks import engine, inbox
+
+    print(f"database: {connection.vendor}", flush=True)
+    if connection.vendor == "sqlite":
+        # A file, so that WAL and IMMEDIATE transactions behave as in production.
+        connection.settings_dict["TEST"]["NAME"] = "/tmp/workflows_bench.sqlite3"
+    started = time.perf_counter()
+    old = setup_databases(verbosity=0, interactive=False, keepdb=False)
+    try:
+        for name, run in (*engine.BENCHMARKS, *inbox.BENCHMARKS):
+            if args.only and args.only not in name:
+                continue
+            run(args)
+    finally:
+        teardown_databases(old, verbosity=0)
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
