@@ -154,8 +154,8 @@ class PersistentExecutionEngine:
         ``data`` is validated against the step's form schema first; invalid data
         raises :class:`~workflows_app.TaskValidationError` and changes nothing.
         """
-        row = self._get_row(instance_id)
-        state = self._state(row, [])
+        row, history, waiting = self._read_with_history(instance_id)
+        state = self._state(row, history)
         token = self._check_completable(row, state, step_name)
         definition = self._definition_of(row)
         step = definition.steps.get(step_name)
@@ -166,13 +166,12 @@ class PersistentExecutionEngine:
 
         # Optimistic: apply the completion to the state just read, and save it only if
         # nothing changed the instance in between; otherwise lock, reload and apply again.
-        state.context.step_history = self._history(row.pk)
         events = semantics.resume(state, definition, step_name, user_id, data)
         claimed = self._claim_next(state, definition, events)
         with transaction.atomic(using=self.using):
             saved = self._save_if_unchanged(instance_id, state, row.lock_version)
             if saved:
-                self._complete_task_rows(instance_id, token.id, user_id, data)
+                self._complete_task_rows(waiting[token.id], user_id, data)
                 self._send_after_commit(events)
         if saved:  # steps run after the commit, never inside the transaction
             return self._drive(instance_id, definition, state, claimed, row.lock_version + 1)
@@ -180,7 +179,10 @@ class PersistentExecutionEngine:
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             token = self._check_completable(row, t.state, step_name)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
-            self._complete_task_rows(row.pk, token.id, user_id, data)
+            execution = StepExecutionModel.objects.using(self.using).get(
+                instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING
+            )
+            self._complete_task_rows(execution.pk, user_id, data)
             t.claimed = self._claim_next(t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
@@ -203,18 +205,13 @@ class PersistentExecutionEngine:
                 raise TaskAlreadyCompletedError(task.pk) from None
             raise
 
-    def _complete_task_rows(
-        self, instance_id: UUID, token_id: str, user_id: str, data: dict[str, Any]
-    ) -> None:
+    def _complete_task_rows(self, execution_id: UUID, user_id: str, data: dict[str, Any]) -> None:
+        """Mark the waiting execution of a human step succeeded, and its task completed."""
         now = _now()
-        waiting = StepExecutionModel.objects.using(self.using).filter(
-            instance_id=instance_id, token_id=token_id, status=StepStatus.WAITING
-        )
-        # The task first: its filter reads the execution while it is still waiting.
         HumanTaskModel.objects.using(self.using).filter(
-            instance_id=instance_id, step_execution__in=waiting.values("pk"), status="pending"
+            step_execution_id=execution_id, status="pending"
         ).update(status="completed", completed_by=user_id, completed_at=now, updated_at=now)
-        waiting.update(
+        StepExecutionModel.objects.using(self.using).filter(pk=execution_id).update(
             status=StepStatus.SUCCEEDED,
             output_data=data,
             completed_by=user_id,
@@ -508,22 +505,32 @@ class PersistentExecutionEngine:
         return row
 
     def _history(self, instance_id: UUID) -> list[StepExecution]:
-        return [
-            StepExecution(
-                step_name=r.step_name,
-                status=StepStatus(r.status),
-                started_at=r.started_at,
-                completed_at=r.completed_at,
-                result=r.output_data,
-                error=r.error,
-                input_data=r.input_data,
-                output_data=r.output_data,
-            )
-            for r in StepExecutionModel.objects.using(self.using)
+        rows = (
+            StepExecutionModel.objects.using(self.using)
             .filter(instance_id=instance_id)
             .exclude(status=StepStatus.WAITING)
             .order_by("started_at", "created_at")
-        ]
+        )
+        return [_history_entry(r) for r in rows]
+
+    def _read_with_history(
+        self, instance_id: Any
+    ) -> tuple[WorkflowInstanceModel, list[StepExecution], dict[str, UUID]]:
+        """Read the instance, its history and its waiting executions (by branch) in one query."""
+        try:
+            rows = list(
+                StepExecutionModel.objects.using(self.using)
+                .select_related("instance")
+                .filter(instance_id=instance_id)
+                .order_by("started_at", "created_at")
+            )
+        except (ValidationError, ValueError, TypeError):  # not a UUID
+            raise WorkflowInstanceNotFoundError(instance_id) from None
+        if not rows:
+            return self._get_row(instance_id), [], {}
+        waiting = {r.token_id: r.pk for r in rows if r.status == StepStatus.WAITING}
+        history = [_history_entry(r) for r in rows if r.status != StepStatus.WAITING]
+        return rows[0].instance, history, waiting
 
     def _state(
         self, row: WorkflowInstanceModel, history: list[StepExecution]
@@ -738,6 +745,19 @@ def _storable(
         )
         return failed, ({}, [])
     return outcome, changes
+
+
+def _history_entry(row: StepExecutionModel) -> StepExecution:
+    return StepExecution(
+        step_name=row.step_name,
+        status=StepStatus(row.status),
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        result=row.output_data,
+        error=row.error,
+        input_data=row.input_data,
+        output_data=row.output_data,
+    )
 
 
 def _find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:
