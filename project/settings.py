@@ -99,6 +99,16 @@ else:
         }
     }
 
+# A second alias on the same server, so that tests can prove `using=` keeps to its
+# database. Nothing in the demo uses it.
+DATABASES["secondary"] = {
+    **DATABASES["default"],
+    "TEST": {
+        **DATABASES["default"].get("TEST", {}),
+        "NAME": f"{DATABASES['default'].get('TEST', {}).get('NAME') or 'test_' + str(DATABASES['default']['NAME'])}_secondary",
+    },
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
