@@ -33,6 +33,7 @@ def test_docs_snippet__each_is_included_in_a_page() -> None:
     assert {path.name for path in SNIPPETS} <= included
 
 
+@pytest.mark.django_db
 def test_readme__quick_start_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
