@@ -9,6 +9,7 @@ from workflows_app import (
     WorkflowAlreadyCompletedError,
     WorkflowRegistry,
 )
+from workflows_app.testing import RecordingEventBus
 
 
 class Record(BaseMachineStep):
@@ -45,17 +46,9 @@ class Onboarding(Workflow):
     ]
 
 
-class Events:
-    def __init__(self):
-        self.seen = []
-
-    async def emit(self, event_type, **kwargs):
-        self.seen.append(event_type)
-
-
 registry = WorkflowRegistry()
 registry.register(Onboarding)
-events = Events()
+events = RecordingEventBus()  # a test double that keeps what it is sent
 engine = LocalExecutionEngine(registry, event_bus=events)
 
 instance = engine.start_workflow_sync("onboarding")
@@ -75,5 +68,5 @@ try:
 except WorkflowAlreadyCompletedError as exc:
     assert "already completed" in str(exc)
 
-assert events.seen[0] == "workflow.started"
-assert events.seen[-1] == "workflow.completed"
+assert events.names()[0] == "workflow.started"
+assert events.names("workflow.")[-1] == "workflow.completed"

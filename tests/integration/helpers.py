@@ -17,6 +17,7 @@ from workflows_app.models import (
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
+from workflows_app.testing import RecordingEventBus
 
 __all__ = [
     "Edge",
@@ -159,17 +160,4 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-class RecordingBus:
-    """Duck-typed event bus (``async emit(event_type, **kwargs)``) that records what it got."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    async def emit(self, event_type: str, **kwargs: Any) -> None:
-        self.events.append((event_type, kwargs))
-
-    def names(self, prefix: str = "workflow.") -> list[str]:
-        return [name for name, _ in self.events if name.startswith(prefix)]
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [kwargs for name, kwargs in self.events if name == event_type]
+RecordingBus = RecordingEventBus

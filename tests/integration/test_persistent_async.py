@@ -68,7 +68,7 @@ async def test_async__start_pause_complete(registry) -> None:
     row, executions, task_statuses = await rows(started.id)
     assert executions == [("A", "succeeded"), ("H", "succeeded"), ("C", "succeeded")]
     assert task_statuses == ["completed"]
-    assert bus.names() == ["workflow.started", "workflow.waiting", "workflow.completed"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting", "workflow.completed"]
 
 
 async def test_async__cancel_and_retry(registry) -> None:

@@ -85,7 +85,7 @@ def test_events__waiting_then_completed(engine, bus, committed) -> None:
     ]
     with committed():
         engine.complete_human_task_sync(instance.id, "H", "u1", {"ok": 1})
-    assert bus.names() == ["workflow.started", "workflow.waiting", "workflow.completed"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting", "workflow.completed"]
     assert (
         "step.completed",
         {"instance_id": instance.id, "step_name": "H", "result": {"ok": 1}},
@@ -97,7 +97,7 @@ def test_events__canceled_with_reason(engine, bus, committed) -> None:
     with committed():
         instance = engine.start_workflow_sync(workflow([human("H")], []))
         engine.cancel_workflow_sync(instance.id, "no longer needed")
-    assert bus.names() == ["workflow.started", "workflow.waiting", "workflow.canceled"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting", "workflow.canceled"]
     assert bus.of("workflow.canceled") == [
         {"instance_id": instance.id, "reason": "no longer needed"}
     ]
@@ -131,9 +131,9 @@ def test_events__sent_right_after_each_commit_in_autocommit(registry) -> None:
     bus = RecordingBus()
     engine = PersistentExecutionEngine(registry, event_bus=bus)
     instance = engine.start_workflow_sync(workflow([human("H"), marker("C")], [Edge("H", "C")]))
-    assert bus.names() == ["workflow.started", "workflow.waiting"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting"]
     engine.complete_human_task_sync(instance.id, "H", "u1", {})
-    assert bus.names() == ["workflow.started", "workflow.waiting", "workflow.completed"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting", "workflow.completed"]
 
 
 @pytest.mark.django_db(transaction=True)

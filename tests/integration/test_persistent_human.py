@@ -67,7 +67,7 @@ def test_pause__instance_row_and_events__scenario_8(engine, bus, committed) -> N
     assert [t["state"] for t in row.tokens] == ["waiting"]
     assert c.calls == 0
     assert bus.of("workflow.waiting") == [{"instance_id": started.id, "step_name": "H"}]
-    assert bus.names() == ["workflow.started", "workflow.waiting"]
+    assert bus.names("workflow.") == ["workflow.started", "workflow.waiting"]
     fetched = engine.get_instance_sync(started.id)
     assert (fetched.status, fetched.current_step) == ("waiting", "H")
     assert names(fetched) == ["A"]  # the waiting row is not history yet
@@ -198,7 +198,7 @@ def test_resume__rows__scenario_9(engine, bus, committed) -> None:
     assert task.completed_by == "u1"
     assert task.completed_at is not None
     assert task.step_execution_id == h_row.pk
-    assert bus.names() == ["workflow.completed"]
+    assert bus.names("workflow.") == ["workflow.completed"]
 
 
 def test_resume__history_and_user__scenario_9(engine) -> None:

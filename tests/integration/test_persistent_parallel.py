@@ -203,7 +203,7 @@ def test_human_step_in_one_branch_holds_the_join(engine, bus, committed) -> None
     assert row.status == "completed"
     assert row.context_data["saw"] == [True, True]
     assert join_rows(started.id) == 1
-    assert bus.names()[-1] == "workflow.completed"
+    assert bus.names("workflow.")[-1] == "workflow.completed"
 
 
 def two_humans():

@@ -24,6 +24,7 @@ from workflows_app import (
     WorkflowDefinition,
     WorkflowRegistry,
 )
+from workflows_app.testing import RecordingEventBus
 
 
 async def resolve(value: Any) -> Any:
@@ -151,20 +152,7 @@ def history_statuses(instance: Any) -> list[str]:
     return [str(entry.status) for entry in instance.context.step_history]
 
 
-class RecordingBus:
-    """Duck-typed event bus with upstream's ``async emit(event_type, **kwargs)``."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    async def emit(self, event_type: str, **kwargs: Any) -> None:
-        self.events.append((event_type, kwargs))
-
-    def names(self, prefix: str = "") -> list[str]:
-        return [name for name, _ in self.events if name.startswith(prefix)]
-
-    def of(self, event_type: str) -> list[dict[str, Any]]:
-        return [kwargs for name, kwargs in self.events if name == event_type]
+RecordingBus = RecordingEventBus
 
 
 class RecordingPersistence:
