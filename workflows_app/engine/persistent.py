@@ -125,10 +125,9 @@ class PersistentExecutionEngine:
         self._remember(definition)
         now = semantics.utcnow()
         # No explicit transaction: the instance is one INSERT, committed before any step runs.
-        definition_row = self._startable_definition_row(definition)
         row = WorkflowInstanceModel(
             id=uuid.uuid4(),
-            definition_id=definition_row.pk,
+            definition_id=self._startable_definition_id(definition),
             workflow_name=definition.name,
             workflow_version=definition.version,
             status=WorkflowStatus.RUNNING,
@@ -575,14 +574,24 @@ class PersistentExecutionEngine:
             )
         return row
 
-    def _startable_definition_row(self, definition: WorkflowDefinition) -> WorkflowDefinitionModel:
-        row = self._definition_row(definition)
-        if not row.is_active:
+    def _startable_definition_id(self, definition: WorkflowDefinition) -> UUID:
+        """Return the id of the definition's row (creating or syncing it), if it is active."""
+        found = (
+            WorkflowDefinitionModel.objects.using(self.using)
+            .filter(name=definition.name, version=definition.version)
+            .values_list("pk", "is_active")
+            .first()
+        )
+        if found is None or found[0] not in _SYNCED.get(id(definition), ()):
+            row = self._definition_row(definition)
+            found = (row.pk, row.is_active)
+            _SYNCED.setdefault(id(definition), set()).add(row.pk)
+        if not found[1]:
             raise WorkflowStateError(
                 f"Workflow '{definition.name}' version '{definition.version}' is deactivated "
                 "and starts no new instances"
             )
-        return row
+        return found[0]
 
     def _remember(self, definition: WorkflowDefinition) -> None:
         """Register a definition started from a class, so that resuming finds it."""
@@ -605,6 +614,10 @@ class PersistentExecutionEngine:
             except Exception:
                 logger.exception("event bus failed on %s", name)
 
+
+# Definition rows whose JSON this process has synced, by id() of the definition object: a
+# start then only checks that the row exists and is active.
+_SYNCED: dict[int, set[UUID]] = {}
 
 _NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
 
