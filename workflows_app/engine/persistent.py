@@ -1,17 +1,19 @@
 """PersistentExecutionEngine: every state change committed to the Django database.
 
-Each transition is one short transaction that locks the instance row
-(``SELECT ... FOR UPDATE`` where the database has it; SQLite serialises
-writers), reloads the instance, checks that it is in the state the transition
-expects, applies the shared step semantics and saves. User code (steps, hooks,
-assignment methods) never runs inside a transaction.
+The engine drives the shared step semantics (:mod:`workflows_app.engine.semantics`)
+and writes what they decide:
 
-A machine step is *claimed* (its branch token marked running) in the same
-transaction that saved the previous step, and its result is saved, with the
-next claim, in the transaction after it ran. A process that dies between the
-two leaves the claim behind (nothing half-written); reclaiming it so that the
-step runs again belongs to the worker's leases (at-least-once steps,
-exactly-once transitions).
+- User code (steps, hooks, assignment methods) never runs inside a transaction.
+- Every commit is a short transaction with an optimistic check: the instance
+  row's ``lock_version`` must be the one the change was computed from. When it
+  is not, the row is locked (``SELECT ... FOR UPDATE``; SQLite serialises
+  writers), reloaded, and the change applied again to what is there now.
+- Consecutive machine steps run in a batch whose results are committed together:
+  when a human step is reached, when nothing is left to run, and at least every
+  ``CHECKPOINT_INTERVAL`` seconds. A process that dies loses the results since
+  its last commit, never part of one, and leaves its branch claimed; reclaiming
+  it so that the steps run again belongs to the worker's leases (at-least-once
+  steps, exactly-once transitions).
 """
 
 from __future__ import annotations
@@ -53,17 +55,6 @@ from workflows_app.models import (
 __all__ = ["PersistentExecutionEngine"]
 
 logger = logging.getLogger(__name__)
-
-_INSTANCE_FIELDS = [
-    "status",
-    "current_step",
-    "context_data",
-    "error",
-    "completed_at",
-    "tokens",
-    "last_user_id",
-    "lock_version",
-]
 
 
 class _Transition:
@@ -489,7 +480,7 @@ class PersistentExecutionEngine:
         for name, value in _columns(state).items():
             setattr(row, name, value)
         row.lock_version += 1
-        row.save(using=self.using, update_fields=[*_INSTANCE_FIELDS, "updated_at"])
+        row.save(using=self.using, update_fields=[*_columns(state), "lock_version", "updated_at"])
 
     def _get_row(self, instance_id: Any, lock: bool = False) -> WorkflowInstanceModel:
         rows = WorkflowInstanceModel.objects.using(self.using)
