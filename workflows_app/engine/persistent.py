@@ -44,7 +44,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
-from workflows_app.engine import semantics
+from workflows_app.engine import semantics, writes
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -198,26 +198,31 @@ class PersistentExecutionEngine:
     def _complete_task_rows(self, execution_id: UUID, user_id: str, data: dict[str, Any]) -> None:
         """Mark the waiting execution of a human step succeeded, and its task completed."""
         now = _now()
-        HumanTaskModel.objects.using(self.using).filter(
-            step_execution_id=execution_id, status="pending"
-        ).update(status="completed", completed_by=user_id, completed_at=now, updated_at=now)
-        StepExecutionModel.objects.using(self.using).filter(pk=execution_id).update(
-            status=StepStatus.SUCCEEDED,
-            output_data=data,
-            completed_by=user_id,
-            completed_at=now,
-            updated_at=now,
+        writes.update(
+            self.using,
+            HumanTaskModel,
+            {"status": "completed", "completed_by": user_id, "completed_at": now},
+            {"step_execution_id": execution_id, "status": "pending"},
+        )
+        writes.update(
+            self.using,
+            StepExecutionModel,
+            {
+                "status": str(StepStatus.SUCCEEDED),
+                "output_data": data,
+                "completed_by": user_id,
+                "completed_at": now,
+            },
+            {"id": execution_id},
         )
 
     def _save_if_unchanged(
         self, instance_id: UUID, state: WorkflowInstanceData, version: int
     ) -> bool:
         """Save ``state`` if the instance is still at ``version``; return whether it was."""
-        return bool(
-            WorkflowInstanceModel.objects.using(self.using)
-            .filter(pk=instance_id, lock_version=version)
-            .update(**_columns(state), lock_version=version + 1, updated_at=_now())
-        )
+        changes = {**_columns(state), "lock_version": version + 1}
+        where = {"id": instance_id, "lock_version": version}
+        return writes.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -393,7 +398,9 @@ class PersistentExecutionEngine:
         for name, value in _columns(state).items():
             setattr(row, name, value)
         row.lock_version = 1
-        row.save(using=self.using, force_insert=True)
+        values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
+        del values["created_at"], values["updated_at"]  # now, as for every insert
+        writes.insert(self.using, WorkflowInstanceModel, [values])
         self._send_after_commit(events)
 
     def _claim(
@@ -413,14 +420,8 @@ class PersistentExecutionEngine:
         return t.state, t.claimed, t.version
 
     def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
-        if executions:
-            StepExecutionModel.objects.using(self.using).bulk_create(
-                StepExecutionModel(**row) for row in executions
-            )
-        if tasks:
-            HumanTaskModel.objects.using(self.using).bulk_create(
-                HumanTaskModel(**row) for row in tasks
-            )
+        writes.insert(self.using, StepExecutionModel, executions)
+        writes.insert(self.using, HumanTaskModel, tasks)
 
     def _execute(self, step: Any, context: WorkflowContext) -> semantics.Outcome:
         if semantics.needs_event_loop(step):
