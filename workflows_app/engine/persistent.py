@@ -1,7 +1,7 @@
 """PersistentExecutionEngine: every state change committed to the Django database.
 
 The engine drives the shared step semantics (:mod:`workflows_app.engine.semantics`)
-and writes what they decide:
+and statements what they decide:
 
 - User code (steps, hooks, assignment methods) never runs inside a transaction.
 - Every commit is a short transaction with an optimistic check: the instance
@@ -44,7 +44,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
-from workflows_app.engine import semantics, writes
+from workflows_app.engine import semantics, statements
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -198,13 +198,13 @@ class PersistentExecutionEngine:
     def _complete_task_rows(self, execution_id: UUID, user_id: str, data: dict[str, Any]) -> None:
         """Mark the waiting execution of a human step succeeded, and its task completed."""
         now = _now()
-        writes.update(
+        statements.update(
             self.using,
             HumanTaskModel,
             {"status": "completed", "completed_by": user_id, "completed_at": now},
             {"step_execution_id": execution_id, "status": "pending"},
         )
-        writes.update(
+        statements.update(
             self.using,
             StepExecutionModel,
             {
@@ -222,7 +222,7 @@ class PersistentExecutionEngine:
         """Save ``state`` if the instance is still at ``version``; return whether it was."""
         changes = {**_columns(state), "lock_version": version + 1}
         where = {"id": instance_id, "lock_version": version}
-        return writes.update(self.using, WorkflowInstanceModel, changes, where) == 1
+        return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -400,7 +400,7 @@ class PersistentExecutionEngine:
         row.lock_version = 1
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
         del values["created_at"], values["updated_at"]  # now, as for every insert
-        writes.insert(self.using, WorkflowInstanceModel, [values])
+        statements.insert(self.using, WorkflowInstanceModel, [values])
         self._send_after_commit(events)
 
     def _claim(
@@ -420,8 +420,8 @@ class PersistentExecutionEngine:
         return t.state, t.claimed, t.version
 
     def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
-        writes.insert(self.using, StepExecutionModel, executions)
-        writes.insert(self.using, HumanTaskModel, tasks)
+        statements.insert(self.using, StepExecutionModel, executions)
+        statements.insert(self.using, HumanTaskModel, tasks)
 
     def _execute(self, step: Any, context: WorkflowContext) -> semantics.Outcome:
         if semantics.needs_event_loop(step):
@@ -507,21 +507,20 @@ class PersistentExecutionEngine:
     def _read_with_history(
         self, instance_id: Any
     ) -> tuple[WorkflowInstanceModel, list[StepExecution], dict[str, UUID]]:
-        """Read the instance, its history and its waiting executions (by branch) in one query."""
+        """Read the instance, its history and its waiting executions (by branch)."""
         try:
-            rows = list(
-                StepExecutionModel.objects.using(self.using)
-                .select_related("instance")
-                .filter(instance_id=instance_id)
-                .order_by("started_at", "created_at")
-            )
-        except (ValidationError, ValueError, TypeError):  # not a UUID
+            [row] = statements.select(self.using, WorkflowInstanceModel, {"id": instance_id})
+        except (ValidationError, ValueError, TypeError):  # not a UUID, or no such row
             raise WorkflowInstanceNotFoundError(instance_id) from None
-        if not rows:
-            return self._get_row(instance_id), [], {}
-        waiting = {r.token_id: r.pk for r in rows if r.status == StepStatus.WAITING}
-        history = [_history_entry(r) for r in rows if r.status != StepStatus.WAITING]
-        return rows[0].instance, history, waiting
+        executions = statements.select(
+            self.using,
+            StepExecutionModel,
+            {"instance_id": row.pk},
+            order_by=("started_at", "created_at"),
+        )
+        waiting = {r.token_id: r.pk for r in executions if r.status == StepStatus.WAITING}
+        history = [_history_entry(r) for r in executions if r.status != StepStatus.WAITING]
+        return row, history, waiting
 
     def _state(
         self, row: WorkflowInstanceModel, history: list[StepExecution]
@@ -568,11 +567,11 @@ class PersistentExecutionEngine:
 
     def _startable_definition_id(self, definition: WorkflowDefinition) -> UUID:
         """Return the id of the definition's row (creating or syncing it), if it is active."""
-        found = (
-            WorkflowDefinitionModel.objects.using(self.using)
-            .filter(name=definition.name, version=definition.version)
-            .values_list("pk", "is_active")
-            .first()
+        found = statements.select_one(
+            self.using,
+            WorkflowDefinitionModel,
+            ("id", "is_active"),
+            {"name": definition.name, "version": definition.version},
         )
         if found is None or found[0] not in _SYNCED.get(id(definition), ()):
             row = self._definition_row(definition)
@@ -632,7 +631,7 @@ def _columns(state: WorkflowInstanceData) -> dict[str, Any]:
 
 
 class _Batch:
-    """What a drive did since its last commit, and the rows committing it writes."""
+    """What a drive did since its last commit, and the rows committing it statements."""
 
     def __init__(self, instance_id: UUID, version: int, state: WorkflowInstanceData) -> None:
         self.instance_id = instance_id
