@@ -1,7 +1,7 @@
 """PersistentExecutionEngine: every state change committed to the Django database.
 
 The engine drives the shared step semantics (:mod:`workflows_app.engine.semantics`)
-and statements what they decide:
+and writes what they decide:
 
 - User code (steps, hooks, assignment methods) never runs inside a transaction.
 - Every commit is a short transaction with an optimistic check: the instance
@@ -631,7 +631,7 @@ def _columns(state: WorkflowInstanceData) -> dict[str, Any]:
 
 
 class _Batch:
-    """What a drive did since its last commit, and the rows committing it statements."""
+    """What a drive did since its last commit, and the rows committing it writes."""
 
     def __init__(self, instance_id: UUID, version: int, state: WorkflowInstanceData) -> None:
         self.instance_id = instance_id
