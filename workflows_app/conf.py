@@ -37,6 +37,11 @@ class WorkflowsSettings:
     AUTODISCOVER: bool = True
     """Import the ``workflows`` module of every installed app when Django starts."""
 
+    LEASE_SECONDS: float = 60.0
+    """How long a drive (an inline call or a worker) holds an instance without renewing its
+    lease. A worker renews it while it runs a step; an inline call at each commit. A lapsed
+    lease (a process that died) is taken over by a worker, which runs the step again."""
+
     CHECKPOINT_INTERVAL: float = 1.0
     """Seconds of consecutive machine steps the engine may run before it commits them.
 
@@ -91,6 +96,11 @@ def invalid_values(raw: Any) -> list[str]:
     if not isinstance(autodiscover, bool):
         problems.append(
             f"{SETTING_NAME}['AUTODISCOVER'] must be True or False, not {autodiscover!r}."
+        )
+    lease = raw.get("LEASE_SECONDS", 60.0)
+    if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
+        problems.append(
+            f"{SETTING_NAME}['LEASE_SECONDS'] must be a number of seconds above 0, not {lease!r}."
         )
     interval = raw.get("CHECKPOINT_INTERVAL", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:

@@ -81,6 +81,13 @@ class WorkflowInstanceModel(TimestampedModel):
     last_user_id = models.CharField(max_length=255, null=True, blank=True)
     # (added) Incremented by every committed transition: the engine's optimistic check.
     lock_version = models.PositiveBigIntegerField(default=0)
+    # (added) The drive (an inline call or a worker) that runs this instance's steps, and
+    # until when its lease holds; a lapsed lease is taken over by a worker.
+    lease_owner = models.CharField(max_length=64, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # (added) When a worker should look at the instance: now when a step is ready to run,
+    # later for a timer or a retry, null when it waits for people or has finished.
+    wake_at = models.DateTimeField(null=True, blank=True)
 
     objects = managers.WorkflowInstanceQuerySet.as_manager()
 
@@ -92,6 +99,7 @@ class WorkflowInstanceModel(TimestampedModel):
             models.Index(fields=["workflow_name"], name="ix_wf_instances_workflow_name"),
             models.Index(fields=["tenant_id"], name="ix_wf_instances_tenant_id"),
             models.Index(fields=["created_by"], name="ix_wf_instances_created_by"),
+            models.Index(fields=["wake_at"], name="ix_wf_instances_wake_at"),
         ]
 
     def __str__(self) -> str:

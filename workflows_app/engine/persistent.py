@@ -24,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -58,12 +59,12 @@ logger = logging.getLogger(__name__)
 
 
 class _Transition:
-    """What one transaction did: the fresh state, the events, and a claimed token."""
+    """What one transaction did: the fresh state, the events, and who runs on."""
 
     def __init__(self, state: WorkflowInstanceData) -> None:
         self.state = state
         self.events: list[semantics.Event] = []
-        self.claimed: Token | None = None
+        self.lease = _Lease(_KEEP, None)
         self.changed = True
         self.version = 0
 
@@ -130,11 +131,15 @@ class PersistentExecutionEngine:
         )
         state = self._state(row, [])
         events = semantics.begin(state, definition)
-        claimed = self._claim_next(state, definition, events)
         # The instance is committed before any step runs: steps may refer to it (a foreign
         # key to the instance, a lookup of their own instance), and a crash leaves it behind.
-        self._insert_instance(row, state, events)
-        return self._drive(row.pk, definition, state, claimed, row.lock_version)
+        if not _inline():
+            self._insert_instance(row, state, events, owner=None)
+            return state
+        owner = _new_owner()
+        claimed = self._claim_next(state, definition, events)
+        self._insert_instance(row, state, events, owner=owner)
+        return self._drive(row.pk, definition, state, claimed, row.lock_version, owner)
 
     def complete_human_task_sync(
         self, instance_id: UUID, step_name: str, user_id: str, data: dict[str, Any]
@@ -157,14 +162,14 @@ class PersistentExecutionEngine:
         # Optimistic: apply the completion to the state just read, and save it only if
         # nothing changed the instance in between; otherwise lock, reload and apply again.
         events = semantics.resume(state, definition, step_name, user_id, data)
-        claimed = self._claim_next(state, definition, events)
+        lease = self._take_lease(row, state, definition, events)
         with transaction.atomic(using=self.using):
-            saved = self._save_if_unchanged(instance_id, state, row.lock_version)
+            saved = self._save_if_unchanged(instance_id, state, row.lock_version, lease.owner)
             if saved:
                 self._complete_task_rows(waiting[token.id], user_id, data)
                 self._send_after_commit(events)
         if saved:  # steps run after the commit, never inside the transaction
-            return self._drive(instance_id, definition, state, claimed, row.lock_version + 1)
+            return self._run_on(instance_id, definition, state, lease, row.lock_version + 1)
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             token = self._check_completable(row, t.state, step_name)
@@ -173,10 +178,45 @@ class PersistentExecutionEngine:
                 instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING
             )
             self._complete_task_rows(execution.pk, user_id, data)
-            t.claimed = self._claim_next(t.state, definition, t.events)
+            t.lease = self._take_lease(row, t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
-        return self._drive(instance_id, definition, t.state, t.claimed, t.version)
+        return self._run_on(instance_id, definition, t.state, t.lease, t.version)
+
+    def _take_lease(
+        self,
+        row: WorkflowInstanceModel,
+        state: WorkflowInstanceData,
+        definition: WorkflowDefinition,
+        events: list[semantics.Event],
+    ) -> _Lease:
+        """Decide who runs the instance on after a change: this call, or whoever holds it.
+
+        In inline mode this call takes the instance when no live lease is held on it (a
+        lapsed lease's branches are made ready again) and claims the next step. Otherwise
+        the lease is left as it is: its holder, or a worker, runs the ready steps.
+        """
+        held = row.lease_owner is not None and row.lease_expires_at > _now()
+        if held or not _inline():
+            return _Lease(_KEEP, None)
+        if row.lease_owner is not None:
+            semantics.reclaim(state)
+        claimed = self._claim_next(state, definition, events)
+        if claimed is None and semantics.next_ready(state) is None:
+            return _Lease(None, None)  # nothing to run: no lease
+        return _Lease(_new_owner(), claimed)
+
+    def _run_on(
+        self,
+        instance_id: UUID,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        lease: _Lease,
+        version: int,
+    ) -> WorkflowInstanceData:
+        if lease.owner is _KEEP or lease.owner is None:
+            return state
+        return self._drive(instance_id, definition, state, lease.claimed, version, lease.owner)
 
     def _check_completable(
         self, row: WorkflowInstanceModel, state: WorkflowInstanceData, step_name: str
@@ -217,10 +257,10 @@ class PersistentExecutionEngine:
         )
 
     def _save_if_unchanged(
-        self, instance_id: UUID, state: WorkflowInstanceData, version: int
+        self, instance_id: UUID, state: WorkflowInstanceData, version: int, owner: Any
     ) -> bool:
-        """Save ``state`` if the instance is still at ``version``; return whether it was."""
-        changes = {**_columns(state), "lock_version": version + 1}
+        """Save ``state`` (and the lease of ``owner``) if the instance is still at ``version``."""
+        changes = {**_columns(state, owner), "lock_version": version + 1}
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
@@ -245,10 +285,10 @@ class PersistentExecutionEngine:
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             t.events = semantics.retry(t.state, definition, from_step)
-            t.claimed = self._claim_next(t.state, definition, t.events)
+            t.lease = self._take_lease(row, t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
-        return self._drive(instance_id, definition, t.state, t.claimed, t.version)
+        return self._run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -303,20 +343,18 @@ class PersistentExecutionEngine:
         state: WorkflowInstanceData,
         claimed: Token | None,
         version: int,
+        owner: str,
     ) -> WorkflowInstanceData:
-        """Run the instance's ready branches until none is left (outside transactions).
+        """Run the instance's ready branches under the lease ``owner`` (outside transactions).
 
         What happens is kept in a batch and committed together: the results of
         consecutive machine steps, and human steps reached (parked). A batch is
         committed when a human step was parked, when nothing is left to run, and
-        at least every ``CHECKPOINT_INTERVAL`` seconds.
-
-        A branch that this batch created is claimed in memory: nobody else can
-        see it before the batch is committed. A branch that was already ready in
-        the database is claimed in a transaction of its own first.
+        at least every ``CHECKPOINT_INTERVAL`` seconds. The lease is renewed at
+        each commit and given up by the commit that leaves nothing to run.
         """
         interval = conf.get_settings().CHECKPOINT_INTERVAL
-        batch = _Batch(instance_id, version, state)
+        batch = _Batch(instance_id, version, owner)
         while True:
             if claimed is None:
                 token = semantics.next_ready(state)
@@ -329,16 +367,10 @@ class PersistentExecutionEngine:
                 if step is None or semantics.is_human(step):
                     fields = None if step is None else self._task_fields(step, state.context)
                     batch.park(state, definition, token, step, fields)
-                    claimed = self._claim_next(state, definition, batch.events, batch.foreign)
+                    claimed = self._claim_next(state, definition, batch.events)
                     state, claimed, batch = self._flush(
                         instance_id, definition, state, batch, claimed
                     )
-                elif token.id in batch.foreign:
-                    if batch.items:
-                        state, claimed, batch = self._flush(instance_id, definition, state, batch)
-                        continue
-                    state, claimed, version = self._claim(instance_id, token, step)
-                    batch = _Batch(instance_id, version, state)
                 else:
                     batch.events.extend(semantics.enter(state, token, step))
                     claimed = token
@@ -351,7 +383,7 @@ class PersistentExecutionEngine:
                 state.context.data = copy.deepcopy(outcome.input_data)
             batch.add(claimed, outcome, changes, step)
             batch.events.extend(semantics.advance(state, definition, claimed, outcome))
-            claimed = self._claim_next(state, definition, batch.events, batch.foreign)
+            claimed = self._claim_next(state, definition, batch.events)
             # Otherwise the top of the loop parks the human steps reached into this batch
             # and commits it when nothing is left to run.
             if time.monotonic() - batch.opened >= interval:
@@ -371,53 +403,48 @@ class PersistentExecutionEngine:
         ``lock_version`` is the batch's), the state in memory is saved as it is.
         Otherwise the instance is locked and reloaded, and the batch is applied
         again, in order, to what is there now, for as long as its branches are
-        still where the batch found them; what no longer applies is dropped.
+        still where the batch found them; what no longer applies is dropped. If
+        the lease was taken over meanwhile (it lapsed), nothing is applied and
+        the drive ends.
         """
         with transaction.atomic(using=self.using):
-            if self._save_if_unchanged(instance_id, state, batch.version):
+            owner = _keep_or_release(state, claimed, batch.owner)
+            if self._save_if_unchanged(instance_id, state, batch.version, owner):
                 self._insert(batch.executions, batch.tasks)
                 self._send_after_commit(batch.events)
-                return state, claimed, _Batch(instance_id, batch.version + 1, state)
+                return state, claimed, _Batch(instance_id, batch.version + 1, batch.owner)
 
             row = self._get_row(instance_id, lock=True)
             t = _Transition(self._state(row, self._history(row.pk)))
-            replayed = _Batch(instance_id, row.lock_version, t.state)
+            if row.lease_owner != batch.owner:
+                return t.state, None, _Batch(instance_id, row.lock_version, batch.owner)
+            replayed = _Batch(instance_id, row.lock_version, batch.owner)
+            claimed = None
             for item in batch.items:
                 if not item.replay(t.state, definition, replayed):
                     break
-                t.claimed = self._claim_next(t.state, definition, replayed.events)
-            if replayed.items:
-                self._save(row, t.state)
-                self._insert(replayed.executions, replayed.tasks)
-                self._send_after_commit(replayed.events)
-        return t.state, t.claimed, _Batch(instance_id, row.lock_version, t.state)
+                claimed = self._claim_next(t.state, definition, replayed.events)
+            if claimed is None:
+                claimed = self._claim_next(t.state, definition, replayed.events)
+            self._save(row, t.state, _keep_or_release(t.state, claimed, batch.owner))
+            self._insert(replayed.executions, replayed.tasks)
+            self._send_after_commit(replayed.events)
+        return t.state, claimed, _Batch(instance_id, row.lock_version, batch.owner)
 
     def _insert_instance(
-        self, row: WorkflowInstanceModel, state: WorkflowInstanceData, events: list[Any]
+        self,
+        row: WorkflowInstanceModel,
+        state: WorkflowInstanceData,
+        events: list[Any],
+        owner: str | None,
     ) -> None:
-        for name, value in _columns(state).items():
+        for name, value in _columns(state, owner).items():
             setattr(row, name, value)
         row.lock_version = 1
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
         del values["created_at"], values["updated_at"]  # now, as for every insert
         statements.insert(self.using, WorkflowInstanceModel, [values])
         self._send_after_commit(events)
-
-    def _claim(
-        self, instance_id: UUID, token: Token, step: Any
-    ) -> tuple[WorkflowInstanceData, Token | None, int]:
-        """Claim a branch that is ready in the database, in a transaction of its own."""
-
-        def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
-            fresh = _find(t.state, token.id, semantics.READY)
-            if fresh is None:
-                t.changed = False  # someone else claimed it
-            else:
-                t.events = semantics.enter(t.state, fresh, step)
-                t.claimed = fresh
-
-        t = self._transition(instance_id, apply)
-        return t.state, t.claimed, t.version
 
     def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
         statements.insert(self.using, StepExecutionModel, executions)
@@ -438,12 +465,9 @@ class PersistentExecutionEngine:
         state: WorkflowInstanceData,
         definition: WorkflowDefinition,
         events: list[semantics.Event],
-        skip: frozenset[str] = frozenset(),
     ) -> Token | None:
-        """Claim the first ready machine step not in ``skip``, if any; return its token."""
-        token = next(
-            (t for t in state.tokens if t.state == semantics.READY and t.id not in skip), None
-        )
+        """Claim the next ready machine step, if there is one; return its token."""
+        token = semantics.next_ready(state)
         if token is None:
             return None
         step = definition.steps.get(token.step)
@@ -472,16 +496,17 @@ class PersistentExecutionEngine:
             t = _Transition(self._state(row, history))
             apply(row, t)
             if t.changed:
-                self._save(row, t.state)
+                self._save(row, t.state, t.lease.owner)
                 self._send_after_commit(t.events)
             t.version = row.lock_version
         return t
 
-    def _save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData) -> None:
-        for name, value in _columns(state).items():
+    def _save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData, owner: Any) -> None:
+        columns = _columns(state, owner)
+        for name, value in columns.items():
             setattr(row, name, value)
         row.lock_version += 1
-        row.save(using=self.using, update_fields=[*_columns(state), "lock_version", "updated_at"])
+        row.save(using=self.using, update_fields=[*columns, "lock_version", "updated_at"])
 
     def _get_row(self, instance_id: Any, lock: bool = False) -> WorkflowInstanceModel:
         rows = WorkflowInstanceModel.objects.using(self.using)
@@ -617,9 +642,38 @@ def _now() -> Any:
     return semantics.utcnow()
 
 
-def _columns(state: WorkflowInstanceData) -> dict[str, Any]:
-    """Return the instance columns that transitions change, from ``state``."""
-    return {
+_KEEP: Any = object()  # leave the lease columns as they are
+
+
+class _Lease:
+    """Who runs an instance on after a change (``_KEEP``: whoever holds it), and its claim."""
+
+    def __init__(self, owner: Any, claimed: Token | None) -> None:
+        self.owner = owner
+        self.claimed = claimed
+
+
+def _inline() -> bool:
+    return conf.get_settings().EXECUTION_MODE == "inline"
+
+
+def _new_owner() -> str:
+    return uuid.uuid4().hex
+
+
+def _keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: str) -> Any:
+    """Return ``owner`` while the drive goes on, None when this commit leaves nothing to run."""
+    return owner if claimed is not None or semantics.next_ready(state) is not None else None
+
+
+def _columns(state: WorkflowInstanceData, owner: Any = _KEEP) -> dict[str, Any]:
+    """Return the instance columns that transitions change, from ``state``.
+
+    ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
+    None (released), or ``_KEEP`` (left alone).
+    """
+    now = _now()
+    columns = {
         "status": str(state.status),
         "current_step": state.current_step,
         "context_data": state.context.data,
@@ -627,17 +681,25 @@ def _columns(state: WorkflowInstanceData) -> dict[str, Any]:
         "completed_at": state.completed_at,
         "tokens": [token.to_dict() for token in state.tokens],
         "last_user_id": state.context.user_id,
+        # Running: a step is ready, or one is claimed by a drive whose lease a worker takes
+        # over if it lapses.
+        "wake_at": now if state.status == WorkflowStatus.RUNNING else None,
     }
+    if owner is not _KEEP:
+        columns["lease_owner"] = owner
+        columns["lease_expires_at"] = (
+            None if owner is None else now + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
+        )
+    return columns
 
 
 class _Batch:
     """What a drive did since its last commit, and the rows committing it writes."""
 
-    def __init__(self, instance_id: UUID, version: int, state: WorkflowInstanceData) -> None:
+    def __init__(self, instance_id: UUID, version: int, owner: str) -> None:
         self.instance_id = instance_id
         self.version = version  # the instance's lock_version when the batch began
-        # Branches already ready in the database: claiming one needs a transaction.
-        self.foreign = frozenset(t.id for t in state.tokens if t.state == semantics.READY)
+        self.owner = owner  # the drive's lease
         self.opened = time.monotonic()
         self.items: list[_Item] = []
         self.executions: list[dict[str, Any]] = []

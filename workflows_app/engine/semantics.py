@@ -471,6 +471,13 @@ def jump(
     return []
 
 
+def reclaim(instance: WorkflowInstanceData) -> None:
+    """Make the branches of a drive that died ready again, so that their steps run again."""
+    for token in instance.tokens:
+        if token.state == RUNNING:
+            token.state = READY
+
+
 def ensure_not_finished(instance: WorkflowInstanceData) -> None:
     """Raise :class:`WorkflowAlreadyCompletedError` for a completed, failed or canceled instance."""
     if instance.status.is_terminal:
