@@ -382,6 +382,8 @@ class PersistentExecutionEngine:
             if changes == _NO_CHANGES and outcome.input_data is not None:
                 state.context.data = copy.deepcopy(outcome.input_data)
             batch.add(claimed, outcome, changes, step)
+            if logger.isEnabledFor(logging.INFO):
+                _log_step(state, claimed, outcome)
             batch.events.extend(semantics.advance(state, definition, claimed, outcome))
             claimed = self._claim_next(state, definition, batch.events)
             # Otherwise the top of the loop parks the human steps reached into this batch
@@ -793,6 +795,27 @@ class _Park:
 
 
 _Item = _StepResult | _Park
+
+
+def _log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outcome) -> None:
+    milliseconds = (outcome.completed_at - outcome.started_at).total_seconds() * 1000
+    logger.info(
+        "%s %s: step %s %s in %.1f ms",
+        state.workflow_name,
+        state.id,
+        token.step,
+        outcome.status,
+        milliseconds,
+        extra={
+            "action": "run_step",
+            "workflow": state.workflow_name,
+            "instance_id": str(state.id),
+            "step_name": token.step,
+            "status": str(outcome.status),
+            "duration_ms": round(milliseconds, 1),
+            "error": outcome.error,
+        },
+    )
 
 
 def _storable(

@@ -1,0 +1,212 @@
+"""The worker: claims instances that have steps to run, and runs them.
+
+``manage.py workflows_worker`` runs a :class:`Worker`. Any number of workers, on
+any number of hosts, can share one database: a worker claims an instance with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL, MariaDB; on SQLite the claim
+transaction is the single writer) and holds it under a lease that it renews
+while it runs. An instance whose lease lapsed (its worker, or an inline call,
+died) is claimed again and its interrupted steps run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows_app import conf
+from workflows_app.core.exceptions import WorkflowNotFoundError
+from workflows_app.engine import semantics
+from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.models import WorkflowInstanceModel
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger(__name__)
+
+# How long to leave an instance alone when this worker cannot run it.
+_SKIP = timedelta(seconds=60)
+
+
+class Worker:
+    """Claim runnable instances and run their steps until stopped.
+
+    ``workflows`` limits the worker to those workflow names. ``burst`` makes
+    :meth:`run` return once nothing is due. ``concurrency`` is the number of
+    threads, each running one instance at a time.
+    """
+
+    def __init__(
+        self,
+        engine: PersistentExecutionEngine | None = None,
+        *,
+        worker_id: str | None = None,
+        workflows: Iterable[str] | None = None,
+        concurrency: int = 1,
+        burst: bool = False,
+        poll_interval: float = 1.0,
+        max_instances: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.engine = engine or PersistentExecutionEngine()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.workflows = sorted(set(workflows)) if workflows else None
+        self.concurrency = concurrency
+        self.burst = burst
+        self.poll_interval = poll_interval
+        self.max_instances = max_instances
+        self.processed = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._held: dict[str, Any] = {}  # lease owner -> instance id, for the heartbeat
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or, in burst mode, until nothing is due); return the count."""
+        heartbeat = threading.Thread(
+            target=self._heartbeat, name="workflows-heartbeat", daemon=True
+        )
+        heartbeat.start()
+        try:
+            if self.concurrency == 1:
+                self._loop()
+            else:
+                threads = [
+                    threading.Thread(target=self._thread_loop, name=f"workflows-worker-{n}")
+                    for n in range(self.concurrency)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+        finally:
+            self._stopping.set()
+            heartbeat.join(timeout=5)
+        return self.processed
+
+    def stop(self) -> None:
+        """Finish the instances being run, claim no more, and return from :meth:`run`."""
+        self._stopping.set()
+
+    def run_once(self) -> bool:
+        """Claim one instance and run it; return False if nothing was due."""
+        claim = self._claim()
+        if claim is None:
+            return False
+        if claim is True:  # claimed, found nothing to run
+            return True
+        instance_id, definition, state, claimed, version, owner = claim
+        with self._lock:
+            self._held[owner] = instance_id
+        try:
+            self.engine._drive(instance_id, definition, state, claimed, version, owner)
+        finally:
+            with self._lock:
+                self._held.pop(owner, None)
+        with self._lock:
+            self.processed += 1
+        return True
+
+    def _thread_loop(self) -> None:
+        try:
+            self._loop()
+        finally:
+            connections.close_all()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            if self.max_instances is not None and self.processed >= self.max_instances:
+                break
+            _close_stale_connections()
+            try:
+                worked = self.run_once()
+            except Exception:
+                logger.exception("worker %s failed to run an instance", self.worker_id)
+                worked = False
+                self._stopping.wait(self.poll_interval)
+            if not worked:
+                if self.burst:
+                    break
+                self._stopping.wait(self.poll_interval)
+
+    # -- claiming ----------------------------------------------------------------------
+
+    def _claim(self) -> Any:
+        """Claim the instance due first; return what driving it needs, True, or None."""
+        engine = self.engine
+        now = timezone.now()
+        with transaction.atomic(using=engine.using):
+            due = (
+                WorkflowInstanceModel.objects.using(engine.using)
+                .filter(wake_at__lte=now)
+                .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=now))
+            )
+            if self.workflows is not None:
+                due = due.filter(workflow_name__in=self.workflows)
+            row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
+            if row is None:
+                return None
+            try:
+                definition = engine._definition_of(row)
+            except WorkflowNotFoundError as exc:
+                logger.error(
+                    "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
+                )
+                WorkflowInstanceModel.objects.using(engine.using).filter(pk=row.pk).update(
+                    wake_at=now + _SKIP
+                )
+                return True
+            state = engine._state(row, engine._history(row.pk))
+            if row.lease_owner is not None:
+                logger.warning(
+                    "instance %s: lease of %s lapsed, running its steps again",
+                    row.pk,
+                    row.lease_owner,
+                    extra={"action": "reclaim", "instance_id": str(row.pk)},
+                )
+                semantics.reclaim(state)
+            events: list[semantics.Event] = []
+            claimed = engine._claim_next(state, definition, events)
+            if claimed is None and semantics.next_ready(state) is None:
+                engine._save(row, state, None)  # nothing to run after all
+                return True
+            owner = f"{self.worker_id}/{uuid.uuid4().hex[:12]}"[-64:]
+            engine._save(row, state, owner)
+            engine._send_after_commit(events)
+        return row.pk, definition, state, claimed, row.lock_version, owner
+
+    def _heartbeat(self) -> None:
+        """Renew the leases of the instances being run, every third of the lease."""
+        seconds = conf.get_settings().LEASE_SECONDS
+        try:
+            while not self._stopping.wait(seconds / 3):
+                with self._lock:
+                    held = dict(self._held)
+                for owner, instance_id in held.items():
+                    WorkflowInstanceModel.objects.using(self.engine.using).filter(
+                        pk=instance_id, lease_owner=owner
+                    ).update(lease_expires_at=timezone.now() + timedelta(seconds=seconds))
+        finally:
+            connections.close_all()
+
+
+def _close_stale_connections() -> None:
+    """Close the connections that broke or outlived CONN_MAX_AGE, as Django does per request.
+
+    A connection inside an atomic block is left alone: it belongs to a caller (a test
+    running the worker in its own transaction, say).
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
