@@ -108,3 +108,19 @@ def test_check_settings__registered_with_django() -> None:
         ids = [message.id for message in django_checks.run_checks(databases=[])]
 
     assert "workflows_app.E001" in ids
+
+
+@pytest.mark.django_db
+def test_check_worker_database__warns_without_skip_locked() -> None:
+    from django.db import connection
+
+    with override_settings(WORKFLOWS={"EXECUTION_MODE": "worker"}):
+        messages = workflows_checks.check_worker_database(databases=["default"])
+    with override_settings(WORKFLOWS={"EXECUTION_MODE": "inline"}):
+        assert workflows_checks.check_worker_database(databases=["default"]) == []
+    if connection.features.has_select_for_update_skip_locked:
+        assert messages == []
+    else:
+        [warning] = messages
+        assert warning.id == "workflows_app.W001"
+        assert "SKIP LOCKED" in warning.msg

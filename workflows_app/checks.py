@@ -39,3 +39,30 @@ def check_settings(
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.database)
+def check_worker_database(
+    app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn (W001) when worker mode runs on a database that cannot skip locked rows."""
+    from django.db import connections
+
+    if (
+        not databases
+        or not isinstance(conf.raw_setting(), Mapping)
+        or conf.invalid_values(conf.raw_setting())
+    ):
+        return []
+    if conf.get_settings().EXECUTION_MODE != "worker":
+        return []
+    return [
+        checks.Warning(
+            f"Worker mode on the {connections[alias].vendor} database {alias!r}, which has no "
+            "SELECT ... FOR UPDATE SKIP LOCKED: workers take turns to claim instances.",
+            hint="Use PostgreSQL or MariaDB/MySQL 8 to run several workers side by side.",
+            id="workflows_app.W001",
+        )
+        for alias in databases
+        if not connections[alias].features.has_select_for_update_skip_locked
+    ]
