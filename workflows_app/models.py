@@ -132,6 +132,8 @@ class StepExecutionModel(TimestampedModel):
     completed_by = models.CharField(max_length=255, null=True, blank=True)
     # (added) The branch (token id) this execution belongs to.
     token_id = models.CharField(max_length=32, null=True, blank=True)
+    # (added) Which attempt of the step this was (retries count from 2).
+    attempt = models.PositiveIntegerField(default=1)
 
     objects = managers.StepExecutionQuerySet.as_manager()
 

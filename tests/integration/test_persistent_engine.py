@@ -365,12 +365,22 @@ def test_revision_loop_records_every_round(engine) -> None:
     assert WorkflowInstanceModel.objects.get(pk=instance.id).context_data["rounds"] == 3
 
 
-def test_timer_step_runs_inline(engine) -> None:
+def test_timer_step_waits_for_a_worker_to_fire_it(engine, monkeypatch) -> None:
+    # Timers are durable: the inline call stops at the timer; a worker fires it when due.
+    from workflows_app.engine import semantics
+    from workflows_app.engine.worker import Worker
+
     wf = workflow(
         [marker("A"), TimerStep(name="wait", duration=timedelta(milliseconds=5)), marker("B")],
         [Edge("A", "wait"), Edge("wait", "B")],
     )
     instance = engine.start_workflow_sync(wf)
+    assert engine.get_instance_sync(instance.id).status == "running"
+    assert [r.step_name for r in executions(instance.id)] == ["A"]
+
+    later = semantics.utcnow() + timedelta(seconds=1)
+    monkeypatch.setattr(semantics, "utcnow", lambda: later)
+    Worker(engine, burst=True).run()
     assert [(r.step_name, r.step_type, r.status) for r in executions(instance.id)] == [
         ("A", "machine", "succeeded"),
         ("wait", "timer", "succeeded"),

@@ -22,6 +22,7 @@ class StepExecution:
     error: str | None = None
     input_data: dict[str, Any] | None = None
     output_data: dict[str, Any] | None = None
+    attempt: int = 1
 
 
 @dataclass

@@ -18,14 +18,19 @@ __all__ = ["Token", "WorkflowInstanceData"]
 class Token:
     """A position of a running instance: one live branch at one step.
 
-    ``state`` is ``"ready"`` (the step is to run), ``"waiting"`` (a human step
-    waits for its task), ``"joining"`` (arrived at a join that waits for other
-    branches) or ``"failed"`` (the step failed; :meth:`retry` makes it ready).
+    ``state`` is ``"ready"`` (the step is to run), ``"running"`` (claimed by a
+    drive), ``"waiting"`` (a human step waits for its task), ``"joining"``
+    (arrived at a join that waits for other branches), ``"scheduled"`` (to run
+    again at ``due_at``: a retry), ``"sleeping"`` (a timer that fires at
+    ``due_at``) or ``"failed"`` (the step failed; ``retry`` makes it ready).
     """
 
     step: str
     state: str = "ready"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 1
+    due_at: datetime | None = None  # for "scheduled" (a retry) and "sleeping" (a timer)
+    started_at: datetime | None = None  # when a timer started
 
     def child(self, step: str) -> Token:
         """Return the token this branch continues with at ``step``.
@@ -38,12 +43,27 @@ class Token:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the token as JSON-serialisable data."""
-        return {"id": self.id, "step": self.step, "state": self.state}
+        data: dict[str, Any] = {"id": self.id, "step": self.step, "state": self.state}
+        if self.attempt != 1:
+            data["attempt"] = self.attempt
+        if self.due_at is not None:
+            data["due_at"] = self.due_at.isoformat()
+        if self.started_at is not None:
+            data["started_at"] = self.started_at.isoformat()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Token:
         """Rebuild a token from :meth:`to_dict` output."""
-        return cls(step=data["step"], state=data["state"], id=data["id"])
+        due_at, started_at = data.get("due_at"), data.get("started_at")
+        return cls(
+            step=data["step"],
+            state=data["state"],
+            id=data["id"],
+            attempt=data.get("attempt", 1),
+            due_at=datetime.fromisoformat(due_at) if due_at else None,
+            started_at=datetime.fromisoformat(started_at) if started_at else None,
+        )
 
 
 @dataclass

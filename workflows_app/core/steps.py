@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from workflows_app.core.retry import RetryPolicy
 from workflows_app.core.types import StepType
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class BaseStep:
     name: str = ""
     description: str = ""
     step_type: ClassVar[StepType] = StepType.MACHINE
+    retry_policy: RetryPolicy | None = None
+    """How to try the step again when it raises (None: it fails at once)."""
 
     def __init__(self, name: str | None = None, description: str | None = None) -> None:
         if name is not None:
@@ -212,28 +215,45 @@ class ParallelGateway(BaseStep):
 
 
 class TimerStep(BaseStep):
-    """Wait for a duration before the workflow moves on."""
+    """Wait for a duration, or until a moment, before the branch moves on.
+
+    ``duration`` is a ``timedelta`` or a callable taking the context; ``until``
+    (instead) a callable returning an aware ``datetime``. The wait is durable
+    with the persistent engine: the due time is stored and a worker fires it,
+    even after restarts.
+    """
 
     step_type: ClassVar[StepType] = StepType.TIMER
     duration: timedelta | Callable[[WorkflowContext], timedelta] = timedelta(0)
+    until: Callable[[WorkflowContext], datetime] | None = None
 
     def __init__(
         self,
         name: str | None = None,
         duration: timedelta | Callable[[WorkflowContext], timedelta] | None = None,
         description: str | None = None,
+        *,
+        until: Callable[[WorkflowContext], datetime] | None = None,
     ) -> None:
         super().__init__(name, description)
         if duration is not None:
             self.duration = duration
+        if until is not None:
+            self.until = until
 
     def get_duration(self, context: WorkflowContext) -> timedelta:
         """Return how long to wait."""
         duration = self.duration
         return duration(context) if callable(duration) else duration
 
+    def get_due_date(self, context: WorkflowContext, now: datetime) -> datetime:
+        """Return when the timer fires, for a timer started at ``now``."""
+        if self.until is not None:
+            return self.until(context)
+        return now + self.get_duration(context)
+
     async def execute(self, context: WorkflowContext) -> None:
-        """Sleep for the duration (the in-memory engine's timer)."""
+        """Sleep for the duration (when the step is run directly, outside an engine)."""
         await asyncio.sleep(self.get_duration(context).total_seconds())
 
 

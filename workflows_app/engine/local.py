@@ -203,12 +203,27 @@ class LocalExecutionEngine:
         return definition
 
     async def _run(self, instance: WorkflowInstanceData, definition: WorkflowDefinition) -> None:
-        while (token := semantics.next_ready(instance)) is not None:
+        while True:
+            token = semantics.next_ready(instance)
+            if token is None:
+                # Only timers and retries left: sleep until the first is due.
+                due = semantics.next_due(instance)
+                if due is None or instance.status.is_terminal:
+                    return
+                await asyncio.sleep(max((due - semantics.utcnow()).total_seconds(), 0))
+                events, _ = semantics.wake(instance, definition, semantics.utcnow())
+                await self._save(instance)
+                await self._emit(events)
+                continue
             step = definition.steps.get(token.step)
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
             elif semantics.is_human(step):
                 events = semantics.wait(instance, definition, token)
+            elif semantics.is_timer(step):
+                events = semantics.start_timer(
+                    instance, definition, token, step, semantics.utcnow()
+                )
             else:
                 await self._emit(semantics.enter(instance, token, step))
                 running = asyncio.ensure_future(

@@ -357,6 +357,10 @@ class PersistentExecutionEngine:
         batch = _Batch(instance_id, version, owner)
         while True:
             if claimed is None:
+                events, fired = semantics.wake(state, definition, semantics.utcnow())
+                batch.events.extend(events)
+                for token, outcome in fired:
+                    batch.add(token, outcome, _NO_CHANGES, definition.steps[token.step], fired=True)
                 token = semantics.next_ready(state)
                 if token is None:
                     if not batch.items:
@@ -364,7 +368,9 @@ class PersistentExecutionEngine:
                     state, claimed, batch = self._flush(instance_id, definition, state, batch)
                     continue
                 step = definition.steps.get(token.step)
-                if step is None or semantics.is_human(step):
+                if step is not None and semantics.is_timer(step):
+                    batch.sleep(state, definition, token, step)
+                elif step is None or semantics.is_human(step):
                     fields = None if step is None else self._task_fields(step, state.context)
                     batch.park(state, definition, token, step, fields)
                     claimed = self._claim_next(state, definition, batch.events)
@@ -473,8 +479,8 @@ class PersistentExecutionEngine:
         if token is None:
             return None
         step = definition.steps.get(token.step)
-        if step is None or semantics.is_human(step):
-            return None
+        if step is None or semantics.is_human(step) or semantics.is_timer(step):
+            return None  # parked, failed or started at the top of the drive loop
         events.extend(semantics.enter(state, token, step))
         return token
 
@@ -668,6 +674,19 @@ def _keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: 
     return owner if claimed is not None or semantics.next_ready(state) is not None else None
 
 
+def _wake_at(state: WorkflowInstanceData, now: Any) -> Any:
+    """Return when a worker should look at the instance.
+
+    Now when a step is ready, or claimed by a drive (whose lease a worker takes over if it
+    lapses); the first due time of a retry or a timer; or None.
+    """
+    if state.status.is_terminal:
+        return None
+    if any(t.state in (semantics.READY, semantics.RUNNING) for t in state.tokens):
+        return now
+    return semantics.next_due(state)
+
+
 def _columns(state: WorkflowInstanceData, owner: Any = _KEEP) -> dict[str, Any]:
     """Return the instance columns that transitions change, from ``state``.
 
@@ -683,9 +702,7 @@ def _columns(state: WorkflowInstanceData, owner: Any = _KEEP) -> dict[str, Any]:
         "completed_at": state.completed_at,
         "tokens": [token.to_dict() for token in state.tokens],
         "last_user_id": state.context.user_id,
-        # Running: a step is ready, or one is claimed by a drive whose lease a worker takes
-        # over if it lapses.
-        "wake_at": now if state.status == WorkflowStatus.RUNNING else None,
+        "wake_at": _wake_at(state, now),
     }
     if owner is not _KEEP:
         columns["lease_owner"] = owner
@@ -708,9 +725,17 @@ class _Batch:
         self.tasks: list[dict[str, Any]] = []
         self.events: list[semantics.Event] = []
 
-    def add(self, token: Token, outcome: semantics.Outcome, changes: Any, step: Any) -> None:
-        """Record the result of a machine step (already applied to the state)."""
-        self.items.append(_StepResult(token.id, outcome, changes, step))
+    def add(
+        self,
+        token: Token,
+        outcome: semantics.Outcome,
+        changes: Any,
+        step: Any,
+        *,
+        fired: bool = False,
+    ) -> None:
+        """Record the result of a machine step, or of a timer that ``fired`` (already applied)."""
+        self.items.append(_StepResult(token.id, outcome, changes, step, fired))
         self.executions.append(
             {
                 "instance_id": self.instance_id,
@@ -723,8 +748,18 @@ class _Batch:
                 "started_at": outcome.started_at,
                 "completed_at": outcome.completed_at,
                 "token_id": token.id,
+                "attempt": token.attempt,
             }
         )
+
+    def sleep(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, token: Token, step: Any
+    ) -> bool:
+        """Start the timer of ``token``'s timer step."""
+        now = _now()
+        self.events.extend(semantics.start_timer(state, definition, token, step, now))
+        self.items.append(_Sleep(token.id, step, now))
+        return True
 
     def park(
         self,
@@ -768,17 +803,22 @@ class _Batch:
 
 
 class _StepResult:
-    def __init__(self, token_id: str, outcome: semantics.Outcome, changes: Any, step: Any) -> None:
-        self.token_id, self.outcome, self.changes, self.step = token_id, outcome, changes, step
+    def __init__(
+        self, token_id: str, outcome: semantics.Outcome, changes: Any, step: Any, fired: bool
+    ) -> None:
+        self.token_id, self.outcome, self.changes = token_id, outcome, changes
+        self.step, self.fired = step, fired
 
     def replay(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
     ) -> bool:
-        token = _find(state, self.token_id, semantics.RUNNING)
+        token = _find(state, self.token_id, semantics.SLEEPING if self.fired else semantics.RUNNING)
         if token is None:
             return False
+        if self.fired:
+            token.due_at = token.started_at = None
         semantics.apply_changes(state.context.data, self.changes)
-        into.add(token, self.outcome, self.changes, self.step)
+        into.add(token, self.outcome, self.changes, self.step, fired=self.fired)
         into.events.extend(semantics.advance(state, definition, token, self.outcome))
         return True
 
@@ -794,7 +834,22 @@ class _Park:
         return token is not None and into.park(state, definition, token, self.step, self.fields)
 
 
-_Item = _StepResult | _Park
+class _Sleep:
+    def __init__(self, token_id: str, step: Any, now: Any) -> None:
+        self.token_id, self.step, self.now = token_id, step, now
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
+    ) -> bool:
+        token = _find(state, self.token_id, semantics.READY)
+        if token is None:
+            return False
+        into.events.extend(semantics.start_timer(state, definition, token, self.step, self.now))
+        into.items.append(self)
+        return True
+
+
+_Item = _StepResult | _Park | _Sleep
 
 
 def _log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outcome) -> None:
@@ -846,6 +901,7 @@ def _history_entry(row: StepExecutionModel) -> StepExecution:
         error=row.error,
         input_data=row.input_data,
         output_data=row.output_data,
+        attempt=row.attempt,
     )
 
 

@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 Event = tuple[str, dict[str, Any]]
 
 READY, RUNNING, WAITING, JOINING, FAILED = "ready", "running", "waiting", "joining", "failed"
+SCHEDULED, SLEEPING = "scheduled", "sleeping"
+# Branches that will move on by themselves: the instance is running while one is there.
+_ACTIVE = (READY, RUNNING, SCHEDULED, SLEEPING)
 
 
 def utcnow() -> datetime:
@@ -72,6 +75,10 @@ def output_of(result: Any) -> dict[str, Any] | None:
 
 def is_human(step: Any) -> bool:
     return getattr(step, "step_type", None) == StepType.HUMAN
+
+
+def is_timer(step: Any) -> bool:
+    return getattr(step, "step_type", None) == StepType.TIMER
 
 
 # -- running user code --------------------------------------------------------
@@ -336,6 +343,58 @@ def wait(
     return events + _settle(instance, definition)
 
 
+def start_timer(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    token: Token,
+    step: Any,
+    now: datetime,
+) -> list[Event]:
+    """Start the timer of ``token``'s timer step: the branch sleeps until it is due."""
+    try:
+        due = step.get_due_date(instance.context, now)
+    except Exception as exc:
+        return _fail(instance, token, f"Timer '{token.step}' failed: {exc}")
+    token.state = SLEEPING
+    token.started_at = now
+    token.due_at = due
+    instance.current_step = token.step
+    payload = {"instance_id": instance.id, "step_name": token.step, "due_at": due}
+    return [("timer.started", payload), *_settle(instance, definition)]
+
+
+def next_due(instance: WorkflowInstanceData) -> datetime | None:
+    """Return when the first scheduled retry or sleeping timer is due, or None."""
+    dues = [t.due_at for t in instance.tokens if t.state in (SCHEDULED, SLEEPING) and t.due_at]
+    return min(dues, default=None)
+
+
+def wake(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, now: datetime
+) -> tuple[list[Event], list[tuple[Token, Outcome]]]:
+    """Make due retries ready and fire due timers.
+
+    Return the events and, for each timer fired, its token and the outcome recorded
+    (engines write it like a step's result).
+    """
+    if instance.status.is_terminal:
+        return [], []
+    events: list[Event] = []
+    fired = []
+    for token in list(instance.tokens):
+        if token.due_at is None or token.due_at > now:
+            continue
+        if token.state == SCHEDULED:
+            token.state = READY
+            token.due_at = None
+        elif token.state == SLEEPING:
+            outcome = Outcome(StepStatus.SUCCEEDED, token.started_at or token.due_at, now)
+            token.due_at = token.started_at = None
+            fired.append((token, outcome))
+            events.extend(advance(instance, definition, token, outcome))
+    return events, fired
+
+
 def fail_missing_step(instance: WorkflowInstanceData, token: Token) -> list[Event]:
     """Fail the instance because ``token`` points at a step the definition lacks."""
     return _fail(instance, token, f"Step '{token.step}' not found in definition")
@@ -347,7 +406,12 @@ def advance(
     token: Token,
     outcome: Outcome,
 ) -> list[Event]:
-    """Record ``outcome`` of ``token``'s step and move the branch on."""
+    """Record ``outcome`` of ``token``'s step and move the branch on.
+
+    A failed step whose ``retry_policy`` allows another attempt is scheduled
+    again (the branch sleeps until its back-off has passed) instead of failing
+    the instance.
+    """
     step = definition.steps[token.step]
     instance.context.step_history.append(
         StepExecution(
@@ -359,11 +423,19 @@ def advance(
             error=outcome.error,
             input_data=outcome.input_data,
             output_data=output_of(outcome.result),
+            attempt=token.attempt,
         )
     )
     base = {"instance_id": instance.id, "step_name": token.step}
     if outcome.status == StepStatus.FAILED:
-        event = ("step.failed", {**base, "error": outcome.error})
+        event = ("step.failed", {**base, "error": outcome.error, "attempt": token.attempt})
+        policy = getattr(step, "retry_policy", None)
+        if policy is not None and policy.should_retry(token.attempt, outcome.exception):
+            token.state = SCHEDULED
+            token.due_at = outcome.completed_at + policy.delay(token.attempt)
+            token.attempt += 1
+            retry = {**base, "attempt": token.attempt, "due_at": token.due_at}
+            return [event, ("step.retry_scheduled", retry), *_settle(instance, definition)]
         return [event, *_fail(instance, token, outcome.error or "")]
     if outcome.status == StepStatus.SKIPPED:
         events: list[Event] = [("step.skipped", base)]
@@ -450,6 +522,7 @@ def retry(
     else:
         for token in failed:
             token.state = READY
+            token.attempt = 1
     instance.status = WorkflowStatus.RUNNING
     instance.error = None
     instance.completed_at = None
@@ -563,7 +636,7 @@ def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> l
         for join in [t for t in instance.tokens if t.state == JOINING]:
             blocked = any(
                 other is not join
-                and other.state in (READY, RUNNING, WAITING, JOINING)
+                and other.state in (*_ACTIVE, WAITING, JOINING)
                 and _can_reach(definition, other.step, join.step)
                 for other in instance.tokens
             )
@@ -571,12 +644,12 @@ def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> l
                 join.state = READY
                 changed = True
         live = {t.state for t in instance.tokens}
-        if not changed and JOINING in live and not live & {READY, RUNNING, WAITING}:
+        if not changed and JOINING in live and not live & {*_ACTIVE, WAITING}:
             # Joins waiting only for each other (a cycle): release the oldest.
             next(t for t in instance.tokens if t.state == JOINING).state = READY
             changed = True
 
-    ready = next((t for t in instance.tokens if t.state in (READY, RUNNING)), None)
+    ready = next((t for t in instance.tokens if t.state in _ACTIVE), None)
     waiting = next((t for t in instance.tokens if t.state == WAITING), None)
     if ready is not None:
         instance.status = WorkflowStatus.RUNNING

@@ -145,7 +145,7 @@ class Worker:
     def _claim(self) -> Any:
         """Claim the instance due first; return what driving it needs, True, or None."""
         engine = self.engine
-        now = timezone.now()
+        now = semantics.utcnow()
         with transaction.atomic(using=engine.using):
             due = (
                 WorkflowInstanceModel.objects.using(engine.using)
@@ -178,7 +178,9 @@ class Worker:
                 semantics.reclaim(state)
             events: list[semantics.Event] = []
             claimed = engine._claim_next(state, definition, events)
-            if claimed is None and semantics.next_ready(state) is None:
+            due = semantics.next_due(state)
+            idle = claimed is None and semantics.next_ready(state) is None
+            if idle and (due is None or due > now):
                 engine._save(row, state, None)  # nothing to run after all
                 return True
             owner = f"{self.worker_id}/{uuid.uuid4().hex[:12]}"[-64:]

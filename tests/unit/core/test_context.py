@@ -55,7 +55,9 @@ def test_step_execution__defaults() -> None:
         None,
         None,
     )
-    assert [f.name for f in dataclasses.fields(StepExecution)] == [
+    assert record.attempt == 1  # an addition: which attempt of the step this was
+    # Upstream's fields come first, in upstream's order; additions follow.
+    assert [f.name for f in dataclasses.fields(StepExecution)][:8] == [
         "step_name",
         "status",
         "started_at",
