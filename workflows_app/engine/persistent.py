@@ -33,7 +33,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from workflows_app import conf
+from workflows_app import conf, signals
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -166,7 +166,9 @@ class PersistentExecutionEngine:
         with transaction.atomic(using=self.using):
             saved = self._save_if_unchanged(instance_id, state, row.lock_version, lease.owner)
             if saved:
-                self._complete_task_rows(waiting[token.id], user_id, data)
+                events[:0] = self._complete_task_rows(
+                    instance_id, waiting[token.id], step_name, user_id, data
+                )
                 self._send_after_commit(events)
         if saved:  # steps run after the commit, never inside the transaction
             return self._run_on(instance_id, definition, state, lease, row.lock_version + 1)
@@ -177,7 +179,7 @@ class PersistentExecutionEngine:
             execution = StepExecutionModel.objects.using(self.using).get(
                 instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING
             )
-            self._complete_task_rows(execution.pk, user_id, data)
+            t.events[:0] = self._complete_task_rows(row.pk, execution.pk, step_name, user_id, data)
             t.lease = self._take_lease(row, t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
@@ -235,8 +237,18 @@ class PersistentExecutionEngine:
                 raise TaskAlreadyCompletedError(task.pk) from None
             raise
 
-    def _complete_task_rows(self, execution_id: UUID, user_id: str, data: dict[str, Any]) -> None:
-        """Mark the waiting execution of a human step succeeded, and its task completed."""
+    def _complete_task_rows(
+        self,
+        instance_id: UUID,
+        execution_id: UUID,
+        step_name: str,
+        user_id: str,
+        data: dict[str, Any],
+    ) -> list[semantics.Event]:
+        """Mark the waiting execution of a human step succeeded, and its task completed.
+
+        Return the ``task.completed`` event (its task id is read only when someone listens).
+        """
         now = _now()
         statements.update(
             self.using,
@@ -255,6 +267,19 @@ class PersistentExecutionEngine:
             },
             {"id": execution_id},
         )
+        if self.event_bus is None and not signals.task_completed.has_listeners(type(self)):
+            return []
+        found = statements.select_one(
+            self.using, HumanTaskModel, ("id",), {"step_execution_id": execution_id}
+        )
+        payload = {
+            "instance_id": instance_id,
+            "task_id": found[0] if found else None,
+            "step_name": step_name,
+            "completed_by": user_id,
+            "data": data,
+        }
+        return [("task.completed", payload)]
 
     def _save_if_unchanged(
         self, instance_id: UUID, state: WorkflowInstanceData, version: int, owner: Any
@@ -628,15 +653,32 @@ class PersistentExecutionEngine:
     # -- events ----------------------------------------------------------------------------
 
     def _send_after_commit(self, events: list[semantics.Event]) -> None:
-        if events and self.event_bus is not None:
+        """Send ``events`` once the current transaction commits, if anyone listens."""
+        if events and (self.event_bus is not None or self._heard(events)):
             transaction.on_commit(partial(self._emit, events), using=self.using, robust=True)
 
+    def _heard(self, events: list[semantics.Event]) -> bool:
+        sender = type(self)
+        return any(
+            signal.has_listeners(sender)
+            for signal in {signals.BY_EVENT.get(name) for name, _ in events} - {None}
+        )
+
     def _emit(self, events: list[semantics.Event]) -> None:
+        """Send each event as a Django signal, then to the event bus (if any)."""
         for name, payload in events:
-            try:
-                async_to_sync(self.event_bus.emit)(name, **payload)
-            except Exception:
-                logger.exception("event bus failed on %s", name)
+            signal = signals.BY_EVENT.get(name)
+            if signal is not None and signal.has_listeners(type(self)):
+                for receiver, result in signal.send_robust(type(self), event=name, **payload):
+                    if isinstance(result, Exception):
+                        logger.error(
+                            "receiver %r of %s raised %r", receiver, name, result, exc_info=result
+                        )
+            if self.event_bus is not None:
+                try:
+                    async_to_sync(self.event_bus.emit)(name, **payload)
+                except Exception:
+                    logger.exception("event bus failed on %s", name)
 
 
 # Definition rows whose JSON this process has synced, by id() of the definition object: a
@@ -789,8 +831,10 @@ class _Batch:
                 "token_id": token.id,
             }
         )
+        task_id = uuid.uuid4()
         self.tasks.append(
             {
+                "id": task_id,
                 "instance_id": self.instance_id,
                 "step_execution_id": execution_id,
                 "step_name": token.step,
@@ -798,6 +842,15 @@ class _Batch:
                 **fields,
             }
         )
+        created = {
+            "instance_id": self.instance_id,
+            "task_id": task_id,
+            "step_name": token.step,
+            "assignee_id": fields["assignee_id"],
+            "assignee_group": fields["assignee_group"],
+            "due_at": fields["due_at"],
+        }
+        self.events.append(("task.created", created))
         self.items.append(_Park(token.id, step, fields))
         return True
 

@@ -6,173 +6,237 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WorkflowDefinitionModel',
+            name="WorkflowDefinitionModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=255)),
-                ('version', models.CharField(max_length=50)),
-                ('description', models.TextField(blank=True, null=True)),
-                ('definition_json', models.JSONField(default=dict)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=255)),
+                ("version", models.CharField(max_length=50)),
+                ("description", models.TextField(blank=True, null=True)),
+                ("definition_json", models.JSONField(default=dict)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'verbose_name': 'workflow definition',
-                'db_table': 'workflow_definitions',
-                'indexes': [models.Index(fields=['name'], name='ix_workflow_definitions_name'), models.Index(fields=['name', 'is_active'], name='ix_wf_definitions_name_active')],
-                'constraints': [models.UniqueConstraint(fields=('name', 'version'), name='ix_workflow_definitions_name_version')],
+                "verbose_name": "workflow definition",
+                "db_table": "workflow_definitions",
+                "indexes": [
+                    models.Index(fields=["name"], name="ix_workflow_definitions_name"),
+                    models.Index(
+                        fields=["name", "is_active"], name="ix_wf_definitions_name_active"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("name", "version"), name="ix_workflow_definitions_name_version"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WorkflowInstanceModel',
+            name="WorkflowInstanceModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('workflow_name', models.CharField(max_length=255)),
-                ('workflow_version', models.CharField(max_length=50)),
-                ('status', models.CharField(default='pending', max_length=50)),
-                ('current_step', models.CharField(blank=True, max_length=255, null=True)),
-                ('context_data', models.JSONField(default=dict)),
-                ('metadata', models.JSONField(default=dict)),
-                ('error', models.TextField(blank=True, null=True)),
-                ('started_at', models.DateTimeField()),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('tenant_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('created_by', models.CharField(blank=True, max_length=255, null=True)),
-                ('tokens', models.JSONField(default=list)),
-                ('last_user_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('lock_version', models.PositiveBigIntegerField(default=0)),
-                ('lease_owner', models.CharField(blank=True, max_length=64, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('wake_at', models.DateTimeField(blank=True, null=True)),
-                ('definition', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='workflows_app.workflowdefinitionmodel')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("workflow_name", models.CharField(max_length=255)),
+                ("workflow_version", models.CharField(max_length=50)),
+                ("status", models.CharField(default="pending", max_length=50)),
+                ("current_step", models.CharField(blank=True, max_length=255, null=True)),
+                ("context_data", models.JSONField(default=dict)),
+                ("metadata", models.JSONField(default=dict)),
+                ("error", models.TextField(blank=True, null=True)),
+                ("started_at", models.DateTimeField()),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("tenant_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("created_by", models.CharField(blank=True, max_length=255, null=True)),
+                ("tokens", models.JSONField(default=list)),
+                ("last_user_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("lock_version", models.PositiveBigIntegerField(default=0)),
+                ("lease_owner", models.CharField(blank=True, max_length=64, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("wake_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "definition",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="workflows_app.workflowdefinitionmodel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'workflow instance',
-                'db_table': 'workflow_instances',
+                "verbose_name": "workflow instance",
+                "db_table": "workflow_instances",
             },
         ),
         migrations.CreateModel(
-            name='StepExecutionModel',
+            name="StepExecutionModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('step_name', models.CharField(max_length=255)),
-                ('step_type', models.CharField(max_length=50)),
-                ('status', models.CharField(default='pending', max_length=50)),
-                ('input_data', models.JSONField(blank=True, null=True)),
-                ('output_data', models.JSONField(blank=True, null=True)),
-                ('error', models.TextField(blank=True, null=True)),
-                ('started_at', models.DateTimeField()),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('assigned_to', models.CharField(blank=True, max_length=255, null=True)),
-                ('completed_by', models.CharField(blank=True, max_length=255, null=True)),
-                ('token_id', models.CharField(blank=True, max_length=32, null=True)),
-                ('attempt', models.PositiveIntegerField(default=1)),
-                ('instance', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='step_executions', to='workflows_app.workflowinstancemodel')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("step_name", models.CharField(max_length=255)),
+                ("step_type", models.CharField(max_length=50)),
+                ("status", models.CharField(default="pending", max_length=50)),
+                ("input_data", models.JSONField(blank=True, null=True)),
+                ("output_data", models.JSONField(blank=True, null=True)),
+                ("error", models.TextField(blank=True, null=True)),
+                ("started_at", models.DateTimeField()),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("assigned_to", models.CharField(blank=True, max_length=255, null=True)),
+                ("completed_by", models.CharField(blank=True, max_length=255, null=True)),
+                ("token_id", models.CharField(blank=True, max_length=32, null=True)),
+                ("attempt", models.PositiveIntegerField(default=1)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="step_executions",
+                        to="workflows_app.workflowinstancemodel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'step execution',
-                'db_table': 'workflow_step_executions',
-                'ordering': ['started_at', 'created_at'],
+                "verbose_name": "step execution",
+                "db_table": "workflow_step_executions",
+                "ordering": ["started_at", "created_at"],
             },
         ),
         migrations.CreateModel(
-            name='HumanTaskModel',
+            name="HumanTaskModel",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('step_name', models.CharField(max_length=255)),
-                ('title', models.CharField(max_length=500)),
-                ('description', models.TextField(blank=True, null=True)),
-                ('form_schema', models.JSONField(blank=True, null=True)),
-                ('assignee_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('assignee_group', models.CharField(blank=True, max_length=255, null=True)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('reminder_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(default='pending', max_length=50)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_by', models.CharField(blank=True, max_length=255, null=True)),
-                ('tenant_id', models.CharField(blank=True, max_length=255, null=True)),
-                ('priority', models.IntegerField(default=0)),
-                ('step_execution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='human_tasks', to='workflows_app.stepexecutionmodel')),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='human_tasks', to='workflows_app.workflowinstancemodel')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("step_name", models.CharField(max_length=255)),
+                ("title", models.CharField(max_length=500)),
+                ("description", models.TextField(blank=True, null=True)),
+                ("form_schema", models.JSONField(blank=True, null=True)),
+                ("assignee_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("assignee_group", models.CharField(blank=True, max_length=255, null=True)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("reminder_at", models.DateTimeField(blank=True, null=True)),
+                ("status", models.CharField(default="pending", max_length=50)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_by", models.CharField(blank=True, max_length=255, null=True)),
+                ("tenant_id", models.CharField(blank=True, max_length=255, null=True)),
+                ("priority", models.IntegerField(default=0)),
+                (
+                    "step_execution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="human_tasks",
+                        to="workflows_app.stepexecutionmodel",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="human_tasks",
+                        to="workflows_app.workflowinstancemodel",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'human task',
-                'db_table': 'workflow_human_tasks',
+                "verbose_name": "human task",
+                "db_table": "workflow_human_tasks",
             },
         ),
         migrations.AddIndex(
-            model_name='workflowinstancemodel',
-            index=models.Index(fields=['status'], name='ix_workflow_instances_status'),
+            model_name="workflowinstancemodel",
+            index=models.Index(fields=["status"], name="ix_workflow_instances_status"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstancemodel',
-            index=models.Index(fields=['workflow_name'], name='ix_wf_instances_workflow_name'),
+            model_name="workflowinstancemodel",
+            index=models.Index(fields=["workflow_name"], name="ix_wf_instances_workflow_name"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstancemodel',
-            index=models.Index(fields=['tenant_id'], name='ix_wf_instances_tenant_id'),
+            model_name="workflowinstancemodel",
+            index=models.Index(fields=["tenant_id"], name="ix_wf_instances_tenant_id"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstancemodel',
-            index=models.Index(fields=['created_by'], name='ix_wf_instances_created_by'),
+            model_name="workflowinstancemodel",
+            index=models.Index(fields=["created_by"], name="ix_wf_instances_created_by"),
         ),
         migrations.AddIndex(
-            model_name='workflowinstancemodel',
-            index=models.Index(fields=['wake_at'], name='ix_wf_instances_wake_at'),
+            model_name="workflowinstancemodel",
+            index=models.Index(fields=["wake_at"], name="ix_wf_instances_wake_at"),
         ),
         migrations.AddIndex(
-            model_name='stepexecutionmodel',
-            index=models.Index(fields=['instance'], name='ix_step_executions_instance_id'),
+            model_name="stepexecutionmodel",
+            index=models.Index(fields=["instance"], name="ix_step_executions_instance_id"),
         ),
         migrations.AddIndex(
-            model_name='stepexecutionmodel',
-            index=models.Index(fields=['step_name'], name='ix_step_executions_step_name'),
+            model_name="stepexecutionmodel",
+            index=models.Index(fields=["step_name"], name="ix_step_executions_step_name"),
         ),
         migrations.AddIndex(
-            model_name='stepexecutionmodel',
-            index=models.Index(fields=['status'], name='ix_step_executions_status'),
+            model_name="stepexecutionmodel",
+            index=models.Index(fields=["status"], name="ix_step_executions_status"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(fields=['assignee_id'], name='ix_human_tasks_assignee_id'),
+            model_name="humantaskmodel",
+            index=models.Index(fields=["assignee_id"], name="ix_human_tasks_assignee_id"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(fields=['assignee_group'], name='ix_human_tasks_assignee_group'),
+            model_name="humantaskmodel",
+            index=models.Index(fields=["assignee_group"], name="ix_human_tasks_assignee_group"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(fields=['status'], name='ix_human_tasks_status'),
+            model_name="humantaskmodel",
+            index=models.Index(fields=["status"], name="ix_human_tasks_status"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(fields=['due_at'], name='ix_human_tasks_due_at'),
+            model_name="humantaskmodel",
+            index=models.Index(fields=["due_at"], name="ix_human_tasks_due_at"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(fields=['tenant_id'], name='ix_human_tasks_tenant_id'),
+            model_name="humantaskmodel",
+            index=models.Index(fields=["tenant_id"], name="ix_human_tasks_tenant_id"),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['assignee_group', 'due_at'], name='ix_human_tasks_pending_group'),
+            model_name="humantaskmodel",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["assignee_group", "due_at"],
+                name="ix_human_tasks_pending_group",
+            ),
         ),
         migrations.AddIndex(
-            model_name='humantaskmodel',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['assignee_id', 'due_at'], name='ix_human_tasks_pending_user'),
+            model_name="humantaskmodel",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["assignee_id", "due_at"],
+                name="ix_human_tasks_pending_user",
+            ),
         ),
     ]

@@ -1,0 +1,61 @@
+"""Django signals for every change of a persistent workflow instance.
+
+Each is sent after the transaction that made the change commits (never for a
+change that rolled back), with ``send_robust``: a receiver that raises is logged
+and does not disturb the others. ``sender`` is the engine class; every signal
+carries ``event`` (its event-bus name) and ``instance_id``, plus the keyword
+arguments listed with it.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# instance_id
+workflow_started = Signal()
+# instance_id, step_name (the human step reached)
+workflow_waiting = Signal()
+# instance_id, status
+workflow_completed = Signal()
+# instance_id, status
+workflow_failed = Signal()
+# instance_id, reason
+workflow_canceled = Signal()
+# instance_id, step_name (where it runs again)
+workflow_retried = Signal()
+
+# instance_id, step_name, step_type
+step_started = Signal()
+# instance_id, step_name, result
+step_completed = Signal()
+# instance_id, step_name, error, attempt
+step_failed = Signal()
+# instance_id, step_name
+step_skipped = Signal()
+# instance_id, step_name, attempt (the next one), due_at
+step_retry_scheduled = Signal()
+# instance_id, step_name, due_at
+timer_started = Signal()
+
+# instance_id, task_id, step_name, assignee_id, assignee_group, due_at
+task_created = Signal()
+# instance_id, task_id, step_name, completed_by, data
+task_completed = Signal()
+
+BY_EVENT: dict[str, Signal] = {
+    "workflow.started": workflow_started,
+    "workflow.waiting": workflow_waiting,
+    "workflow.completed": workflow_completed,
+    "workflow.failed": workflow_failed,
+    "workflow.canceled": workflow_canceled,
+    "workflow.retried": workflow_retried,
+    "step.started": step_started,
+    "step.completed": step_completed,
+    "step.failed": step_failed,
+    "step.skipped": step_skipped,
+    "step.retry_scheduled": step_retry_scheduled,
+    "timer.started": timer_started,
+    "task.created": task_created,
+    "task.completed": task_completed,
+}
+"""The signal sent for each event name of the event bus."""
