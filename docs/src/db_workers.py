@@ -1,7 +1,7 @@
 # Worker mode, a retry policy and a timer, run by a worker (docs/workers.rst).
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from django.test import override_settings
 
@@ -30,7 +30,7 @@ class Remind(TimerStep):
     @staticmethod
     def until(context):
         # "Wait until" a moment computed from the data; here it has already passed.
-        return datetime.now(timezone.utc) - timedelta(seconds=1)
+        return datetime.now(UTC) - timedelta(seconds=1)
 
 
 class Confirm(BaseMachineStep):
