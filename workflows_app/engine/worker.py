@@ -204,11 +204,17 @@ class Worker:
 
 
 def _close_stale_connections() -> None:
-    """Close the connections that broke or outlived CONN_MAX_AGE, as Django does per request.
+    """Close the connections that broke, or outlived CONN_MAX_AGE when it is set.
 
+    Unlike a request, a worker keeps its connection from one instance to the next when
+    CONN_MAX_AGE is 0 (the default): reconnecting would cost more than running a step.
     A connection inside an atomic block is left alone: it belongs to a caller (a test
     running the worker in its own transaction, say).
     """
     for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
+        if connection.in_atomic_block or connection.connection is None:
+            continue
+        if connection.settings_dict.get("CONN_MAX_AGE") != 0:
             connection.close_if_unusable_or_obsolete()
+        elif connection.errors_occurred and not connection.is_usable():
+            connection.close()
