@@ -8,7 +8,7 @@ set. The async repositories in :mod:`workflows_app.repositories` wrap them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -100,6 +100,26 @@ class WorkflowInstanceQuerySet(models.QuerySet):
     def find_running(self) -> list[WorkflowInstanceModel]:
         """Return the running and waiting instances, oldest first."""
         return list(self.filter(status__in=LIVE_STATUSES).order_by("started_at"))
+
+    def failed(self) -> WorkflowInstanceQuerySet:
+        """Instances that failed (and may be retried)."""
+        return self.filter(status=WorkflowStatus.FAILED)
+
+    def stuck(self, older_than: timedelta) -> WorkflowInstanceQuerySet:
+        """Running instances that should have moved on more than ``older_than`` ago.
+
+        They have a step due (``wake_at``) that no worker has picked up: no worker runs,
+        or none runs their workflow.
+        """
+        cutoff = timezone.now() - older_than
+        return self.filter(status=WorkflowStatus.RUNNING, wake_at__lt=cutoff).filter(
+            Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=cutoff)
+        )
+
+    def finished_before(self, moment: datetime) -> WorkflowInstanceQuerySet:
+        """Completed, failed and canceled instances that ended before ``moment``."""
+        finished = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
+        return self.filter(status__in=finished, completed_at__lt=moment)
 
     def update_status(
         self,

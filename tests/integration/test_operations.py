@@ -1,0 +1,116 @@
+"""Operations commands: list, retry and cancel in bulk, prune."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from tests.integration.helpers import FlakyOnce, Step, human, marker, workflow
+from workflows_app.core import registry as registry_module
+from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def default_registry_engine(monkeypatch):
+    """The commands use the default registry: give them a fresh one."""
+    from workflows_app import WorkflowRegistry
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+
+    fresh = WorkflowRegistry()
+    monkeypatch.setattr(registry_module, "default_registry", fresh)
+    monkeypatch.setattr("workflows_app.engine.persistent.default_registry", fresh, raising=True)
+    return PersistentExecutionEngine(fresh)
+
+
+def run(*argv) -> str:
+    out = StringIO()
+    call_command(*argv, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_workflows_list_and_retry__failed_instances(default_registry_engine) -> None:
+    engine = default_registry_engine
+    flaky = FlakyOnce("down")
+    wf = workflow([Step("A", flaky)], [], name="ops_flaky")
+    failed = engine.start_workflow_sync(wf)
+    ok = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_ok"))
+
+    listing = run("workflows_list", "--failed")
+    assert str(failed.id) in listing and str(ok.id) not in listing
+    assert "1 instance(s)" in listing and "down" in listing
+
+    out = run("workflows_retry", "--failed")
+    assert "Retried 1 instance(s); 0 could not be retried." in out
+    assert WorkflowInstanceModel.objects.get(pk=failed.id).status == "completed"
+    assert "0 instance(s)" in run("workflows_list", "--failed")
+
+
+def test_workflows_retry__an_instance_that_did_not_fail_is_reported(
+    default_registry_engine,
+) -> None:
+    engine = default_registry_engine
+    waiting = engine.start_workflow_sync(workflow([human("H", title="Check")], [], name="ops_wait"))
+    out = run("workflows_retry", str(waiting.id))
+    assert "Retried 0 instance(s); 1 could not be retried." in out
+    assert "only failed workflows can be retried" in out
+    assert WorkflowInstanceModel.objects.get(pk=waiting.id).status == "waiting"
+
+
+def test_workflows_list_and_cancel__stuck_instances(default_registry_engine) -> None:
+    engine = default_registry_engine
+    with override_settings(WORKFLOWS={"EXECUTION_MODE": "worker"}):
+        stuck = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_stuck"))
+        fresh = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_stuck"))
+    WorkflowInstanceModel.objects.filter(pk=stuck.id).update(
+        wake_at=timezone.now() - timedelta(hours=1)
+    )
+    listing = run("workflows_list", "--stuck", "--older-than", "30")
+    assert str(stuck.id) in listing and str(fresh.id) not in listing
+
+    out = run("workflows_cancel", "--stuck", "--older-than", "30", "--reason", "no worker")
+    assert "Canceled 1 instance(s)" in out
+    row = WorkflowInstanceModel.objects.get(pk=stuck.id)
+    assert (row.status, row.error) == ("canceled", "Canceled: no worker")
+    assert WorkflowInstanceModel.objects.get(pk=fresh.id).status == "running"
+
+
+def test_workflows_prune__deletes_old_finished_instances_only(default_registry_engine) -> None:
+    engine = default_registry_engine
+    old = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_prune"))
+    recent = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_prune"))
+    waiting = engine.start_workflow_sync(workflow([human("H", title="x")], [], name="ops_prune_w"))
+    WorkflowInstanceModel.objects.filter(pk__in=[old.id, waiting.id]).update(
+        completed_at=timezone.now() - timedelta(days=40)
+    )
+    assert "Would delete 1 instance(s)." in run("workflows_prune", "--days", "30", "--dry-run")
+    assert WorkflowInstanceModel.objects.count() == 3
+    assert "Deleted 1 instance(s)." in run("workflows_prune", "--days", "30")
+    assert set(WorkflowInstanceModel.objects.values_list("pk", flat=True)) == {
+        recent.id,
+        waiting.id,
+    }
+    assert not StepExecutionModel.objects.filter(instance_id=old.id).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["workflows_retry"], "Name instances by id"),
+        (["workflows_retry", "not-a-uuid"], "Invalid instance id"),
+        (["workflows_cancel", str(uuid.UUID(int=1))], "No instance with id"),
+        (["workflows_prune", "--days", "0"], "must be at least 1"),
+        (["workflows_list", "--stuck", "--older-than", "soon"], "not a number of minutes"),
+        (["workflows_list", "--failed", "--stuck"], "not allowed with argument"),
+    ],
+)
+def test_operations__bad_arguments(argv, message) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command(*argv)
