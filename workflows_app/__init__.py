@@ -12,6 +12,7 @@ from typing import Any
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import Edge, Workflow, WorkflowDefinition
 from workflows_app.core.exceptions import (
+    CallbackNotFoundError,
     HumanTaskError,
     InvalidTransitionError,
     StepExecutionError,
@@ -28,12 +29,14 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.groups import ConditionalGroup, ParallelGroup, SequentialGroup
 from workflows_app.core.registry import WorkflowRegistry
+from workflows_app.core.retry import RetryPolicy
 from workflows_app.core.steps import (
     BaseHumanStep,
     BaseMachineStep,
     ExclusiveGateway,
     ParallelGateway,
     TimerStep,
+    WebhookStep,
 )
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 from workflows_app.engine.local import LocalExecutionEngine
@@ -47,6 +50,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "BaseHumanStep",
     "BaseMachineStep",
+    "CallbackNotFoundError",
     "ConditionalGroup",
     "Edge",
     "ExclusiveGateway",
@@ -55,6 +59,7 @@ __all__ = [
     "LocalExecutionEngine",
     "ParallelGateway",
     "ParallelGroup",
+    "RetryPolicy",
     "SequentialGroup",
     "StepExecution",
     "StepExecutionError",
@@ -65,6 +70,7 @@ __all__ = [
     "TaskValidationError",
     "TimerStep",
     "UnauthorizedTaskError",
+    "WebhookStep",
     "Workflow",
     "WorkflowAlreadyCompletedError",
     "WorkflowContext",

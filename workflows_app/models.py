@@ -134,6 +134,8 @@ class StepExecutionModel(TimestampedModel):
     token_id = models.CharField(max_length=32, null=True, blank=True)
     # (added) Which attempt of the step this was (retries count from 2).
     attempt = models.PositiveIntegerField(default=1)
+    # (added) The unguessable token a waiting webhook step is resumed with.
+    callback_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     objects = managers.StepExecutionQuerySet.as_manager()
 

@@ -37,6 +37,9 @@ step_retry_scheduled = Signal()
 # instance_id, step_name, due_at
 timer_started = Signal()
 
+# instance_id, step_name, callback_token (to hand to the outside system)
+webhook_waiting = Signal()
+
 # instance_id, task_id, step_name, assignee_id, assignee_group, due_at
 task_created = Signal()
 # instance_id, task_id, step_name, completed_by, data
@@ -55,6 +58,7 @@ BY_EVENT: dict[str, Signal] = {
     "step.skipped": step_skipped,
     "step.retry_scheduled": step_retry_scheduled,
     "timer.started": timer_started,
+    "webhook.waiting": webhook_waiting,
     "task.created": task_created,
     "task.completed": task_completed,
 }

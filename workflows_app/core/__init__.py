@@ -25,6 +25,7 @@ from workflows_app.core.events import (
     WorkflowStarted,
 )
 from workflows_app.core.exceptions import (
+    CallbackNotFoundError,
     HumanTaskError,
     InvalidTransitionError,
     StepExecutionError,
@@ -49,6 +50,7 @@ from workflows_app.core.groups import ConditionalGroup, ParallelGroup, Sequentia
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.protocols import ExecutionEngine, Step, WorkflowInstance
 from workflows_app.core.registry import WorkflowRegistry
+from workflows_app.core.retry import RetryPolicy
 from workflows_app.core.steps import (
     BaseHumanStep,
     BaseMachineStep,
@@ -64,6 +66,7 @@ __all__ = [
     "BaseHumanStep",
     "BaseMachineStep",
     "BaseStep",
+    "CallbackNotFoundError",
     "ConditionalGroup",
     "Context",
     "Edge",
@@ -76,6 +79,7 @@ __all__ = [
     "InvalidTransitionError",
     "ParallelGateway",
     "ParallelGroup",
+    "RetryPolicy",
     "SequentialGroup",
     "Step",
     "StepCompleted",

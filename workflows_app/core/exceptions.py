@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CallbackNotFoundError",
     "HumanTaskError",
     "InvalidTransitionError",
     "StepExecutionError",
@@ -63,6 +64,13 @@ class WorkflowInstanceNotFoundError(_NotFound):
     def __init__(self, instance_id: Any) -> None:
         self.instance_id = instance_id
         super().__init__(f"Workflow instance '{instance_id}' not found")
+
+
+class CallbackNotFoundError(_NotFound):
+    """No webhook step waits for this callback token."""
+
+    def __init__(self) -> None:
+        super().__init__("No webhook step waits for this callback token")
 
 
 class StepExecutionError(WorkflowsError):

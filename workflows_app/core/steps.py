@@ -258,10 +258,21 @@ class TimerStep(BaseStep):
 
 
 class WebhookStep(BaseStep):
-    """Take data delivered by an outside system under ``callback_key``."""
+    """Wait for an outside system to deliver data, then store it under ``callback_key``.
+
+    When a branch reaches the step, the engine creates an unguessable callback
+    token, stores it in the context under ``token_key`` (default
+    ``"<name>_callback_token"``) and waits; ``engine.complete_webhook(token,
+    payload)`` (or the REST callback route) resumes the branch with the payload.
+    """
 
     step_type: ClassVar[StepType] = StepType.WEBHOOK
     callback_key: str = "webhook_data"
+    token_key: str | None = None
+
+    def get_token_key(self) -> str:
+        """Return the context key that receives the callback token."""
+        return self.token_key or f"{self.name}_callback_token"
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
-from workflows_app.core.exceptions import WorkflowInstanceNotFoundError
+from workflows_app.core.exceptions import CallbackNotFoundError, WorkflowInstanceNotFoundError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import WorkflowStatus
@@ -48,6 +48,8 @@ class LocalExecutionEngine:
         self.event_bus = event_bus
         self._instances: dict[UUID, WorkflowInstanceData] = {}
         self._definitions: dict[UUID, WorkflowDefinition] = {}
+        # Webhook steps waiting, by callback token.
+        self._callbacks: dict[str, tuple[UUID, str]] = {}
         # The step each instance is running, so that cancel_workflow can interrupt it.
         self._running: dict[UUID, asyncio.Future[semantics.Outcome]] = {}
 
@@ -129,6 +131,22 @@ class LocalExecutionEngine:
         await self._emit(events)
         await self._run(instance, definition)
 
+    async def complete_webhook(self, callback_token: str, payload: Any) -> None:
+        """Resume the webhook step waiting for ``callback_token``; store ``payload`` and run on."""
+        found = self._callbacks.get(callback_token)
+        if found is None:
+            raise CallbackNotFoundError()
+        instance_id, step_name = found
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        semantics.waiting_token(instance, step_name)
+        del self._callbacks[callback_token]
+        data = {definition.steps[step_name].callback_key: payload}
+        events = semantics.resume(instance, definition, step_name, None, data)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> None:
         """Cancel a running or waiting instance."""
         instance = await self.get_instance(instance_id)
@@ -179,6 +197,10 @@ class LocalExecutionEngine:
         """Sync version of :meth:`complete_human_task`."""
         return async_to_sync(self.complete_human_task)(*args, **kwargs)
 
+    def complete_webhook_sync(self, callback_token: str, payload: Any) -> None:
+        """Sync version of :meth:`complete_webhook`."""
+        return async_to_sync(self.complete_webhook)(callback_token, payload)
+
     def cancel_workflow_sync(self, *args: Any, **kwargs: Any) -> None:
         """Sync version of :meth:`cancel_workflow`."""
         return async_to_sync(self.cancel_workflow)(*args, **kwargs)
@@ -220,6 +242,13 @@ class LocalExecutionEngine:
                 events = semantics.fail_missing_step(instance, token)
             elif semantics.is_human(step):
                 events = semantics.wait(instance, definition, token)
+            elif semantics.is_webhook(step):
+                callback = semantics.new_callback_token()
+                self._callbacks[callback] = (instance.id, token.step)
+                instance.context.data[step.get_token_key()] = callback
+                events = semantics.wait(instance, definition, token)
+                waiting = {"instance_id": instance.id, "step_name": token.step}
+                events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
             elif semantics.is_timer(step):
                 events = semantics.start_timer(
                     instance, definition, token, step, semantics.utcnow()

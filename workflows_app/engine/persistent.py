@@ -37,6 +37,7 @@ from workflows_app import conf, signals
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
+    CallbackNotFoundError,
     TaskAlreadyCompletedError,
     WorkflowInstanceNotFoundError,
     WorkflowStateError,
@@ -149,14 +150,53 @@ class PersistentExecutionEngine:
         ``data`` is validated against the step's form schema first; invalid data
         raises :class:`~workflows_app.TaskValidationError` and changes nothing.
         """
+        return self._complete_waiting(instance_id, step_name, user_id, data, validate=True)
+
+    def complete_webhook_sync(self, callback_token: str, payload: Any) -> WorkflowInstanceData:
+        """Resume the webhook step waiting for ``callback_token`` with ``payload``.
+
+        The payload (any JSON value) is stored in the context under the step's
+        ``callback_key``. An unknown token raises
+        :class:`~workflows_app.CallbackNotFoundError`; a step that no longer waits,
+        :class:`~workflows_app.WorkflowStateError`.
+        """
+        found = (
+            StepExecutionModel.objects.using(self.using)
+            .filter(callback_token=str(callback_token))
+            .values_list("instance_id", "step_name", "status")
+            .first()
+        )
+        if found is None:
+            raise CallbackNotFoundError()
+        instance_id, step_name, status = found
+        if status != StepStatus.WAITING:
+            raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise WorkflowValidationError([f"the payload must be JSON: {exc}"]) from None
+        row = self._get_row(instance_id)
+        step = self._definition_of(row).steps[step_name]
+        data = {step.callback_key: payload}
+        return self._complete_waiting(instance_id, step_name, None, data, validate=False)
+
+    def _complete_waiting(
+        self,
+        instance_id: UUID,
+        step_name: str,
+        user_id: str | None,
+        data: dict[str, Any],
+        *,
+        validate: bool,
+    ) -> WorkflowInstanceData:
         row, history, waiting = self._read_with_history(instance_id)
         state = self._state(row, history)
         token = self._check_completable(row, state, step_name)
         definition = self._definition_of(row)
         step = definition.steps.get(step_name)
-        if semantics.task_fields_need_event_loop(step):
+        if validate and semantics.task_fields_need_event_loop(step):
             async_to_sync(semantics.check_submission)(step, data)
-        else:
+        elif validate:
             semantics.run_sync(semantics.check_submission(step, data))
 
         # Optimistic: apply the completion to the state just read, and save it only if
@@ -272,9 +312,11 @@ class PersistentExecutionEngine:
         found = statements.select_one(
             self.using, HumanTaskModel, ("id",), {"step_execution_id": execution_id}
         )
+        if found is None:
+            return []  # a webhook step: no task
         payload = {
             "instance_id": instance_id,
-            "task_id": found[0] if found else None,
+            "task_id": found[0],
             "step_name": step_name,
             "completed_by": user_id,
             "data": data,
@@ -341,6 +383,10 @@ class PersistentExecutionEngine:
             instance_id, step_name, user_id, data
         )
 
+    async def complete_webhook(self, callback_token: str, payload: Any) -> WorkflowInstanceData:
+        """Async version of :meth:`complete_webhook_sync`."""
+        return await sync_to_async(self.complete_webhook_sync)(callback_token, payload)
+
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""
         return await sync_to_async(self.cancel_workflow_sync)(instance_id, reason)
@@ -395,8 +441,9 @@ class PersistentExecutionEngine:
                 step = definition.steps.get(token.step)
                 if step is not None and semantics.is_timer(step):
                     batch.sleep(state, definition, token, step)
-                elif step is None or semantics.is_human(step):
-                    fields = None if step is None else self._task_fields(step, state.context)
+                elif step is None or semantics.waits(step):
+                    human = step is not None and semantics.is_human(step)
+                    fields = self._task_fields(step, state.context) if human else None
                     batch.park(state, definition, token, step, fields)
                     claimed = self._claim_next(state, definition, batch.events)
                     state, claimed, batch = self._flush(
@@ -504,7 +551,7 @@ class PersistentExecutionEngine:
         if token is None:
             return None
         step = definition.steps.get(token.step)
-        if step is None or semantics.is_human(step) or semantics.is_timer(step):
+        if step is None or semantics.waits(step) or semantics.is_timer(step):
             return None  # parked, failed or started at the top of the drive loop
         events.extend(semantics.enter(state, token, step))
         return token
@@ -810,27 +857,38 @@ class _Batch:
         token: Token,
         step: Any,
         fields: dict[str, Any] | None,
+        callback: str | None = None,
     ) -> bool:
-        """Park ``token`` at its human step (creating the task), or fail it if ``step`` is None."""
+        """Park ``token`` at its human step (creating the task) or webhook step (creating
+        its callback token), or fail it if ``step`` is None."""
         if step is None:
             self.events.extend(semantics.fail_missing_step(state, token))
-            self.items.append(_Park(token.id, None, None))
+            self.items.append(_Park(token.id, None, None, None))
             return True
+        if fields is None:  # a webhook step
+            callback = callback or semantics.new_callback_token()
+            state.context.data[step.get_token_key()] = callback
         self.events.extend(semantics.wait(state, definition, token))
+        self.items.append(_Park(token.id, step, fields, callback))
         execution_id = uuid.uuid4()
         self.executions.append(
             {
                 "id": execution_id,
                 "instance_id": self.instance_id,
                 "step_name": token.step,
-                "step_type": str(StepType.HUMAN),
+                "step_type": str(getattr(step, "step_type", StepType.HUMAN)),
                 "status": str(StepStatus.WAITING),
                 "input_data": copy.deepcopy(state.context.data),
                 "started_at": _now(),
-                "assigned_to": fields["assignee_id"],
+                "assigned_to": fields["assignee_id"] if fields else None,
                 "token_id": token.id,
+                "callback_token": callback,
             }
         )
+        if fields is None:
+            waiting = {"instance_id": self.instance_id, "step_name": token.step}
+            self.events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
+            return True
         task_id = uuid.uuid4()
         self.tasks.append(
             {
@@ -851,7 +909,6 @@ class _Batch:
             "due_at": fields["due_at"],
         }
         self.events.append(("task.created", created))
-        self.items.append(_Park(token.id, step, fields))
         return True
 
 
@@ -877,14 +934,18 @@ class _StepResult:
 
 
 class _Park:
-    def __init__(self, token_id: str, step: Any, fields: dict[str, Any] | None) -> None:
-        self.token_id, self.step, self.fields = token_id, step, fields
+    def __init__(
+        self, token_id: str, step: Any, fields: dict[str, Any] | None, callback: str | None
+    ) -> None:
+        self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
 
     def replay(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
     ) -> bool:
         token = _find(state, self.token_id, semantics.READY)
-        return token is not None and into.park(state, definition, token, self.step, self.fields)
+        return token is not None and into.park(
+            state, definition, token, self.step, self.fields, self.callback
+        )
 
 
 class _Sleep:

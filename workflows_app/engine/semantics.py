@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,6 +80,20 @@ def is_human(step: Any) -> bool:
 
 def is_timer(step: Any) -> bool:
     return getattr(step, "step_type", None) == StepType.TIMER
+
+
+def is_webhook(step: Any) -> bool:
+    return getattr(step, "step_type", None) == StepType.WEBHOOK
+
+
+def waits(step: Any) -> bool:
+    """Return True for steps that wait for the outside world: human and webhook steps."""
+    return getattr(step, "step_type", None) in (StepType.HUMAN, StepType.WEBHOOK)
+
+
+def new_callback_token() -> str:
+    """Return an unguessable callback token for a webhook step."""
+    return secrets.token_urlsafe(32)
 
 
 # -- running user code --------------------------------------------------------
@@ -459,7 +474,8 @@ def resume(
     token = waiting_token(instance, step_name)
     now = utcnow()
     instance.context.data.update(data)
-    instance.context.user_id = user_id
+    if user_id is not None:
+        instance.context.user_id = user_id
     instance.context.step_history.append(
         StepExecution(
             step_name=step_name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from workflows_app import BaseMachineStep, Edge, ExclusiveGateway, ParallelGateway, TimerStep
 from workflows_app.core import WebhookStep
 
@@ -225,16 +227,28 @@ async def test_routing__timer_with_callable_duration(engine, kit) -> None:
     assert kit.statuses(instance) == ["succeeded"]
 
 
-async def test_routing__webhook_step_does_not_pause(engine, kit) -> None:
+async def test_routing__webhook_step_waits_for_its_callback(engine, kit) -> None:
+    # Issue 4: webhook steps wait (upstream ran them at once) until their callback arrives.
+    from workflows_app import CallbackNotFoundError
+
     wf = kit.workflow(
         [WebhookStep(name="hook", callback_key="payment"), kit.marker("after")],
         [Edge("hook", "after")],
     )
-    instance = await engine.start_workflow(wf, {"payment": {"paid": True}})
+    instance = await engine.start_workflow(wf)
+    assert (instance.status, instance.current_step) == ("waiting", "hook")
+    token = instance.context.data["hook_callback_token"]
+    assert len(token) >= 40
+
+    with pytest.raises(CallbackNotFoundError):
+        await engine.complete_webhook("not-" + token, {"paid": True})
+    await engine.complete_webhook(token, {"paid": True})
     assert instance.status == "completed"
     assert kit.names(instance) == ["hook", "after"]
-    assert instance.context.step_history[0].result == {"paid": True}
-    assert instance.context.step_history[0].output_data == {"paid": True}
+    assert instance.context.data["payment"] == {"paid": True}
+    assert instance.context.step_history[0].output_data == {"payment": {"paid": True}}
+    with pytest.raises(CallbackNotFoundError):  # a token works once
+        await engine.complete_webhook(token, {"paid": True})
 
 
 async def test_routing__edges_declared_with_step_classes(engine, kit) -> None:
