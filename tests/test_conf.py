@@ -19,6 +19,7 @@ def test_get_settings__defaults() -> None:
         USER_ID_FIELD="username",
         AUTODISCOVER=True,
         LEASE_SECONDS=60.0,
+        REMINDER_EMAILS=True,
         CHECKPOINT_INTERVAL=1.0,
     )
 
@@ -71,8 +72,8 @@ def test_check_settings__unknown_key_without_close_match() -> None:
 
     assert error.id == "workflows_app.E001"
     assert (
-        error.hint
-        == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER, LEASE_SECONDS, CHECKPOINT_INTERVAL."
+        error.hint == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER, LEASE_SECONDS, "
+        "REMINDER_EMAILS, CHECKPOINT_INTERVAL."
     )
 
 

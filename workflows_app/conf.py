@@ -42,6 +42,10 @@ class WorkflowsSettings:
     lease. A worker renews it while it runs a step; an inline call at each commit. A lapsed
     lease (a process that died) is taken over by a worker, which runs the step again."""
 
+    REMINDER_EMAILS: bool = True
+    """Send reminder e-mails (Django's mail backend) to a task's assignee, or to the
+    members of its group, when its ``reminder_at`` comes."""
+
     CHECKPOINT_INTERVAL: float = 1.0
     """Seconds of consecutive machine steps the engine may run before it commits them.
 
@@ -97,6 +101,9 @@ def invalid_values(raw: Any) -> list[str]:
         problems.append(
             f"{SETTING_NAME}['AUTODISCOVER'] must be True or False, not {autodiscover!r}."
         )
+    emails = raw.get("REMINDER_EMAILS", True)
+    if not isinstance(emails, bool):
+        problems.append(f"{SETTING_NAME}['REMINDER_EMAILS'] must be True or False, not {emails!r}.")
     lease = raw.get("LEASE_SECONDS", 60.0)
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         problems.append(

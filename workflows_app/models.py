@@ -177,6 +177,9 @@ class HumanTaskModel(TimestampedModel):
     tenant_id = models.CharField(max_length=255, null=True, blank=True)
     # (added) Higher first in inboxes.
     priority = models.IntegerField(default=0)
+    # (added) When the reminder was sent, and when the task was found overdue: each once.
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 
@@ -189,6 +192,7 @@ class HumanTaskModel(TimestampedModel):
             models.Index(fields=["status"], name="ix_human_tasks_status"),
             models.Index(fields=["due_at"], name="ix_human_tasks_due_at"),
             models.Index(fields=["tenant_id"], name="ix_human_tasks_tenant_id"),
+            models.Index(fields=["reminder_at"], name="ix_human_tasks_reminder_at"),
             # (added) The inbox (find_pending) reads pending tasks only: partial indexes keep
             # it fast however many completed tasks accumulate (PostgreSQL and SQLite).
             models.Index(

@@ -44,6 +44,15 @@ webhook_waiting = Signal()
 task_created = Signal()
 # instance_id, task_id, step_name, completed_by, data
 task_completed = Signal()
+# instance_id, task_id, step_name, assignee_id, assignee_group, recipients (e-mail addresses)
+task_reminder = Signal()
+# instance_id, task_id, step_name, due_at
+task_overdue = Signal()
+# instance_id, task_id, step_name, from_assignee, to_assignee, from_group, to_group,
+# reassigned_by, reason
+task_reassigned = Signal()
+# instance_id, step_name, goto (an overdue task's step given up for an escalation edge)
+step_escalated = Signal()
 
 BY_EVENT: dict[str, Signal] = {
     "workflow.started": workflow_started,
@@ -61,5 +70,9 @@ BY_EVENT: dict[str, Signal] = {
     "webhook.waiting": webhook_waiting,
     "task.created": task_created,
     "task.completed": task_completed,
+    "task.reminder": task_reminder,
+    "task.overdue": task_overdue,
+    "task.reassigned": task_reassigned,
+    "step.escalated": step_escalated,
 }
 """The signal sent for each event name of the event bus."""

@@ -367,6 +367,7 @@ def test_revision_loop_records_every_round(engine) -> None:
 
 def test_timer_step_waits_for_a_worker_to_fire_it(engine, monkeypatch) -> None:
     # Timers are durable: the inline call stops at the timer; a worker fires it when due.
+    from workflows_app.core import clock as clock_module
     from workflows_app.engine import semantics
     from workflows_app.engine.worker import Worker
 
@@ -379,7 +380,7 @@ def test_timer_step_waits_for_a_worker_to_fire_it(engine, monkeypatch) -> None:
     assert [r.step_name for r in executions(instance.id)] == ["A"]
 
     later = semantics.utcnow() + timedelta(seconds=1)
-    monkeypatch.setattr(semantics, "utcnow", lambda: later)
+    monkeypatch.setattr(clock_module, "utcnow", lambda: later)
     Worker(engine, burst=True).run()
     assert [(r.step_name, r.step_type, r.status) for r in executions(instance.id)] == [
         ("A", "machine", "succeeded"),

@@ -8,8 +8,8 @@ import pytest
 
 from tests.integration.helpers import Step, executions, marker, workflow
 from workflows_app import Edge, TimerStep
+from workflows_app.core import clock as clock_module
 from workflows_app.core.retry import RetryPolicy
-from workflows_app.engine import semantics
 from workflows_app.engine.worker import Worker
 from workflows_app.models import WorkflowInstanceModel
 
@@ -32,7 +32,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock(T0)
-    monkeypatch.setattr(semantics, "utcnow", clock)
+    monkeypatch.setattr(clock_module, "utcnow", clock)
     return clock
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from workflows_app.core import clock
 from workflows_app.core.retry import RetryPolicy
 from workflows_app.core.types import StepType
 
@@ -26,6 +28,7 @@ __all__ = [
     "BaseHumanStep",
     "BaseMachineStep",
     "BaseStep",
+    "Escalation",
     "ExclusiveGateway",
     "ParallelGateway",
     "TimerStep",
@@ -82,6 +85,25 @@ class BaseMachineStep(BaseStep):
     step_type: ClassVar[StepType] = StepType.MACHINE
 
 
+@dataclass(frozen=True)
+class Escalation:
+    """What happens to a human step's task once it is overdue.
+
+    Reassign it to ``assignee_id`` and/or ``assignee_group``, or give up on the
+    step and go to step ``goto`` (an escalation edge: the task is canceled and the
+    branch moves on there).
+    """
+
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    goto: str | None = None
+
+    def __post_init__(self) -> None:
+        reassigns = self.assignee_id is not None or self.assignee_group is not None
+        if reassigns == (self.goto is not None):
+            raise ValueError("an escalation either reassigns the task or names a step to goto")
+
+
 class BaseHumanStep(BaseStep):
     """A step that waits for a person to submit a form.
 
@@ -92,7 +114,8 @@ class BaseHumanStep(BaseStep):
     - ``assignee_key``: the context key that holds the assignee's user id;
     - ``assignee_group``: the name of the group whose members may do the task;
     - ``due_in`` / ``reminder_in``: delays from the moment the task is created;
-    - ``priority``: an integer, higher comes first in inboxes.
+    - ``priority``: an integer, higher comes first in inboxes;
+    - ``escalation``: an :class:`Escalation` applied once the task is overdue.
     """
 
     step_type: ClassVar[StepType] = StepType.HUMAN
@@ -103,6 +126,7 @@ class BaseHumanStep(BaseStep):
     due_in: timedelta | None = None
     reminder_in: timedelta | None = None
     priority: int = 0
+    escalation: Escalation | None = None
 
     def __init__(
         self,
@@ -116,6 +140,7 @@ class BaseHumanStep(BaseStep):
         due_in: timedelta | None = _UNSET,
         reminder_in: timedelta | None = _UNSET,
         priority: int = _UNSET,
+        escalation: Escalation | None = _UNSET,
     ) -> None:
         super().__init__(name, description)
         if title is not None:
@@ -127,6 +152,7 @@ class BaseHumanStep(BaseStep):
             ("due_in", due_in),
             ("reminder_in", reminder_in),
             ("priority", priority),
+            ("escalation", escalation),
         ):
             if value is not _UNSET:
                 setattr(self, attribute, value)
@@ -158,11 +184,11 @@ class BaseHumanStep(BaseStep):
 
     async def get_due_date(self, context: WorkflowContext) -> datetime | None:
         """Return when the task is due, or None."""
-        return _utcnow() + self.due_in if self.due_in is not None else None
+        return clock.utcnow() + self.due_in if self.due_in is not None else None
 
     async def get_reminder_date(self, context: WorkflowContext) -> datetime | None:
         """Return when to remind the assignee, or None."""
-        return _utcnow() + self.reminder_in if self.reminder_in is not None else None
+        return clock.utcnow() + self.reminder_in if self.reminder_in is not None else None
 
     async def validate_submission(self, data: dict[str, Any]) -> dict[str, list[str]] | None:
         """Check submitted data beyond the form schema.
@@ -287,7 +313,3 @@ class WebhookStep(BaseStep):
     async def execute(self, context: WorkflowContext) -> Any:
         """Return the delivered payload."""
         return context.get(self.callback_key)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

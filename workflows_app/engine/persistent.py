@@ -39,6 +39,7 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     TaskAlreadyCompletedError,
+    TaskNotFoundError,
     WorkflowInstanceNotFoundError,
     WorkflowStateError,
     WorkflowValidationError,
@@ -331,6 +332,78 @@ class PersistentExecutionEngine:
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
+    def reassign_task_sync(
+        self,
+        task_id: Any,
+        *,
+        assignee_id: str | None = None,
+        assignee_group: str | None = None,
+        reason: str | None = None,
+        reassigned_by: str | None = None,
+    ) -> HumanTaskModel:
+        """Give a pending task to another user and/or group; return the task.
+
+        At least one of ``assignee_id`` and ``assignee_group`` is needed; the one not
+        given is left as it is. The reason is sent with the ``task.reassigned`` event.
+        """
+        if assignee_id is None and assignee_group is None:
+            raise WorkflowValidationError(["name the new assignee_id or assignee_group"])
+        with transaction.atomic(using=self.using):
+            try:
+                task = (
+                    HumanTaskModel.objects.using(self.using)
+                    .select_for_update()
+                    .filter(pk=task_id)
+                    .first()
+                )
+            except (ValidationError, ValueError, TypeError):
+                task = None
+            if task is None:
+                raise TaskNotFoundError(task_id)
+            if task.status == "completed":
+                raise TaskAlreadyCompletedError(task.pk)
+            if task.status != "pending":
+                raise WorkflowStateError(f"Task '{task.pk}' is {task.status}")
+            self._send_after_commit(
+                self._reassign_rows(task, assignee_id, assignee_group, reason, reassigned_by)
+            )
+        return task
+
+    def _reassign_rows(
+        self,
+        task: HumanTaskModel,
+        assignee_id: str | None,
+        assignee_group: str | None,
+        reason: str | None,
+        reassigned_by: str | None,
+    ) -> list[semantics.Event]:
+        """Write a pending task's new assignment; return the ``task.reassigned`` event."""
+        before = (task.assignee_id, task.assignee_group)
+        if assignee_id is not None:
+            task.assignee_id = assignee_id
+        if assignee_group is not None:
+            task.assignee_group = assignee_group
+        changes = {"assignee_id": task.assignee_id, "assignee_group": task.assignee_group}
+        statements.update(self.using, HumanTaskModel, changes, {"id": task.pk})
+        statements.update(
+            self.using,
+            StepExecutionModel,
+            {"assigned_to": task.assignee_id},
+            {"id": task.step_execution_id},
+        )
+        payload = {
+            "instance_id": task.instance_id,
+            "task_id": task.pk,
+            "step_name": task.step_name,
+            "from_assignee": before[0],
+            "to_assignee": task.assignee_id,
+            "from_group": before[1],
+            "to_group": task.assignee_group,
+            "reassigned_by": reassigned_by,
+            "reason": reason,
+        }
+        return [("task.reassigned", payload)]
+
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
 
@@ -386,6 +459,10 @@ class PersistentExecutionEngine:
     async def complete_webhook(self, callback_token: str, payload: Any) -> WorkflowInstanceData:
         """Async version of :meth:`complete_webhook_sync`."""
         return await sync_to_async(self.complete_webhook_sync)(callback_token, payload)
+
+    async def reassign_task(self, task_id: Any, **kwargs: Any) -> HumanTaskModel:
+        """Async version of :meth:`reassign_task_sync`."""
+        return await sync_to_async(self.reassign_task_sync)(task_id, **kwargs)
 
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""

@@ -34,11 +34,12 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jsonschema
 
+from workflows_app.core import clock
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -64,7 +65,8 @@ _ACTIVE = (READY, RUNNING, SCHEDULED, SLEEPING)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Return the time now (from :mod:`workflows_app.core.clock`, which tests replace)."""
+    return clock.utcnow()
 
 
 def output_of(result: Any) -> dict[str, Any] | None:
@@ -558,6 +560,30 @@ def jump(
     instance.current_step = step_name
     instance.context.current_step = step_name
     return []
+
+
+def escalate(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, step_name: str, goto: str
+) -> list[Event]:
+    """Give up on the waiting human step ``step_name`` and move its branch to ``goto``."""
+    token = waiting_token(instance, step_name)
+    if goto not in definition.steps:
+        return _fail(instance, token, f"Escalation of '{step_name}' to unknown step '{goto}'")
+    now = utcnow()
+    instance.context.step_history.append(
+        StepExecution(
+            step_name=step_name,
+            status=StepStatus.CANCELED,
+            started_at=now,
+            completed_at=now,
+            error="overdue: escalated",
+        )
+    )
+    instance.tokens.remove(token)
+    _arrive(instance, definition, token.child(goto))
+    instance.status = WorkflowStatus.RUNNING
+    payload = {"instance_id": instance.id, "step_name": step_name, "goto": goto}
+    return [("step.escalated", payload), *_settle(instance, definition)]
 
 
 def reclaim(instance: WorkflowInstanceData) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError
-from workflows_app.engine import semantics
+from workflows_app.engine import deadlines, semantics
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import WorkflowInstanceModel
 
@@ -118,6 +119,11 @@ class Worker:
             self.processed += 1
         return True
 
+    def run_deadlines(self) -> int:
+        """Send due reminders and handle overdue tasks; return how many tasks were handled."""
+        now = semantics.utcnow()
+        return deadlines.send_reminders(self.engine, now) + deadlines.mark_overdue(self.engine, now)
+
     def _thread_loop(self) -> None:
         try:
             self._loop()
@@ -125,11 +131,16 @@ class Worker:
             connections.close_all()
 
     def _loop(self) -> None:
+        next_deadlines = 0.0
         while not self._stopping.is_set():
             if self.max_instances is not None and self.processed >= self.max_instances:
                 break
             _close_stale_connections()
             try:
+                if time.monotonic() >= next_deadlines:
+                    # Reminders and overdue tasks, at most once per poll interval.
+                    next_deadlines = time.monotonic() + self.poll_interval
+                    self.run_deadlines()
                 worked = self.run_once()
             except Exception:
                 logger.exception("worker %s failed to run an instance", self.worker_id)

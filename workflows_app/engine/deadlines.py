@@ -1,0 +1,169 @@
+"""Human task deadlines: reminders, overdue tasks and escalation, run by the workers.
+
+Each is done once per task: a task is claimed with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` and marked (``reminded_at``, ``overdue_at``) in the same transaction
+that records the event, so two workers never remind or escalate it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from workflows_app import conf
+from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowStateError
+from workflows_app.core.types import StepStatus
+from workflows_app.engine import semantics, statements
+from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
+
+__all__ = ["mark_overdue", "send_reminders"]
+
+logger = logging.getLogger(__name__)
+
+
+def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
+    """Remind the people of every pending task whose ``reminder_at`` has come."""
+    with transaction.atomic(using=engine.using):
+        tasks = list(
+            HumanTaskModel.objects.using(engine.using)
+            .filter(status="pending", reminder_at__lte=now, reminded_at__isnull=True)
+            .select_for_update(skip_locked=True)
+            .order_by("reminder_at")[:limit]
+        )
+        if not tasks:
+            return 0
+        HumanTaskModel.objects.using(engine.using).filter(pk__in=[t.pk for t in tasks]).update(
+            reminded_at=now
+        )
+        events = []
+        for task in tasks:
+            recipients = _recipients(task) if conf.get_settings().REMINDER_EMAILS else []
+            if recipients:
+                transaction.on_commit(
+                    lambda task=task, recipients=recipients: _mail(task, recipients),
+                    using=engine.using,
+                    robust=True,
+                )
+            events.append(("task.reminder", {**_about(task), "recipients": recipients}))
+        engine._send_after_commit(events)
+    return len(tasks)
+
+
+def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
+    """Mark every pending task past its ``due_at`` overdue, and apply its step's escalation."""
+    escalations = []
+    with transaction.atomic(using=engine.using):
+        tasks = list(
+            HumanTaskModel.objects.using(engine.using)
+            .filter(status="pending", due_at__lte=now, overdue_at__isnull=True)
+            .select_for_update(skip_locked=True)
+            .order_by("due_at")[:limit]
+        )
+        if not tasks:
+            return 0
+        # Their instances are read, not locked (a join would lock them too).
+        instances = WorkflowInstanceModel.objects.using(engine.using).in_bulk(
+            {task.instance_id for task in tasks}
+        )
+        for task in tasks:
+            task.instance = instances[task.instance_id]
+        HumanTaskModel.objects.using(engine.using).filter(pk__in=[t.pk for t in tasks]).update(
+            overdue_at=now
+        )
+        events: list[semantics.Event] = []
+        for task in tasks:
+            events.append(("task.overdue", {**_about(task), "due_at": task.due_at}))
+            escalation = _escalation(engine, task)
+            if escalation is None:
+                continue
+            if escalation.goto is not None:
+                escalations.append((task, escalation.goto))
+            else:
+                events.extend(
+                    engine._reassign_rows(
+                        task,
+                        escalation.assignee_id,
+                        escalation.assignee_group,
+                        reason="overdue",
+                        reassigned_by=None,
+                    )
+                )
+        engine._send_after_commit(events)
+    # Escalation edges move the instance: each in a transition of its own, taken with the
+    # instance locked first (the order every other transition uses).
+    for task, goto in escalations:
+        _escalate(engine, task, goto)
+    return len(tasks)
+
+
+def _escalate(engine: Any, task: HumanTaskModel, goto: str) -> None:
+    definition = engine._definition_of(task.instance)
+
+    def apply(row: Any, t: Any) -> None:
+        fresh = HumanTaskModel.objects.using(engine.using).filter(pk=task.pk, status="pending")
+        if not fresh.exists():
+            t.changed = False  # completed or canceled meanwhile
+            return
+        t.events = semantics.escalate(t.state, definition, task.step_name, goto)
+        fresh.update(status="canceled")
+        statements.update(
+            engine.using,
+            StepExecutionModel,
+            {"status": str(StepStatus.CANCELED), "completed_at": semantics.utcnow()},
+            {"id": task.step_execution_id},
+        )
+
+    try:
+        engine._transition(task.instance_id, apply)
+    except WorkflowStateError as exc:  # the step no longer waits
+        logger.info("escalation of task %s skipped: %s", task.pk, exc)
+
+
+def _escalation(engine: Any, task: HumanTaskModel) -> Any:
+    try:
+        definition = engine._definition_of(task.instance)
+    except WorkflowNotFoundError:
+        return None
+    return getattr(definition.steps.get(task.step_name), "escalation", None)
+
+
+def _about(task: HumanTaskModel) -> dict[str, Any]:
+    return {
+        "instance_id": task.instance_id,
+        "task_id": task.pk,
+        "step_name": task.step_name,
+        "assignee_id": task.assignee_id,
+        "assignee_group": task.assignee_group,
+    }
+
+
+def _recipients(task: HumanTaskModel) -> list[str]:
+    """The e-mail of the assignee, or else of the group's active members."""
+    if "django.contrib.auth" not in settings.INSTALLED_APPS:
+        return []
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    if task.assignee_id:
+        field = conf.get_settings().USER_ID_FIELD
+        users = users.filter(**{field: task.assignee_id})
+    elif task.assignee_group:
+        users = users.filter(groups__name=task.assignee_group)
+    else:
+        return []
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def _mail(task: HumanTaskModel, recipients: list[str]) -> None:
+    from django.core.mail import send_mail
+
+    due = f" It is due {task.due_at:%Y-%m-%d %H:%M %Z}." if task.due_at else ""
+    send_mail(
+        subject=f"Reminder: {task.title}",
+        message=f"The task “{task.title}” is waiting for you.{due}\n\n{task.description or ''}",
+        from_email=None,
+        recipient_list=recipients,
+    )
