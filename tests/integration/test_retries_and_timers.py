@@ -183,3 +183,53 @@ def test_retry_policy__delays() -> None:
     assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4)] == [1, 3, 5, 5]
     jittery = RetryPolicy(initial_interval=timedelta(seconds=10), jitter=0.1)
     assert all(9 <= jittery.delay(1).total_seconds() <= 11 for _ in range(50))
+
+
+def test_timeout__a_slow_sync_step_fails_and_is_retried(engine, clock) -> None:
+    import threading
+
+    release = threading.Event()
+    calls = {"n": 0}
+
+    def slow_first_time(ctx):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            release.wait(5)  # overruns its timeout, then finishes in the background
+            ctx.set("late", True)
+        ctx.set("done", calls["n"])
+
+    step = retrying("slow", slow_first_time, max_attempts=2, initial_interval=timedelta(seconds=1))
+    step.timeout = timedelta(milliseconds=50)
+    instance = engine.start_workflow_sync(workflow([step], []))
+    release.set()
+    row = _row(instance.id)
+    [failed] = executions(instance.id)
+    assert (failed.status, failed.error) == ("failed", "Step 'slow' timed out after 0.05 s")
+    assert row.status == "running" and "late" not in row.context_data
+
+    clock.advance(seconds=1)
+    Worker(engine, burst=True).run()
+    row = _row(instance.id)
+    assert (row.status, row.context_data) == ("completed", {"done": 2})
+    assert "late" not in row.context_data  # the overrun attempt never wrote into the instance
+
+
+async def test_timeout__an_async_step_is_cancelled() -> None:
+    import asyncio
+
+    from workflows_app import BaseMachineStep, LocalExecutionEngine, WorkflowRegistry
+    from workflows_app.core import Workflow
+
+    class Hang(BaseMachineStep):
+        name = "hang"
+        timeout = timedelta(milliseconds=20)
+
+        async def execute(self, context):
+            await asyncio.sleep(10)
+
+    class Hanging(Workflow):
+        name = "hanging"
+        steps = [Hang]
+
+    instance = await LocalExecutionEngine(WorkflowRegistry()).start_workflow(Hanging)
+    assert (instance.status, instance.error) == ("failed", "Step 'hang' timed out after 0.02 s")

@@ -15,6 +15,7 @@ __all__ = [
     "HumanTaskError",
     "InvalidTransitionError",
     "StepExecutionError",
+    "StepTimeoutError",
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
@@ -81,6 +82,15 @@ class StepExecutionError(WorkflowsError):
         self.cause = cause
         suffix = f": {cause}" if cause is not None else ""
         super().__init__(f"Step '{step_name}' failed{suffix}")
+
+
+class StepTimeoutError(WorkflowsError, TimeoutError):
+    """A step ran longer than its ``timeout``."""
+
+    def __init__(self, step_name: str, seconds: float) -> None:
+        self.step_name = step_name
+        self.seconds = seconds
+        super().__init__(f"Step '{step_name}' timed out after {seconds:g} s")
 
 
 class InvalidTransitionError(WorkflowStateError):

@@ -50,6 +50,8 @@ class BaseStep:
     step_type: ClassVar[StepType] = StepType.MACHINE
     retry_policy: RetryPolicy | None = None
     """How to try the step again when it raises (None: it fails at once)."""
+    timeout: timedelta | None = None
+    """How long ``execute`` may run; longer fails the attempt with StepTimeoutError."""
 
     def __init__(self, name: str | None = None, description: str | None = None) -> None:
         if name is not None:

@@ -28,10 +28,13 @@ instance in place and return the events to send, as ``(name, kwargs)``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import dataclasses
 import inspect
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +47,7 @@ from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
     InvalidTransitionError,
+    StepTimeoutError,
     TaskValidationError,
     WorkflowAlreadyCompletedError,
     WorkflowStateError,
@@ -136,6 +140,8 @@ async def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
     try:
         if isinstance(step, StepGroup):
             result = await step.execute(context, engine)
+        elif getattr(step, "timeout", None) is not None:
+            result = await _execute_with_timeout(step, context)
         else:
             result = await call(step.execute, context)
         if _overrides(step, "on_success"):
@@ -181,6 +187,42 @@ def needs_event_loop(step: Any) -> bool:
         _overrides(step, name) and inspect.iscoroutinefunction(getattr(step, name))
         for name in ("can_execute", "execute", "on_success", "on_failure")
     ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
+
+
+async def _execute_with_timeout(step: Any, context: Any) -> Any:
+    """Run ``step.execute`` for at most ``step.timeout``.
+
+    An async step is cancelled at the timeout. A sync step runs in a thread of its
+    own, which is left to finish in the background: Python cannot stop it, so the
+    step's effects may still happen (steps must be idempotent anyway).
+    """
+    seconds = step.timeout.total_seconds()
+    if inspect.iscoroutinefunction(step.execute):
+        try:
+            return await asyncio.wait_for(step.execute(context), seconds)
+        except TimeoutError:
+            raise StepTimeoutError(step.name, seconds) from None
+    # The thread works on a copy of the data, so that a step that overran cannot write
+    # into the instance after the engine moved on.
+    private = dataclasses.replace(context, data=copy.deepcopy(context.data))
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = step.execute(private)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"step-{step.name}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise StepTimeoutError(step.name, seconds)
+    context.data.clear()
+    context.data.update(private.data)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def run_sync(coroutine: Any) -> Any:
