@@ -122,3 +122,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".static"
 
 WORKFLOWS: dict[str, Any] = {}
+
+# Celery, for WORKFLOWS["DISPATCH"] = "celery" (the celery extra): see project/celery.py.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "workflows")
+
+# Tests point the processes they start (servers, workers) at their own test database.
+if os.environ.get("DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["DATABASE_NAME"]

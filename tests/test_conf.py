@@ -16,6 +16,7 @@ from workflows_app import conf
 def test_get_settings__defaults() -> None:
     assert conf.get_settings() == conf.WorkflowsSettings(
         EXECUTION_MODE="inline",
+        DISPATCH="worker",
         USER_ID_FIELD="username",
         AUTODISCOVER=True,
         LEASE_SECONDS=60.0,
@@ -72,8 +73,8 @@ def test_check_settings__unknown_key_without_close_match() -> None:
 
     assert error.id == "workflows_app.E001"
     assert (
-        error.hint == "Known keys: EXECUTION_MODE, USER_ID_FIELD, AUTODISCOVER, LEASE_SECONDS, "
-        "REMINDER_EMAILS, CHECKPOINT_INTERVAL."
+        error.hint == "Known keys: EXECUTION_MODE, DISPATCH, USER_ID_FIELD, AUTODISCOVER, "
+        "LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL."
     )
 
 

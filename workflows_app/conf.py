@@ -21,6 +21,7 @@ from django.dispatch import receiver
 SETTING_NAME = "WORKFLOWS"
 
 ExecutionMode = Literal["inline", "worker"]
+Dispatch = Literal["worker", "celery"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,12 @@ class WorkflowsSettings:
     EXECUTION_MODE: ExecutionMode = "inline"
     """``"inline"``: the caller runs machine steps until the instance waits or ends.
     ``"worker"``: the caller commits and returns; ``manage.py workflows_worker`` runs the steps."""
+
+    DISPATCH: Dispatch = "worker"
+    """Who runs instances that have steps to run (in worker mode, and timers and retries
+    in both modes): ``"worker"``, the ``workflows_worker`` processes, which poll the
+    database; ``"celery"``, Celery workers, which get a task as soon as an instance is
+    runnable (needs the ``celery`` extra)."""
 
     USER_ID_FIELD: str = "username"
     """The user model attribute whose value is stored as a task's assignee or completer id."""
@@ -91,6 +98,10 @@ def invalid_values(raw: Any) -> list[str]:
     if mode not in get_args(ExecutionMode):
         choices = ", ".join(repr(choice) for choice in get_args(ExecutionMode))
         problems.append(f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}.")
+    dispatch = raw.get("DISPATCH", "worker")
+    if dispatch not in get_args(Dispatch):
+        choices = ", ".join(repr(choice) for choice in get_args(Dispatch))
+        problems.append(f"{SETTING_NAME}['DISPATCH'] must be one of {choices}, not {dispatch!r}.")
     field = raw.get("USER_ID_FIELD", "username")
     if not isinstance(field, str) or not field:
         problems.append(

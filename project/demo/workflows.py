@@ -53,3 +53,33 @@ class ExpenseApproval(Workflow):
         ("manager_approval", "reimburse", "approved"),
         ("manager_approval", "notify_rejection", "not approved"),
     ]
+
+
+class Validate(BaseMachineStep):
+    name = "validate"
+
+    def execute(self, context):
+        context.set("valid", bool(context.get("order_id")))
+
+
+class Enrich(BaseMachineStep):
+    name = "enrich"
+
+    def execute(self, context):
+        context.set("customer", f"customer-of-{context.get('order_id')}")
+
+
+class Notify(BaseMachineStep):
+    name = "notify"
+
+    def execute(self, context):
+        context.set("notified", True)
+
+
+class OrderPipeline(Workflow):
+    """Three machine steps: what a worker, or a Celery worker, runs in the background."""
+
+    name = "order_pipeline"
+    version = "1.0.0"
+    steps = [Validate, Enrich, Notify]
+    edges = [("validate", "enrich"), ("enrich", "notify")]

@@ -137,6 +137,7 @@ class PersistentExecutionEngine:
         # key to the instance, a lookup of their own instance), and a crash leaves it behind.
         if not _inline():
             self._insert_instance(row, state, events, owner=None)
+            self._hand_off(row.pk, state)
             return state
         owner = _new_owner()
         claimed = self._claim_next(state, definition, events)
@@ -258,6 +259,7 @@ class PersistentExecutionEngine:
         version: int,
     ) -> WorkflowInstanceData:
         if lease.owner is _KEEP or lease.owner is None:
+            self._hand_off(instance_id, state)
             return state
         return self._drive(instance_id, definition, state, lease.claimed, version, lease.owner)
 
@@ -569,6 +571,8 @@ class PersistentExecutionEngine:
             if self._save_if_unchanged(instance_id, state, batch.version, owner):
                 self._insert(batch.executions, batch.tasks)
                 self._send_after_commit(batch.events)
+                if owner is None:
+                    self._hand_off(instance_id, state)  # a timer or a retry to come
                 return state, claimed, _Batch(instance_id, batch.version + 1, batch.owner)
 
             row = self._get_row(instance_id, lock=True)
@@ -775,6 +779,21 @@ class PersistentExecutionEngine:
         return self.registry.get_definition(row.workflow_name, row.workflow_version)
 
     # -- events ----------------------------------------------------------------------------
+
+    def _hand_off(self, instance_id: UUID, state: WorkflowInstanceData) -> None:
+        """With ``DISPATCH = "celery"``, queue the instance's next run after the commit."""
+        if conf.get_settings().DISPATCH != "celery":
+            return
+        now = _now()
+        wake = _wake_at(state, now)
+        if wake is None:
+            return
+        from workflows_app import tasks  # the celery extra
+
+        eta = wake if wake > now else None
+        transaction.on_commit(
+            partial(tasks.dispatch, instance_id, eta), using=self.using, robust=True
+        )
 
     def _send_after_commit(self, events: list[semantics.Event]) -> None:
         """Send ``events`` once the current transaction commits, if anyone listens."""

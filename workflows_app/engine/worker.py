@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -105,8 +106,11 @@ class Worker:
         claim = self._claim()
         if claim is None:
             return False
-        if claim is True:  # claimed, found nothing to run
-            return True
+        if claim is not True:  # True: claimed, found nothing to run
+            self._drive(claim)
+        return True
+
+    def _drive(self, claim: Any) -> None:
         instance_id, definition, state, claimed, version, owner = claim
         with self._lock:
             self._held[owner] = instance_id
@@ -115,8 +119,17 @@ class Worker:
         finally:
             with self._lock:
                 self._held.pop(owner, None)
-        with self._lock:
-            self.processed += 1
+                self.processed += 1
+
+    def run_instance(self, instance_id: Any) -> bool:
+        """Run one instance if it is due and nobody holds it; return whether it ran."""
+        try:
+            claim = self._claim(instance_id)
+        except (ValueError, TypeError, ValidationError):
+            return False
+        if claim is None or claim is True:
+            return claim is True
+        self._drive(claim)
         return True
 
     def run_deadlines(self) -> int:
@@ -153,8 +166,11 @@ class Worker:
 
     # -- claiming ----------------------------------------------------------------------
 
-    def _claim(self) -> Any:
-        """Claim the instance due first; return what driving it needs, True, or None."""
+    def _claim(self, instance_id: Any = None) -> Any:
+        """Claim the instance due first (or ``instance_id``, if it is due).
+
+        Return what driving it needs, True (claimed, nothing to run), or None.
+        """
         engine = self.engine
         now = semantics.utcnow()
         with transaction.atomic(using=engine.using):
@@ -165,6 +181,8 @@ class Worker:
             )
             if self.workflows is not None:
                 due = due.filter(workflow_name__in=self.workflows)
+            if instance_id is not None:
+                due = due.filter(pk=instance_id)
             row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
             if row is None:
                 return None
