@@ -24,7 +24,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -46,8 +45,8 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
-from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
-from workflows_app.engine import semantics, statements
+from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.engine import commits, semantics, statements
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -66,7 +65,7 @@ class _Transition:
     def __init__(self, state: WorkflowInstanceData) -> None:
         self.state = state
         self.events: list[semantics.Event] = []
-        self.lease = _Lease(_KEEP, None)
+        self.lease = commits.Lease(commits.KEEP, None)
         self.changed = True
         self.version = 0
 
@@ -135,11 +134,11 @@ class PersistentExecutionEngine:
         events = semantics.begin(state, definition)
         # The instance is committed before any step runs: steps may refer to it (a foreign
         # key to the instance, a lookup of their own instance), and a crash leaves it behind.
-        if not _inline():
+        if not commits.inline():
             self._insert_instance(row, state, events, owner=None)
             self._hand_off(row.pk, state)
             return state
-        owner = _new_owner()
+        owner = commits.new_owner()
         claimed = self._claim_next(state, definition, events)
         self._insert_instance(row, state, events, owner=owner)
         return self._drive(row.pk, definition, state, claimed, row.lock_version, owner)
@@ -233,32 +232,32 @@ class PersistentExecutionEngine:
         state: WorkflowInstanceData,
         definition: WorkflowDefinition,
         events: list[semantics.Event],
-    ) -> _Lease:
+    ) -> commits.Lease:
         """Decide who runs the instance on after a change: this call, or whoever holds it.
 
         In inline mode this call takes the instance when no live lease is held on it (a
         lapsed lease's branches are made ready again) and claims the next step. Otherwise
         the lease is left as it is: its holder, or a worker, runs the ready steps.
         """
-        held = row.lease_owner is not None and row.lease_expires_at > _now()
-        if held or not _inline():
-            return _Lease(_KEEP, None)
+        held = row.lease_owner is not None and row.lease_expires_at > semantics.utcnow()
+        if held or not commits.inline():
+            return commits.Lease(commits.KEEP, None)
         if row.lease_owner is not None:
             semantics.reclaim(state)
         claimed = self._claim_next(state, definition, events)
         if claimed is None and semantics.next_ready(state) is None:
-            return _Lease(None, None)  # nothing to run: no lease
-        return _Lease(_new_owner(), claimed)
+            return commits.Lease(None, None)  # nothing to run: no lease
+        return commits.Lease(commits.new_owner(), claimed)
 
     def _run_on(
         self,
         instance_id: UUID,
         definition: WorkflowDefinition,
         state: WorkflowInstanceData,
-        lease: _Lease,
+        lease: commits.Lease,
         version: int,
     ) -> WorkflowInstanceData:
-        if lease.owner is _KEEP or lease.owner is None:
+        if lease.owner is commits.KEEP or lease.owner is None:
             self._hand_off(instance_id, state)
             return state
         return self._drive(instance_id, definition, state, lease.claimed, version, lease.owner)
@@ -292,7 +291,7 @@ class PersistentExecutionEngine:
 
         Return the ``task.completed`` event (its task id is read only when someone listens).
         """
-        now = _now()
+        now = semantics.utcnow()
         statements.update(
             self.using,
             HumanTaskModel,
@@ -330,7 +329,7 @@ class PersistentExecutionEngine:
         self, instance_id: UUID, state: WorkflowInstanceData, version: int, owner: Any
     ) -> bool:
         """Save ``state`` (and the lease of ``owner``) if the instance is still at ``version``."""
-        changes = {**_columns(state, owner), "lock_version": version + 1}
+        changes = {**commits.columns(state, owner), "lock_version": version + 1}
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
@@ -504,13 +503,15 @@ class PersistentExecutionEngine:
         each commit and given up by the commit that leaves nothing to run.
         """
         interval = conf.get_settings().CHECKPOINT_INTERVAL
-        batch = _Batch(instance_id, version, owner)
+        batch = commits.Batch(instance_id, version, owner)
         while True:
             if claimed is None:
                 events, fired = semantics.wake(state, definition, semantics.utcnow())
                 batch.events.extend(events)
                 for token, outcome in fired:
-                    batch.add(token, outcome, _NO_CHANGES, definition.steps[token.step], fired=True)
+                    batch.add(
+                        token, outcome, commits.NO_CHANGES, definition.steps[token.step], fired=True
+                    )
                 token = semantics.next_ready(state)
                 if token is None:
                     if not batch.items:
@@ -535,12 +536,12 @@ class PersistentExecutionEngine:
             step = definition.steps[claimed.step]
             outcome = self._execute(step, state.context)
             changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
-            outcome, changes = _storable(claimed.step, outcome, changes)
-            if changes == _NO_CHANGES and outcome.input_data is not None:
+            outcome, changes = commits.storable(claimed.step, outcome, changes)
+            if changes == commits.NO_CHANGES and outcome.input_data is not None:
                 state.context.data = copy.deepcopy(outcome.input_data)
             batch.add(claimed, outcome, changes, step)
             if logger.isEnabledFor(logging.INFO):
-                _log_step(state, claimed, outcome)
+                commits.log_step(state, claimed, outcome)
             batch.events.extend(semantics.advance(state, definition, claimed, outcome))
             claimed = self._claim_next(state, definition, batch.events)
             # Otherwise the top of the loop parks the human steps reached into this batch
@@ -553,9 +554,9 @@ class PersistentExecutionEngine:
         instance_id: UUID,
         definition: WorkflowDefinition,
         state: WorkflowInstanceData,
-        batch: _Batch,
+        batch: commits.Batch,
         claimed: Token | None = None,
-    ) -> tuple[WorkflowInstanceData, Token | None, _Batch]:
+    ) -> tuple[WorkflowInstanceData, Token | None, commits.Batch]:
         """Commit a batch; return the state, the claimed branch and a new batch.
 
         If nothing else changed the instance since the batch began (its
@@ -567,19 +568,19 @@ class PersistentExecutionEngine:
         the drive ends.
         """
         with transaction.atomic(using=self.using):
-            owner = _keep_or_release(state, claimed, batch.owner)
+            owner = commits.keep_or_release(state, claimed, batch.owner)
             if self._save_if_unchanged(instance_id, state, batch.version, owner):
                 self._insert(batch.executions, batch.tasks)
                 self._send_after_commit(batch.events)
                 if owner is None:
                     self._hand_off(instance_id, state)  # a timer or a retry to come
-                return state, claimed, _Batch(instance_id, batch.version + 1, batch.owner)
+                return state, claimed, commits.Batch(instance_id, batch.version + 1, batch.owner)
 
             row = self._get_row(instance_id, lock=True)
             t = _Transition(self._state(row, self._history(row.pk)))
             if row.lease_owner != batch.owner:
-                return t.state, None, _Batch(instance_id, row.lock_version, batch.owner)
-            replayed = _Batch(instance_id, row.lock_version, batch.owner)
+                return t.state, None, commits.Batch(instance_id, row.lock_version, batch.owner)
+            replayed = commits.Batch(instance_id, row.lock_version, batch.owner)
             claimed = None
             for item in batch.items:
                 if not item.replay(t.state, definition, replayed):
@@ -587,10 +588,10 @@ class PersistentExecutionEngine:
                 claimed = self._claim_next(t.state, definition, replayed.events)
             if claimed is None:
                 claimed = self._claim_next(t.state, definition, replayed.events)
-            self._save(row, t.state, _keep_or_release(t.state, claimed, batch.owner))
+            self._save(row, t.state, commits.keep_or_release(t.state, claimed, batch.owner))
             self._insert(replayed.executions, replayed.tasks)
             self._send_after_commit(replayed.events)
-        return t.state, claimed, _Batch(instance_id, row.lock_version, batch.owner)
+        return t.state, claimed, commits.Batch(instance_id, row.lock_version, batch.owner)
 
     def _insert_instance(
         self,
@@ -599,7 +600,7 @@ class PersistentExecutionEngine:
         events: list[Any],
         owner: str | None,
     ) -> None:
-        for name, value in _columns(state, owner).items():
+        for name, value in commits.columns(state, owner).items():
             setattr(row, name, value)
         row.lock_version = 1
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
@@ -663,7 +664,7 @@ class PersistentExecutionEngine:
         return t
 
     def _save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData, owner: Any) -> None:
-        columns = _columns(state, owner)
+        columns = commits.columns(state, owner)
         for name, value in columns.items():
             setattr(row, name, value)
         row.lock_version += 1
@@ -688,7 +689,7 @@ class PersistentExecutionEngine:
             .exclude(status=StepStatus.WAITING)
             .order_by("started_at", "created_at")
         )
-        return [_history_entry(r) for r in rows]
+        return [commits.history_entry(r) for r in rows]
 
     def _read_with_history(
         self, instance_id: Any
@@ -705,7 +706,7 @@ class PersistentExecutionEngine:
             order_by=("started_at", "created_at"),
         )
         waiting = {r.token_id: r.pk for r in executions if r.status == StepStatus.WAITING}
-        history = [_history_entry(r) for r in executions if r.status != StepStatus.WAITING]
+        history = [commits.history_entry(r) for r in executions if r.status != StepStatus.WAITING]
         return row, history, waiting
 
     def _state(
@@ -784,8 +785,8 @@ class PersistentExecutionEngine:
         """With ``DISPATCH = "celery"``, queue the instance's next run after the commit."""
         if conf.get_settings().DISPATCH != "celery":
             return
-        now = _now()
-        wake = _wake_at(state, now)
+        now = semantics.utcnow()
+        wake = commits.wake_at(state, now)
         if wake is None:
             return
         from workflows_app import tasks  # the celery extra
@@ -827,293 +828,3 @@ class PersistentExecutionEngine:
 # Definition rows whose JSON this process has synced, by id() of the definition object: a
 # start then only checks that the row exists and is active.
 _SYNCED: dict[int, set[UUID]] = {}
-
-_NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
-
-
-def _now() -> Any:
-    return semantics.utcnow()
-
-
-_KEEP: Any = object()  # leave the lease columns as they are
-
-
-class _Lease:
-    """Who runs an instance on after a change (``_KEEP``: whoever holds it), and its claim."""
-
-    def __init__(self, owner: Any, claimed: Token | None) -> None:
-        self.owner = owner
-        self.claimed = claimed
-
-
-def _inline() -> bool:
-    return conf.get_settings().EXECUTION_MODE == "inline"
-
-
-def _new_owner() -> str:
-    return uuid.uuid4().hex
-
-
-def _keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: str) -> Any:
-    """Return ``owner`` while the drive goes on, None when this commit leaves nothing to run."""
-    return owner if claimed is not None or semantics.next_ready(state) is not None else None
-
-
-def _wake_at(state: WorkflowInstanceData, now: Any) -> Any:
-    """Return when a worker should look at the instance.
-
-    Now when a step is ready, or claimed by a drive (whose lease a worker takes over if it
-    lapses); the first due time of a retry or a timer; or None.
-    """
-    if state.status.is_terminal:
-        return None
-    if any(t.state in (semantics.READY, semantics.RUNNING) for t in state.tokens):
-        return now
-    return semantics.next_due(state)
-
-
-def _columns(state: WorkflowInstanceData, owner: Any = _KEEP) -> dict[str, Any]:
-    """Return the instance columns that transitions change, from ``state``.
-
-    ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
-    None (released), or ``_KEEP`` (left alone).
-    """
-    now = _now()
-    columns = {
-        "status": str(state.status),
-        "current_step": state.current_step,
-        "context_data": state.context.data,
-        "error": state.error,
-        "completed_at": state.completed_at,
-        "tokens": [token.to_dict() for token in state.tokens],
-        "last_user_id": state.context.user_id,
-        "wake_at": _wake_at(state, now),
-    }
-    if owner is not _KEEP:
-        columns["lease_owner"] = owner
-        columns["lease_expires_at"] = (
-            None if owner is None else now + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
-        )
-    return columns
-
-
-class _Batch:
-    """What a drive did since its last commit, and the rows committing it writes."""
-
-    def __init__(self, instance_id: UUID, version: int, owner: str) -> None:
-        self.instance_id = instance_id
-        self.version = version  # the instance's lock_version when the batch began
-        self.owner = owner  # the drive's lease
-        self.opened = time.monotonic()
-        self.items: list[_Item] = []
-        self.executions: list[dict[str, Any]] = []
-        self.tasks: list[dict[str, Any]] = []
-        self.events: list[semantics.Event] = []
-
-    def add(
-        self,
-        token: Token,
-        outcome: semantics.Outcome,
-        changes: Any,
-        step: Any,
-        *,
-        fired: bool = False,
-    ) -> None:
-        """Record the result of a machine step, or of a timer that ``fired`` (already applied)."""
-        self.items.append(_StepResult(token.id, outcome, changes, step, fired))
-        self.executions.append(
-            {
-                "instance_id": self.instance_id,
-                "step_name": token.step,
-                "step_type": str(getattr(step, "step_type", StepType.MACHINE)),
-                "status": str(outcome.status),
-                "input_data": outcome.input_data,
-                "output_data": semantics.output_of(outcome.result),
-                "error": outcome.error,
-                "started_at": outcome.started_at,
-                "completed_at": outcome.completed_at,
-                "token_id": token.id,
-                "attempt": token.attempt,
-            }
-        )
-
-    def sleep(
-        self, state: WorkflowInstanceData, definition: WorkflowDefinition, token: Token, step: Any
-    ) -> bool:
-        """Start the timer of ``token``'s timer step."""
-        now = _now()
-        self.events.extend(semantics.start_timer(state, definition, token, step, now))
-        self.items.append(_Sleep(token.id, step, now))
-        return True
-
-    def park(
-        self,
-        state: WorkflowInstanceData,
-        definition: WorkflowDefinition,
-        token: Token,
-        step: Any,
-        fields: dict[str, Any] | None,
-        callback: str | None = None,
-    ) -> bool:
-        """Park ``token`` at its human step (creating the task) or webhook step (creating
-        its callback token), or fail it if ``step`` is None."""
-        if step is None:
-            self.events.extend(semantics.fail_missing_step(state, token))
-            self.items.append(_Park(token.id, None, None, None))
-            return True
-        if fields is None:  # a webhook step
-            callback = callback or semantics.new_callback_token()
-            state.context.data[step.get_token_key()] = callback
-        self.events.extend(semantics.wait(state, definition, token))
-        self.items.append(_Park(token.id, step, fields, callback))
-        execution_id = uuid.uuid4()
-        self.executions.append(
-            {
-                "id": execution_id,
-                "instance_id": self.instance_id,
-                "step_name": token.step,
-                "step_type": str(getattr(step, "step_type", StepType.HUMAN)),
-                "status": str(StepStatus.WAITING),
-                "input_data": copy.deepcopy(state.context.data),
-                "started_at": _now(),
-                "assigned_to": fields["assignee_id"] if fields else None,
-                "token_id": token.id,
-                "callback_token": callback,
-            }
-        )
-        if fields is None:
-            waiting = {"instance_id": self.instance_id, "step_name": token.step}
-            self.events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
-            return True
-        task_id = uuid.uuid4()
-        self.tasks.append(
-            {
-                "id": task_id,
-                "instance_id": self.instance_id,
-                "step_execution_id": execution_id,
-                "step_name": token.step,
-                "tenant_id": state.context.tenant_id,
-                **fields,
-            }
-        )
-        created = {
-            "instance_id": self.instance_id,
-            "task_id": task_id,
-            "step_name": token.step,
-            "assignee_id": fields["assignee_id"],
-            "assignee_group": fields["assignee_group"],
-            "due_at": fields["due_at"],
-        }
-        self.events.append(("task.created", created))
-        return True
-
-
-class _StepResult:
-    def __init__(
-        self, token_id: str, outcome: semantics.Outcome, changes: Any, step: Any, fired: bool
-    ) -> None:
-        self.token_id, self.outcome, self.changes = token_id, outcome, changes
-        self.step, self.fired = step, fired
-
-    def replay(
-        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
-    ) -> bool:
-        token = _find(state, self.token_id, semantics.SLEEPING if self.fired else semantics.RUNNING)
-        if token is None:
-            return False
-        if self.fired:
-            token.due_at = token.started_at = None
-        semantics.apply_changes(state.context.data, self.changes)
-        into.add(token, self.outcome, self.changes, self.step, fired=self.fired)
-        into.events.extend(semantics.advance(state, definition, token, self.outcome))
-        return True
-
-
-class _Park:
-    def __init__(
-        self, token_id: str, step: Any, fields: dict[str, Any] | None, callback: str | None
-    ) -> None:
-        self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
-
-    def replay(
-        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
-    ) -> bool:
-        token = _find(state, self.token_id, semantics.READY)
-        return token is not None and into.park(
-            state, definition, token, self.step, self.fields, self.callback
-        )
-
-
-class _Sleep:
-    def __init__(self, token_id: str, step: Any, now: Any) -> None:
-        self.token_id, self.step, self.now = token_id, step, now
-
-    def replay(
-        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: _Batch
-    ) -> bool:
-        token = _find(state, self.token_id, semantics.READY)
-        if token is None:
-            return False
-        into.events.extend(semantics.start_timer(state, definition, token, self.step, self.now))
-        into.items.append(self)
-        return True
-
-
-_Item = _StepResult | _Park | _Sleep
-
-
-def _log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outcome) -> None:
-    milliseconds = (outcome.completed_at - outcome.started_at).total_seconds() * 1000
-    logger.info(
-        "%s %s: step %s %s in %.1f ms",
-        state.workflow_name,
-        state.id,
-        token.step,
-        outcome.status,
-        milliseconds,
-        extra={
-            "action": "run_step",
-            "workflow": state.workflow_name,
-            "instance_id": str(state.id),
-            "step_name": token.step,
-            "status": str(outcome.status),
-            "duration_ms": round(milliseconds, 1),
-            "error": outcome.error,
-        },
-    )
-
-
-def _storable(
-    step_name: str, outcome: semantics.Outcome, changes: tuple[dict[str, Any], list[str]]
-) -> tuple[semantics.Outcome, tuple[dict[str, Any], list[str]]]:
-    """Turn a step whose data cannot be stored as JSON into a failed step."""
-    try:
-        json.dumps([changes[0], semantics.output_of(outcome.result)])
-    except (TypeError, ValueError) as exc:
-        failed = semantics.Outcome(
-            StepStatus.FAILED,
-            outcome.started_at,
-            outcome.completed_at,
-            error=f"Step '{step_name}' produced data that is not JSON-serialisable: {exc}",
-            input_data=outcome.input_data,
-        )
-        return failed, ({}, [])
-    return outcome, changes
-
-
-def _history_entry(row: StepExecutionModel) -> StepExecution:
-    return StepExecution(
-        step_name=row.step_name,
-        status=StepStatus(row.status),
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        result=row.output_data,
-        error=row.error,
-        input_data=row.input_data,
-        output_data=row.output_data,
-        attempt=row.attempt,
-    )
-
-
-def _find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:
-    return next((t for t in state.tokens if t.id == token_id and t.state == token_state), None)

@@ -1,0 +1,316 @@
+"""What a drive writes when it commits (internal to the persistent engine).
+
+The instance columns a transition changes, the lease, ``wake_at``, and the batch of
+step results, parked human and webhook steps and started timers that a drive
+collects between two commits, with what applying the batch again after a conflict
+takes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from workflows_app import conf
+from workflows_app.core.context import StepExecution
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.models import Token, WorkflowInstanceData
+from workflows_app.core.types import StepStatus, StepType
+from workflows_app.engine import semantics
+from workflows_app.models import StepExecutionModel
+
+# Step log lines belong to the engine that runs them.
+logger = logging.getLogger("workflows_app.engine.persistent")
+
+
+NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
+
+
+KEEP: Any = object()  # leave the lease columns as they are
+
+
+class Lease:
+    """Who runs an instance on after a change (``KEEP``: whoever holds it), and its claim."""
+
+    def __init__(self, owner: Any, claimed: Token | None) -> None:
+        self.owner = owner
+        self.claimed = claimed
+
+
+def inline() -> bool:
+    return conf.get_settings().EXECUTION_MODE == "inline"
+
+
+def new_owner() -> str:
+    return uuid.uuid4().hex
+
+
+def keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: str) -> Any:
+    """Return ``owner`` while the drive goes on, None when this commit leaves nothing to run."""
+    return owner if claimed is not None or semantics.next_ready(state) is not None else None
+
+
+def wake_at(state: WorkflowInstanceData, now: Any) -> Any:
+    """Return when a worker should look at the instance.
+
+    Now when a step is ready, or claimed by a drive (whose lease a worker takes over if it
+    lapses); the first due time of a retry or a timer; or None.
+    """
+    if state.status.is_terminal:
+        return None
+    if any(t.state in (semantics.READY, semantics.RUNNING) for t in state.tokens):
+        return now
+    return semantics.next_due(state)
+
+
+def columns(state: WorkflowInstanceData, owner: Any = KEEP) -> dict[str, Any]:
+    """Return the instance columns that transitions change, from ``state``.
+
+    ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
+    None (released), or ``KEEP`` (left alone).
+    """
+    now = semantics.utcnow()
+    columns = {
+        "status": str(state.status),
+        "current_step": state.current_step,
+        "context_data": state.context.data,
+        "error": state.error,
+        "completed_at": state.completed_at,
+        "tokens": [token.to_dict() for token in state.tokens],
+        "last_user_id": state.context.user_id,
+        "wake_at": wake_at(state, now),
+    }
+    if owner is not KEEP:
+        columns["lease_owner"] = owner
+        columns["lease_expires_at"] = (
+            None if owner is None else now + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
+        )
+    return columns
+
+
+class Batch:
+    """What a drive did since its last commit, and the rows committing it writes."""
+
+    def __init__(self, instance_id: UUID, version: int, owner: str) -> None:
+        self.instance_id = instance_id
+        self.version = version  # the instance's lock_version when the batch began
+        self.owner = owner  # the drive's lease
+        self.opened = time.monotonic()
+        self.items: list[Item] = []
+        self.executions: list[dict[str, Any]] = []
+        self.tasks: list[dict[str, Any]] = []
+        self.events: list[semantics.Event] = []
+
+    def add(
+        self,
+        token: Token,
+        outcome: semantics.Outcome,
+        changes: Any,
+        step: Any,
+        *,
+        fired: bool = False,
+    ) -> None:
+        """Record the result of a machine step, or of a timer that ``fired`` (already applied)."""
+        self.items.append(StepResult(token.id, outcome, changes, step, fired))
+        self.executions.append(
+            {
+                "instance_id": self.instance_id,
+                "step_name": token.step,
+                "step_type": str(getattr(step, "step_type", StepType.MACHINE)),
+                "status": str(outcome.status),
+                "input_data": outcome.input_data,
+                "output_data": semantics.output_of(outcome.result),
+                "error": outcome.error,
+                "started_at": outcome.started_at,
+                "completed_at": outcome.completed_at,
+                "token_id": token.id,
+                "attempt": token.attempt,
+            }
+        )
+
+    def sleep(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, token: Token, step: Any
+    ) -> bool:
+        """Start the timer of ``token``'s timer step."""
+        now = semantics.utcnow()
+        self.events.extend(semantics.start_timer(state, definition, token, step, now))
+        self.items.append(Sleep(token.id, step, now))
+        return True
+
+    def park(
+        self,
+        state: WorkflowInstanceData,
+        definition: WorkflowDefinition,
+        token: Token,
+        step: Any,
+        fields: dict[str, Any] | None,
+        callback: str | None = None,
+    ) -> bool:
+        """Park ``token`` at its human step (creating the task) or webhook step (creating
+        its callback token), or fail it if ``step`` is None."""
+        if step is None:
+            self.events.extend(semantics.fail_missing_step(state, token))
+            self.items.append(Park(token.id, None, None, None))
+            return True
+        if fields is None:  # a webhook step
+            callback = callback or semantics.new_callback_token()
+            state.context.data[step.get_token_key()] = callback
+        self.events.extend(semantics.wait(state, definition, token))
+        self.items.append(Park(token.id, step, fields, callback))
+        execution_id = uuid.uuid4()
+        self.executions.append(
+            {
+                "id": execution_id,
+                "instance_id": self.instance_id,
+                "step_name": token.step,
+                "step_type": str(getattr(step, "step_type", StepType.HUMAN)),
+                "status": str(StepStatus.WAITING),
+                "input_data": copy.deepcopy(state.context.data),
+                "started_at": semantics.utcnow(),
+                "assigned_to": fields["assignee_id"] if fields else None,
+                "token_id": token.id,
+                "callback_token": callback,
+            }
+        )
+        if fields is None:
+            waiting = {"instance_id": self.instance_id, "step_name": token.step}
+            self.events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
+            return True
+        task_id = uuid.uuid4()
+        self.tasks.append(
+            {
+                "id": task_id,
+                "instance_id": self.instance_id,
+                "step_execution_id": execution_id,
+                "step_name": token.step,
+                "tenant_id": state.context.tenant_id,
+                **fields,
+            }
+        )
+        created = {
+            "instance_id": self.instance_id,
+            "task_id": task_id,
+            "step_name": token.step,
+            "assignee_id": fields["assignee_id"],
+            "assignee_group": fields["assignee_group"],
+            "due_at": fields["due_at"],
+        }
+        self.events.append(("task.created", created))
+        return True
+
+
+class StepResult:
+    def __init__(
+        self, token_id: str, outcome: semantics.Outcome, changes: Any, step: Any, fired: bool
+    ) -> None:
+        self.token_id, self.outcome, self.changes = token_id, outcome, changes
+        self.step, self.fired = step, fired
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
+    ) -> bool:
+        token = find(state, self.token_id, semantics.SLEEPING if self.fired else semantics.RUNNING)
+        if token is None:
+            return False
+        if self.fired:
+            token.due_at = token.started_at = None
+        semantics.apply_changes(state.context.data, self.changes)
+        into.add(token, self.outcome, self.changes, self.step, fired=self.fired)
+        into.events.extend(semantics.advance(state, definition, token, self.outcome))
+        return True
+
+
+class Park:
+    def __init__(
+        self, token_id: str, step: Any, fields: dict[str, Any] | None, callback: str | None
+    ) -> None:
+        self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
+    ) -> bool:
+        token = find(state, self.token_id, semantics.READY)
+        return token is not None and into.park(
+            state, definition, token, self.step, self.fields, self.callback
+        )
+
+
+class Sleep:
+    def __init__(self, token_id: str, step: Any, now: Any) -> None:
+        self.token_id, self.step, self.now = token_id, step, now
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
+    ) -> bool:
+        token = find(state, self.token_id, semantics.READY)
+        if token is None:
+            return False
+        into.events.extend(semantics.start_timer(state, definition, token, self.step, self.now))
+        into.items.append(self)
+        return True
+
+
+Item = StepResult | Park | Sleep
+
+
+def log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outcome) -> None:
+    milliseconds = (outcome.completed_at - outcome.started_at).total_seconds() * 1000
+    logger.info(
+        "%s %s: step %s %s in %.1f ms",
+        state.workflow_name,
+        state.id,
+        token.step,
+        outcome.status,
+        milliseconds,
+        extra={
+            "action": "run_step",
+            "workflow": state.workflow_name,
+            "instance_id": str(state.id),
+            "step_name": token.step,
+            "status": str(outcome.status),
+            "duration_ms": round(milliseconds, 1),
+            "error": outcome.error,
+        },
+    )
+
+
+def storable(
+    step_name: str, outcome: semantics.Outcome, changes: tuple[dict[str, Any], list[str]]
+) -> tuple[semantics.Outcome, tuple[dict[str, Any], list[str]]]:
+    """Turn a step whose data cannot be stored as JSON into a failed step."""
+    try:
+        json.dumps([changes[0], semantics.output_of(outcome.result)])
+    except (TypeError, ValueError) as exc:
+        failed = semantics.Outcome(
+            StepStatus.FAILED,
+            outcome.started_at,
+            outcome.completed_at,
+            error=f"Step '{step_name}' produced data that is not JSON-serialisable: {exc}",
+            input_data=outcome.input_data,
+        )
+        return failed, ({}, [])
+    return outcome, changes
+
+
+def history_entry(row: StepExecutionModel) -> StepExecution:
+    return StepExecution(
+        step_name=row.step_name,
+        status=StepStatus(row.status),
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        result=row.output_data,
+        error=row.error,
+        input_data=row.input_data,
+        output_data=row.output_data,
+        attempt=row.attempt,
+    )
+
+
+def find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:
+    return next((t for t in state.tokens if t.id == token_id and t.state == token_state), None)
