@@ -11,9 +11,11 @@ and writes what they decide:
 - Consecutive machine steps run in a batch whose results are committed together:
   when a human step is reached, when nothing is left to run, and at least every
   ``CHECKPOINT_INTERVAL`` seconds. A process that dies loses the results since
-  its last commit, never part of one, and leaves its branch claimed; reclaiming
-  it so that the steps run again belongs to the worker's leases (at-least-once
-  steps, exactly-once transitions).
+  its last commit, never part of one, and leaves its branch claimed under its
+  lease; once the lease lapses a worker takes the instance over and runs those
+  steps again (at-least-once steps, exactly-once transitions).
+- One drive at a time runs an instance, under a lease (``lease_owner``,
+  ``lease_expires_at``): an inline call, a worker, or a Celery task.
 """
 
 from __future__ import annotations
