@@ -134,6 +134,12 @@ class Batch:
             }
         )
 
+    def fail(self, state: WorkflowInstanceData, token: Token, error: str) -> bool:
+        """Fail the instance at ``token``'s step (an error outside the step's own code)."""
+        self.events.extend(semantics.fail_branch(state, token, error))
+        self.items.append(Fail(token.id, error))
+        return True
+
     def sleep(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, token: Token, step: Any
     ) -> bool:
@@ -241,6 +247,17 @@ class Park:
         )
 
 
+class Fail:
+    def __init__(self, token_id: str, error: str) -> None:
+        self.token_id, self.error = token_id, error
+
+    def replay(
+        self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
+    ) -> bool:
+        token = find(state, self.token_id, semantics.READY)
+        return token is not None and into.fail(state, token, self.error)
+
+
 class Sleep:
     def __init__(self, token_id: str, step: Any, now: Any) -> None:
         self.token_id, self.step, self.now = token_id, step, now
@@ -256,7 +273,7 @@ class Sleep:
         return True
 
 
-Item = StepResult | Park | Sleep
+Item = StepResult | Park | Sleep | Fail
 
 
 def log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outcome) -> None:

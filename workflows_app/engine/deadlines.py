@@ -53,7 +53,12 @@ def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
 
 
 def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
-    """Mark every pending task past its ``due_at`` overdue, and apply its step's escalation."""
+    """Mark every pending task past its ``due_at`` overdue, and apply its step's escalation.
+
+    A task whose escalation follows an edge is marked in the same transition that moves
+    its instance (taken with the instance locked first, the order every transition uses),
+    so that a failure leaves it due for the next pass; the others are marked together.
+    """
     escalations = []
     with transaction.atomic(using=engine.using):
         tasks = list(
@@ -68,20 +73,17 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
         instances = WorkflowInstanceModel.objects.using(engine.using).in_bulk(
             {task.instance_id for task in tasks}
         )
-        for task in tasks:
-            task.instance = instances[task.instance_id]
-        HumanTaskModel.objects.using(engine.using).filter(pk__in=[t.pk for t in tasks]).update(
-            overdue_at=now
-        )
+        marked = []
         events: list[semantics.Event] = []
         for task in tasks:
-            events.append(("task.overdue", {**_about(task), "due_at": task.due_at}))
+            task.instance = instances[task.instance_id]
             escalation = _escalation(engine, task)
-            if escalation is None:
-                continue
-            if escalation.goto is not None:
+            if escalation is not None and escalation.goto is not None:
                 escalations.append((task, escalation.goto))
-            else:
+                continue
+            marked.append(task.pk)
+            events.append(("task.overdue", {**_about(task), "due_at": task.due_at}))
+            if escalation is not None:
                 events.extend(
                     engine._reassign_rows(
                         task,
@@ -91,24 +93,29 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
                         reassigned_by=None,
                     )
                 )
+        HumanTaskModel.objects.using(engine.using).filter(pk__in=marked).update(overdue_at=now)
         engine._send_after_commit(events)
-    # Escalation edges move the instance: each in a transition of its own, taken with the
-    # instance locked first (the order every other transition uses).
     for task, goto in escalations:
-        _escalate(engine, task, goto)
+        try:
+            _escalate(engine, task, goto, now)
+        except Exception:
+            logger.exception("escalation of task %s failed; the next pass tries again", task.pk)
     return len(tasks)
 
 
-def _escalate(engine: Any, task: HumanTaskModel, goto: str) -> None:
+def _escalate(engine: Any, task: HumanTaskModel, goto: str, now: Any) -> None:
     definition = engine._definition_of(task.instance)
 
     def apply(row: Any, t: Any) -> None:
-        fresh = HumanTaskModel.objects.using(engine.using).filter(pk=task.pk, status="pending")
-        if not fresh.exists():
-            t.changed = False  # completed or canceled meanwhile
+        fresh = HumanTaskModel.objects.using(engine.using).filter(
+            pk=task.pk, status="pending", overdue_at__isnull=True
+        )
+        if not fresh.select_for_update().exists():
+            t.changed = False  # completed, canceled or escalated meanwhile
             return
-        t.events = semantics.escalate(t.state, definition, task.step_name, goto)
-        fresh.update(status="canceled")
+        t.events = [("task.overdue", {**_about(task), "due_at": task.due_at})]
+        t.events += semantics.escalate(t.state, definition, task.step_name, goto)
+        fresh.update(status="canceled", overdue_at=now)
         statements.update(
             engine.using,
             StepExecutionModel,
@@ -117,9 +124,14 @@ def _escalate(engine: Any, task: HumanTaskModel, goto: str) -> None:
         )
 
     try:
-        engine._transition(task.instance_id, apply)
-    except WorkflowStateError as exc:  # the step no longer waits
+        t = engine._transition(task.instance_id, apply)
+    except WorkflowStateError as exc:  # the step no longer waits (or the instance finished)
         logger.info("escalation of task %s skipped: %s", task.pk, exc)
+        HumanTaskModel.objects.using(engine.using).filter(
+            pk=task.pk, overdue_at__isnull=True
+        ).update(overdue_at=now)
+        return
+    engine._hand_off(task.instance_id, t.state)
 
 
 def _escalation(engine: Any, task: HumanTaskModel) -> Any:

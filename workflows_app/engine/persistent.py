@@ -41,6 +41,7 @@ from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
+    TaskValidationError,
     WorkflowInstanceNotFoundError,
     WorkflowStateError,
     WorkflowValidationError,
@@ -166,12 +167,12 @@ class PersistentExecutionEngine:
         found = (
             StepExecutionModel.objects.using(self.using)
             .filter(callback_token=str(callback_token))
-            .values_list("instance_id", "step_name", "status")
+            .values_list("instance_id", "step_name", "status", "pk")
             .first()
         )
         if found is None:
             raise CallbackNotFoundError()
-        instance_id, step_name, status = found
+        instance_id, step_name, status, execution_id = found
         if status != StepStatus.WAITING:
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
         try:
@@ -181,7 +182,9 @@ class PersistentExecutionEngine:
         row = self._get_row(instance_id)
         step = self._definition_of(row).steps[step_name]
         data = {step.callback_key: payload}
-        return self._complete_waiting(instance_id, step_name, None, data, validate=False)
+        return self._complete_waiting(
+            instance_id, step_name, None, data, validate=False, execution_id=execution_id
+        )
 
     def _complete_waiting(
         self,
@@ -191,37 +194,55 @@ class PersistentExecutionEngine:
         data: dict[str, Any],
         *,
         validate: bool,
+        execution_id: UUID | None = None,
     ) -> WorkflowInstanceData:
-        row, history, waiting = self._read_with_history(instance_id)
-        state = self._state(row, history)
-        token = self._check_completable(row, state, step_name)
-        definition = self._definition_of(row)
-        step = definition.steps.get(step_name)
-        if validate and semantics.task_fields_need_event_loop(step):
-            async_to_sync(semantics.check_submission)(step, data)
-        elif validate:
-            semantics.run_sync(semantics.check_submission(step, data))
-
-        # Optimistic: apply the completion to the state just read, and save it only if
-        # nothing changed the instance in between; otherwise lock, reload and apply again.
-        events = semantics.resume(state, definition, step_name, user_id, data)
-        lease = self._take_lease(row, state, definition, events)
-        with transaction.atomic(using=self.using):
-            saved = self._save_if_unchanged(instance_id, state, row.lock_version, lease.owner)
-            if saved:
-                events[:0] = self._complete_task_rows(
-                    instance_id, waiting[token.id], step_name, user_id, data
-                )
-                self._send_after_commit(events)
-        if saved:  # steps run after the commit, never inside the transaction
-            return self._run_on(instance_id, definition, state, lease, row.lock_version + 1)
+        """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
+        given) with ``data``."""
+        try:
+            json.dumps(data)
+        except (TypeError, ValueError) as exc:
+            raise TaskValidationError({"": [f"The data must be JSON: {exc}"]}) from None
+        # Optimistic: apply the completion to the state just read, outside any transaction
+        # (conditions are user code), and save it only if nothing changed the instance in
+        # between; on a conflict, read and apply again. Only after several conflicts in a
+        # row is it applied under the row lock.
+        validated = False
+        for _attempt in range(_OPTIMISTIC_ATTEMPTS):
+            row, history, waiting = self._read_with_history(instance_id)
+            state = self._state(row, history)
+            token = self._check_completable(row, state, step_name)
+            if execution_id is not None and waiting.get(token.id) != execution_id:
+                raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
+            definition = self._definition_of(row)
+            if validate and not validated:
+                step = definition.steps.get(step_name)
+                if semantics.task_fields_need_event_loop(step):
+                    async_to_sync(semantics.check_submission)(step, data)
+                else:
+                    semantics.run_sync(semantics.check_submission(step, data))
+                validated = True
+            events = semantics.resume(state, definition, step_name, user_id, data)
+            lease = self._take_lease(row, state, definition, events)
+            with transaction.atomic(using=self.using):
+                saved = self._save_if_unchanged(instance_id, state, row.lock_version, lease.owner)
+                if saved:
+                    events[:0] = self._complete_task_rows(
+                        instance_id, waiting[token.id], step_name, user_id, data
+                    )
+                    self._send_after_commit(events)
+            if saved:  # steps run after the commit, never inside the transaction
+                return self._run_on(instance_id, definition, state, lease, row.lock_version + 1)
 
         def apply(row: WorkflowInstanceModel, t: _Transition) -> None:
             token = self._check_completable(row, t.state, step_name)
-            t.events = semantics.resume(t.state, definition, step_name, user_id, data)
-            execution = StepExecutionModel.objects.using(self.using).get(
-                instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING
+            execution = (
+                StepExecutionModel.objects.using(self.using)
+                .filter(instance_id=row.pk, token_id=token.id, status=StepStatus.WAITING)
+                .first()
             )
+            if execution is None or execution_id not in (None, execution.pk):
+                raise WorkflowStateError(f"The step '{step_name}' is no longer waiting")
+            t.events = semantics.resume(t.state, definition, step_name, user_id, data)
             t.events[:0] = self._complete_task_rows(row.pk, execution.pk, step_name, user_id, data)
             t.lease = self._take_lease(row, t.state, definition, t.events)
 
@@ -244,8 +265,7 @@ class PersistentExecutionEngine:
         held = row.lease_owner is not None and row.lease_expires_at > semantics.utcnow()
         if held or not commits.inline():
             return commits.Lease(commits.KEEP, None)
-        if row.lease_owner is not None:
-            semantics.reclaim(state)
+        semantics.reclaim(state)  # branches a dead drive claimed run again
         claimed = self._claim_next(state, definition, events)
         if claimed is None and semantics.next_ready(state) is None:
             return commits.Lease(None, None)  # nothing to run: no lease
@@ -519,18 +539,32 @@ class PersistentExecutionEngine:
                     if not batch.items:
                         return state
                     state, claimed, batch = self._flush(instance_id, definition, state, batch)
+                    if batch is None:
+                        return state
                     continue
                 step = definition.steps.get(token.step)
                 if step is not None and semantics.is_timer(step):
                     batch.sleep(state, definition, token, step)
                 elif step is None or semantics.waits(step):
                     human = step is not None and semantics.is_human(step)
-                    fields = self._task_fields(step, state.context) if human else None
+                    try:
+                        fields = self._task_fields(step, state.context) if human else None
+                    except Exception as exc:  # the step's assignment code broke
+                        logger.exception("task of step %r: assignment failed", token.step)
+                        batch.fail(
+                            state, token, f"Creating the task of '{token.step}' failed: {exc}"
+                        )
+                        state, claimed, batch = self._flush(instance_id, definition, state, batch)
+                        if batch is None:
+                            return state
+                        continue
                     batch.park(state, definition, token, step, fields)
                     claimed = self._claim_next(state, definition, batch.events)
                     state, claimed, batch = self._flush(
                         instance_id, definition, state, batch, claimed
                     )
+                    if batch is None:
+                        return state
                 else:
                     batch.events.extend(semantics.enter(state, token, step))
                     claimed = token
@@ -550,6 +584,8 @@ class PersistentExecutionEngine:
             # and commits it when nothing is left to run.
             if time.monotonic() - batch.opened >= interval:
                 state, claimed, batch = self._flush(instance_id, definition, state, batch, claimed)
+                if batch is None:
+                    return state
 
     def _flush(
         self,
@@ -558,7 +594,7 @@ class PersistentExecutionEngine:
         state: WorkflowInstanceData,
         batch: commits.Batch,
         claimed: Token | None = None,
-    ) -> tuple[WorkflowInstanceData, Token | None, commits.Batch]:
+    ) -> tuple[WorkflowInstanceData, Token | None, commits.Batch | None]:
         """Commit a batch; return the state, the claimed branch and a new batch.
 
         If nothing else changed the instance since the batch began (its
@@ -567,7 +603,7 @@ class PersistentExecutionEngine:
         again, in order, to what is there now, for as long as its branches are
         still where the batch found them; what no longer applies is dropped. If
         the lease was taken over meanwhile (it lapsed), nothing is applied and
-        the drive ends.
+        the drive ends: the new batch is None.
         """
         with transaction.atomic(using=self.using):
             owner = commits.keep_or_release(state, claimed, batch.owner)
@@ -581,7 +617,12 @@ class PersistentExecutionEngine:
             row = self._get_row(instance_id, lock=True)
             t = _Transition(self._state(row, self._history(row.pk)))
             if row.lease_owner != batch.owner:
-                return t.state, None, commits.Batch(instance_id, row.lock_version, batch.owner)
+                logger.warning(
+                    "instance %s: the lease of drive %s was taken over; its results are dropped",
+                    instance_id,
+                    batch.owner,
+                )
+                return t.state, None, None
             replayed = commits.Batch(instance_id, row.lock_version, batch.owner)
             claimed = None
             for item in batch.items:
@@ -590,9 +631,12 @@ class PersistentExecutionEngine:
                 claimed = self._claim_next(t.state, definition, replayed.events)
             if claimed is None:
                 claimed = self._claim_next(t.state, definition, replayed.events)
-            self._save(row, t.state, commits.keep_or_release(t.state, claimed, batch.owner))
+            owner = commits.keep_or_release(t.state, claimed, batch.owner)
+            self._save(row, t.state, owner)
             self._insert(replayed.executions, replayed.tasks)
             self._send_after_commit(replayed.events)
+            if owner is None:
+                self._hand_off(instance_id, t.state)
         return t.state, claimed, commits.Batch(instance_id, row.lock_version, batch.owner)
 
     def _insert_instance(
@@ -830,3 +874,6 @@ class PersistentExecutionEngine:
 # Definition rows whose JSON this process has synced, by id() of the definition object: a
 # start then only checks that the row exists and is active.
 _SYNCED: dict[int, set[UUID]] = {}
+
+# Conflicting saves in a row before a change is applied under the instance's row lock.
+_OPTIMISTIC_ATTEMPTS = 5

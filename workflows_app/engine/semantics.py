@@ -132,12 +132,16 @@ def _overrides(step: Any, method: str) -> bool:
 
 
 async def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
-    """Run ``step`` against ``context``: guard, execute, hooks. Never raises for step errors."""
+    """Run ``step`` against ``context``: guard, execute, hooks.
+
+    Never raises for an error of the step's code (the guard included): that is a
+    FAILED outcome.
+    """
     started_at = utcnow()
     input_data = copy.deepcopy(context.data)
-    if _overrides(step, "can_execute") and not await call(step.can_execute, context):
-        return Outcome(StepStatus.SKIPPED, started_at, utcnow(), input_data=input_data)
     try:
+        if _overrides(step, "can_execute") and not await call(step.can_execute, context):
+            return Outcome(StepStatus.SKIPPED, started_at, utcnow(), input_data=input_data)
         if isinstance(step, StepGroup):
             result = await step.execute(context, engine)
         elif getattr(step, "timeout", None) is not None:
@@ -459,6 +463,11 @@ def fail_missing_step(instance: WorkflowInstanceData, token: Token) -> list[Even
     return _fail(instance, token, f"Step '{token.step}' not found in definition")
 
 
+def fail_branch(instance: WorkflowInstanceData, token: Token, error: str) -> list[Event]:
+    """Fail the instance at ``token``'s step, for an error outside the step's own code."""
+    return _fail(instance, token, error)
+
+
 def advance(
     instance: WorkflowInstanceData,
     definition: WorkflowDefinition,
@@ -538,8 +547,14 @@ def resume(
 
 
 def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:
-    """Return the branch waiting at ``step_name``, or raise :class:`WorkflowStateError`."""
+    """Return the branch waiting at ``step_name``, or raise :class:`WorkflowStateError`.
+
+    A finished instance (a failed one included: retry it first) has no branch to
+    complete, even if a parallel branch was waiting when it failed.
+    """
     waiting = [token for token in instance.tokens if token.state == WAITING]
+    if instance.status.is_terminal:
+        waiting = []
     for token in waiting:
         if token.step == step_name:
             return token

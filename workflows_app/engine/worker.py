@@ -204,7 +204,8 @@ class Worker:
                     row.lease_owner,
                     extra={"action": "reclaim", "instance_id": str(row.pk)},
                 )
-                semantics.reclaim(state)
+            # Unleased or lapsed: any branch still claimed belongs to a drive that died.
+            semantics.reclaim(state)
             events: list[semantics.Event] = []
             claimed = engine._claim_next(state, definition, events)
             due = semantics.next_due(state)
