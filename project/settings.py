@@ -130,7 +130,10 @@ if django.VERSION >= (6, 1):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
-WORKFLOWS: dict[str, Any] = {}
+WORKFLOWS: dict[str, Any] = {
+    # A user's tenant is its "tenant:<name>" group (none: rows without a tenant).
+    "TENANT_RESOLVER": "project.demo.tenancy.tenant_of",
+}
 
 # Celery, for WORKFLOWS["DISPATCH"] = "celery" (the celery extra): see project/celery.py.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

@@ -13,6 +13,7 @@ from workflows_app import checks as workflows_checks
 from workflows_app import conf
 
 
+@override_settings(WORKFLOWS={})
 def test_get_settings__defaults() -> None:
     assert conf.get_settings() == conf.WorkflowsSettings(
         EXECUTION_MODE="inline",
@@ -22,7 +23,28 @@ def test_get_settings__defaults() -> None:
         LEASE_SECONDS=60.0,
         REMINDER_EMAILS=True,
         CHECKPOINT_INTERVAL=1.0,
+        TENANT_RESOLVER=None,
+        API_AUTH=(
+            "workflows_app.api.auth.token_auth",
+            "workflows_app.api.auth.session_auth",
+        ),
+        API_TOKEN_MAX_AGE=30 * 24 * 3600.0,
+        API_MAX_BODY_BYTES=1024 * 1024,
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"TENANT_RESOLVER": 3}, "TENANT_RESOLVER'] must be a callable or its dotted path"),
+        ({"API_AUTH": "workflows_app.api.auth.token_auth"}, "API_AUTH'] must be a list"),
+        ({"API_TOKEN_MAX_AGE": 0}, "API_TOKEN_MAX_AGE'] must be a number above 0"),
+        ({"API_MAX_BODY_BYTES": True}, "API_MAX_BODY_BYTES'] must be a number above 0"),
+    ],
+)
+def test_invalid_values__api_settings(raw, message) -> None:
+    [problem] = conf.invalid_values(raw)
+    assert message in problem
 
 
 def test_get_settings__frozen() -> None:
@@ -74,7 +96,8 @@ def test_check_settings__unknown_key_without_close_match() -> None:
     assert error.id == "workflows_app.E001"
     assert (
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, USER_ID_FIELD, AUTODISCOVER, "
-        "LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL."
+        "LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, API_AUTH, "
+        "API_TOKEN_MAX_AGE, API_MAX_BODY_BYTES."
     )
 
 

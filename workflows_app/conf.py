@@ -60,6 +60,25 @@ class WorkflowsSettings:
     completes or fails. ``0`` commits after every step. A crash re-runs the steps
     since the last commit."""
 
+    TENANT_RESOLVER: Any = None
+    """How the REST API and the admin find a request's tenant: a callable, or the dotted
+    path of one, that takes the request and returns a tenant id (a string) or None. When
+    set, everything a request reads or changes is scoped to that tenant (None: to rows
+    without a tenant). When unset (the default), nothing is scoped: one tenant."""
+
+    API_AUTH: tuple[str, ...] = (
+        "workflows_app.api.auth.token_auth",
+        "workflows_app.api.auth.session_auth",
+    )
+    """The django-ninja authentication callables of the REST API, as dotted paths, tried in
+    order: by default a signed bearer token, then Django's session (with CSRF)."""
+
+    API_TOKEN_MAX_AGE: float = 30 * 24 * 3600.0
+    """How many seconds a bearer token from ``manage.py workflows_token`` stays valid."""
+
+    API_MAX_BODY_BYTES: int = 1024 * 1024
+    """The largest request body the REST API reads; larger ones get a 413."""
+
     @classmethod
     def keys(cls) -> list[str]:
         """Return the names of the known keys, in declaration order."""
@@ -126,6 +145,19 @@ def invalid_values(raw: Any) -> list[str]:
             f"{SETTING_NAME}['CHECKPOINT_INTERVAL'] must be a number of seconds (0 or more), "
             f"not {interval!r}."
         )
+    resolver = raw.get("TENANT_RESOLVER")
+    if resolver is not None and not (callable(resolver) or isinstance(resolver, str)):
+        problems.append(
+            f"{SETTING_NAME}['TENANT_RESOLVER'] must be a callable or its dotted path, "
+            f"not {resolver!r}."
+        )
+    auth = raw.get("API_AUTH", ())
+    if isinstance(auth, str) or not isinstance(auth, list | tuple):
+        problems.append(f"{SETTING_NAME}['API_AUTH'] must be a list of dotted paths, not {auth!r}.")
+    for key in ("API_TOKEN_MAX_AGE", "API_MAX_BODY_BYTES"):
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            problems.append(f"{SETTING_NAME}['{key}'] must be a number above 0, not {value!r}.")
     return problems
 
 

@@ -101,6 +101,12 @@ class WorkflowInstanceModel(TimestampedModel):
             models.Index(fields=["created_by"], name="ix_wf_instances_created_by"),
             models.Index(fields=["wake_at"], name="ix_wf_instances_wake_at"),
         ]
+        # (added) Checked by the REST API and the admin, beside Django's view permission.
+        permissions = [
+            ("start_workflow", "Can start workflows"),
+            ("cancel_workflow", "Can cancel workflows"),
+            ("retry_workflow", "Can retry failed workflows"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.workflow_name} {self.id} ({self.status})"
@@ -180,6 +186,9 @@ class HumanTaskModel(TimestampedModel):
     # (added) When the reminder was sent, and when the task was found overdue: each once.
     reminded_at = models.DateTimeField(null=True, blank=True)
     overdue_at = models.DateTimeField(null=True, blank=True)
+    # (added) What people did to the task, oldest first: claims, releases and reassignments
+    # (who, when, from whom to whom, why), and the comment given on completion.
+    activity = models.JSONField(default=list)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 
@@ -205,6 +214,11 @@ class HumanTaskModel(TimestampedModel):
                 condition=models.Q(status="pending"),
                 name="ix_human_tasks_pending_user",
             ),
+        ]
+        # (added) Checked by the REST API and the admin: act on tasks not offered to you.
+        permissions = [
+            ("complete_any_task", "Can complete, claim and release any task"),
+            ("reassign_any_task", "Can reassign any task"),
         ]
 
     def __str__(self) -> str:

@@ -51,6 +51,10 @@ task_overdue = Signal()
 # instance_id, task_id, step_name, from_assignee, to_assignee, from_group, to_group,
 # reassigned_by, reason
 task_reassigned = Signal()
+# instance_id, task_id, step_name, from_assignee, to_assignee, from_group, to_group, claimed_by
+task_claimed = Signal()
+# instance_id, task_id, step_name, from_assignee, to_assignee, from_group, to_group, released_by
+task_released = Signal()
 # instance_id, step_name, goto (an overdue task's step given up for an escalation edge)
 step_escalated = Signal()
 
@@ -73,6 +77,8 @@ BY_EVENT: dict[str, Signal] = {
     "task.reminder": task_reminder,
     "task.overdue": task_overdue,
     "task.reassigned": task_reassigned,
+    "task.claimed": task_claimed,
+    "task.released": task_released,
     "step.escalated": step_escalated,
 }
 """The signal sent for each event name of the event bus."""

@@ -195,9 +195,10 @@ class PersistentExecutionEngine:
         *,
         validate: bool,
         execution_id: UUID | None = None,
+        comment: str | None = None,
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
-        given) with ``data``."""
+        given) with ``data``; record ``comment`` in its task's activity."""
         try:
             json.dumps(data)
         except (TypeError, ValueError) as exc:
@@ -212,7 +213,7 @@ class PersistentExecutionEngine:
             state = self._state(row, history)
             token = self._check_completable(row, state, step_name)
             if execution_id is not None and waiting.get(token.id) != execution_id:
-                raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
+                raise WorkflowStateError(f"The step '{step_name}' is no longer waiting")
             definition = self._definition_of(row)
             if validate and not validated:
                 step = definition.steps.get(step_name)
@@ -227,7 +228,7 @@ class PersistentExecutionEngine:
                 saved = self._save_if_unchanged(instance_id, state, row.lock_version, lease.owner)
                 if saved:
                     events[:0] = self._complete_task_rows(
-                        instance_id, waiting[token.id], step_name, user_id, data
+                        instance_id, waiting[token.id], step_name, user_id, data, comment
                     )
                     self._send_after_commit(events)
             if saved:  # steps run after the commit, never inside the transaction
@@ -243,7 +244,9 @@ class PersistentExecutionEngine:
             if execution is None or execution_id not in (None, execution.pk):
                 raise WorkflowStateError(f"The step '{step_name}' is no longer waiting")
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
-            t.events[:0] = self._complete_task_rows(row.pk, execution.pk, step_name, user_id, data)
+            t.events[:0] = self._complete_task_rows(
+                row.pk, execution.pk, step_name, user_id, data, comment
+            )
             t.lease = self._take_lease(row, t.state, definition, t.events)
 
         t = self._transition(instance_id, apply)
@@ -306,18 +309,31 @@ class PersistentExecutionEngine:
         instance_id: UUID,
         execution_id: UUID,
         step_name: str,
-        user_id: str,
+        user_id: str | None,
         data: dict[str, Any],
+        comment: str | None = None,
     ) -> list[semantics.Event]:
         """Mark the waiting execution of a human step succeeded, and its task completed.
 
         Return the ``task.completed`` event (its task id is read only when someone listens).
         """
         now = semantics.utcnow()
+        completion = {"status": "completed", "completed_by": user_id, "completed_at": now}
+        if comment is not None:
+            task = (
+                HumanTaskModel.objects.using(self.using)
+                .select_for_update()
+                .filter(step_execution_id=execution_id)
+                .only("activity")
+                .first()
+            )
+            if task is not None:
+                entry = {"action": "completed", "at": now.isoformat(), "by": user_id}
+                completion["activity"] = [*task.activity, {**entry, "comment": comment}]
         statements.update(
             self.using,
             HumanTaskModel,
-            {"status": "completed", "completed_by": user_id, "completed_at": now},
+            completion,
             {"step_execution_id": execution_id, "status": "pending"},
         )
         statements.update(
@@ -355,6 +371,75 @@ class PersistentExecutionEngine:
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
+    def complete_task_sync(
+        self,
+        task_id: Any,
+        user_id: str,
+        data: dict[str, Any],
+        *,
+        comment: str | None = None,
+    ) -> WorkflowInstanceData:
+        """Complete the pending task ``task_id`` with ``data`` as ``user_id``, and run on.
+
+        The same as :meth:`complete_human_task_sync`, for one task rather than a step
+        name. ``comment`` is recorded in the task's activity.
+        """
+        found = (
+            HumanTaskModel.objects.using(self.using)
+            .filter(pk=_task_pk(task_id))
+            .values_list("instance_id", "step_name", "step_execution_id", "status")
+            .first()
+        )
+        if found is None:
+            raise TaskNotFoundError(task_id)
+        instance_id, step_name, execution_id, status = found
+        _check_pending(task_id, status)
+        return self._complete_waiting(
+            instance_id,
+            step_name,
+            user_id,
+            data,
+            validate=True,
+            execution_id=execution_id,
+            comment=comment,
+        )
+
+    def claim_task_sync(self, task_id: Any, user_id: str) -> HumanTaskModel:
+        """Take a pending, unassigned task: it becomes ``user_id``'s; return the task.
+
+        Claiming a task one already holds changes nothing. A task another user holds
+        raises :class:`~workflows_app.WorkflowStateError`.
+        """
+        with transaction.atomic(using=self.using):
+            task = self._locked_pending_task(task_id)
+            if task.assignee_id == user_id:
+                return task
+            if task.assignee_id is not None:
+                raise WorkflowStateError(
+                    f"Task '{task.pk}' is already claimed by '{task.assignee_id}'"
+                )
+            events = self._assign(task, "claimed", user_id, task.assignee_group, user_id)
+            self._send_after_commit(events)
+        return task
+
+    def release_task_sync(self, task_id: Any, released_by: str | None = None) -> HumanTaskModel:
+        """Give a claimed task back to its group (it becomes unassigned); return the task.
+
+        A task without a group cannot be released (it would be offered to everyone):
+        reassign it instead.
+        """
+        with transaction.atomic(using=self.using):
+            task = self._locked_pending_task(task_id)
+            if task.assignee_id is None:
+                raise WorkflowStateError(f"Task '{task.pk}' is not claimed by anyone")
+            if task.assignee_group is None:
+                raise WorkflowStateError(
+                    f"Task '{task.pk}' has no group to give it back to: reassign it instead"
+                )
+            events = self._assign(task, "released", None, task.assignee_group, released_by)
+            self._send_after_commit(events)
+        return task
+
     def reassign_task_sync(
         self,
         task_id: Any,
@@ -367,29 +452,29 @@ class PersistentExecutionEngine:
         """Give a pending task to another user and/or group; return the task.
 
         At least one of ``assignee_id`` and ``assignee_group`` is needed; the one not
-        given is left as it is. The reason is sent with the ``task.reassigned`` event.
+        given is left as it is. The reason is recorded in the task's activity and sent
+        with the ``task.reassigned`` event.
         """
         if assignee_id is None and assignee_group is None:
             raise WorkflowValidationError(["name the new assignee_id or assignee_group"])
         with transaction.atomic(using=self.using):
-            try:
-                task = (
-                    HumanTaskModel.objects.using(self.using)
-                    .select_for_update()
-                    .filter(pk=task_id)
-                    .first()
-                )
-            except (ValidationError, ValueError, TypeError):
-                task = None
-            if task is None:
-                raise TaskNotFoundError(task_id)
-            if task.status == "completed":
-                raise TaskAlreadyCompletedError(task.pk)
-            if task.status != "pending":
-                raise WorkflowStateError(f"Task '{task.pk}' is {task.status}")
+            task = self._locked_pending_task(task_id)
             self._send_after_commit(
                 self._reassign_rows(task, assignee_id, assignee_group, reason, reassigned_by)
             )
+        return task
+
+    def _locked_pending_task(self, task_id: Any) -> HumanTaskModel:
+        """Return the task row, locked for this transaction; raise unless it is pending."""
+        task = (
+            HumanTaskModel.objects.using(self.using)
+            .select_for_update()
+            .filter(pk=_task_pk(task_id))
+            .first()
+        )
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        _check_pending(task.pk, task.status)
         return task
 
     def _reassign_rows(
@@ -400,32 +485,60 @@ class PersistentExecutionEngine:
         reason: str | None,
         reassigned_by: str | None,
     ) -> list[semantics.Event]:
-        """Write a pending task's new assignment; return the ``task.reassigned`` event."""
-        before = (task.assignee_id, task.assignee_group)
-        if assignee_id is not None:
-            task.assignee_id = assignee_id
-        if assignee_group is not None:
-            task.assignee_group = assignee_group
-        changes = {"assignee_id": task.assignee_id, "assignee_group": task.assignee_group}
+        """Write a pending task's new assignment; return the ``task.reassigned`` event.
+
+        ``None`` leaves the assignee (or the group) as it is.
+        """
+        return self._assign(
+            task,
+            "reassigned",
+            task.assignee_id if assignee_id is None else assignee_id,
+            task.assignee_group if assignee_group is None else assignee_group,
+            reassigned_by,
+            reason,
+        )
+
+    def _assign(
+        self,
+        task: HumanTaskModel,
+        action: str,
+        assignee_id: str | None,
+        assignee_group: str | None,
+        by: str | None,
+        reason: str | None = None,
+    ) -> list[semantics.Event]:
+        """Give a locked, pending task to ``assignee_id`` and ``assignee_group``; record who
+        did it (``action`` in the task's activity) and return the ``task.<action>`` event."""
+        change = {
+            "instance_id": task.instance_id,
+            "task_id": task.pk,
+            "step_name": task.step_name,
+            "from_assignee": task.assignee_id,
+            "to_assignee": assignee_id,
+            "from_group": task.assignee_group,
+            "to_group": assignee_group,
+        }
+        entry = {"action": action, "at": semantics.utcnow().isoformat(), "by": by}
+        entry.update({key: change[key] for key in _ACTIVITY_KEYS})
+        if reason is not None:
+            entry["reason"] = reason
+        task.assignee_id, task.assignee_group = assignee_id, assignee_group
+        task.activity = [*task.activity, entry]
+        changes = {
+            "assignee_id": assignee_id,
+            "assignee_group": assignee_group,
+            "activity": task.activity,
+        }
         statements.update(self.using, HumanTaskModel, changes, {"id": task.pk})
         statements.update(
             self.using,
             StepExecutionModel,
-            {"assigned_to": task.assignee_id},
+            {"assigned_to": assignee_id},
             {"id": task.step_execution_id},
         )
-        payload = {
-            "instance_id": task.instance_id,
-            "task_id": task.pk,
-            "step_name": task.step_name,
-            "from_assignee": before[0],
-            "to_assignee": task.assignee_id,
-            "from_group": before[1],
-            "to_group": task.assignee_group,
-            "reassigned_by": reassigned_by,
-            "reason": reason,
-        }
-        return [("task.reassigned", payload)]
+        if action == "reassigned":
+            return [(f"task.{action}", {**change, "reassigned_by": by, "reason": reason})]
+        return [(f"task.{action}", {**change, f"{action}_by": by})]
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -482,6 +595,20 @@ class PersistentExecutionEngine:
     async def complete_webhook(self, callback_token: str, payload: Any) -> WorkflowInstanceData:
         """Async version of :meth:`complete_webhook_sync`."""
         return await sync_to_async(self.complete_webhook_sync)(callback_token, payload)
+
+    async def complete_task(
+        self, task_id: Any, user_id: str, data: dict[str, Any], *, comment: str | None = None
+    ) -> WorkflowInstanceData:
+        """Async version of :meth:`complete_task_sync`."""
+        return await sync_to_async(self.complete_task_sync)(task_id, user_id, data, comment=comment)
+
+    async def claim_task(self, task_id: Any, user_id: str) -> HumanTaskModel:
+        """Async version of :meth:`claim_task_sync`."""
+        return await sync_to_async(self.claim_task_sync)(task_id, user_id)
+
+    async def release_task(self, task_id: Any, released_by: str | None = None) -> HumanTaskModel:
+        """Async version of :meth:`release_task_sync`."""
+        return await sync_to_async(self.release_task_sync)(task_id, released_by)
 
     async def reassign_task(self, task_id: Any, **kwargs: Any) -> HumanTaskModel:
         """Async version of :meth:`reassign_task_sync`."""
@@ -877,3 +1004,24 @@ _SYNCED: dict[int, set[UUID]] = {}
 
 # Conflicting saves in a row before a change is applied under the instance's row lock.
 _OPTIMISTIC_ATTEMPTS = 5
+
+# What a task's activity records of an assignment change, beside action, at and by.
+_ACTIVITY_KEYS = ("from_assignee", "to_assignee", "from_group", "to_group")
+
+
+def _task_pk(task_id: Any) -> Any:
+    """Return ``task_id`` as a UUID, or raise TaskNotFoundError for what cannot be one."""
+    if isinstance(task_id, UUID):
+        return task_id
+    try:
+        return UUID(str(task_id))
+    except ValueError:
+        raise TaskNotFoundError(task_id) from None
+
+
+def _check_pending(task_id: Any, status: str) -> None:
+    """Raise unless a task in ``status`` can still be acted on."""
+    if status == "completed":
+        raise TaskAlreadyCompletedError(task_id)
+    if status != "pending":
+        raise WorkflowStateError(f"Task '{task_id}' is {status}")

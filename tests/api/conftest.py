@@ -1,0 +1,240 @@
+"""Fixtures of the REST API tests: users with tokens, and one client for two transports.
+
+``client`` is parametrised: ``ninja`` calls the demo's ``NinjaAPI`` in process (ninja's
+test client), ``http`` sends real HTTP to a uvicorn process serving the demo project on
+this run's test database. Contract tests take ``client`` and run against both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
+from ninja.testing import TestClient
+
+from tests.api import workflows
+from workflows_app.api import make_token
+from workflows_app.core.registry import default_registry
+
+REPO_ROOT = Path(settings.BASE_DIR)
+PREFIX = "/workflows"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _api_workflows() -> None:
+    default_registry.register_module(workflows)
+
+
+@dataclass
+class Caller:
+    """A user and the header that authenticates it."""
+
+    user: User
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        return self.user.username
+
+
+@pytest.fixture
+def make_caller() -> Any:
+    """``make_caller("alice", groups=["reviewers"], perms=["start_workflow"], tenant="acme")``
+
+    Needs database access from elsewhere: the ``client`` fixture, or ``db``."""
+
+    def make(
+        username: str,
+        *,
+        groups: tuple[str, ...] | list[str] = (),
+        perms: tuple[str, ...] | list[str] = (),
+        tenant: str | None = None,
+        superuser: bool = False,
+    ) -> Caller:
+        user = User.objects.create_user(username, password=None, is_superuser=superuser)
+        names = [*groups, *([f"tenant:{tenant}"] if tenant else [])]
+        user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in names])
+        if perms:
+            found = Permission.objects.filter(
+                content_type__app_label="workflows_app", codename__in=perms
+            )
+            assert len(found) == len(perms), f"unknown permissions among {perms}"
+            user.user_permissions.add(*found)
+        return Caller(user, {"Authorization": f"Bearer {make_token(user)}"})
+
+    return make
+
+
+class Response:
+    """What both transports answer: status, headers and the JSON body."""
+
+    def __init__(self, status_code: int, headers: Any, body: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = body
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.content)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.content[:300]!r}>"
+
+
+class ApiClient:
+    """Calls the API at paths relative to its prefix: ``client.get("/tasks", caller)``."""
+
+    transport = ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        caller: Caller | None = None,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        raise NotImplementedError
+
+    def get(self, path: str, caller: Caller | None = None, **kwargs: Any) -> Response:
+        return self.request("GET", path, caller, **kwargs)
+
+    def post(self, path: str, caller: Caller | None = None, **kwargs: Any) -> Response:
+        return self.request("POST", path, caller, **kwargs)
+
+
+class NinjaClient(ApiClient):
+    transport = "ninja"
+
+    def __init__(self) -> None:
+        from project.api import api
+
+        self.client = TestClient(api)
+
+    def request(self, method, path, caller=None, *, json=None, data=None, headers=None):
+        all_headers = {**(caller.headers if caller else {}), **(headers or {})}
+        kwargs: dict[str, Any] = {"headers": all_headers}
+        if json is not None:
+            kwargs["json"] = json
+        elif data is not None:
+            kwargs["data"] = data
+            kwargs["content_type"] = all_headers.get("Content-Type", "application/json")
+        answer = self.client.request(method, PREFIX + path, **kwargs)
+        return Response(answer.status_code, answer.headers, answer.content)
+
+
+class HttpClient(ApiClient):
+    transport = "http"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def request(self, method, path, caller=None, *, json=None, data=None, headers=None):
+        all_headers = {**(caller.headers if caller else {}), **(headers or {})}
+        if data is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        answer = self.session.request(
+            method,
+            self.base_url + PREFIX + path,
+            json=json,
+            data=data,
+            headers=all_headers,
+            timeout=30,
+        )
+        return Response(answer.status_code, answer.headers, answer.content)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory
+) -> Iterator[str]:
+    """A uvicorn process serving the demo project (``tests/api/asgi.py``) on the test database."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DATABASE_NAME": str(connection.settings_dict["NAME"]),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    log = tmp_path_factory.mktemp("uvicorn") / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.api.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(url + "/api/openapi.json", timeout=1)
+                break
+            except requests.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test using ``client`` its database: the ``http`` run commits its data (the
+    server is another process), so it gets a transactional one; the ``ninja`` run a
+    rolled-back one. (A mark, because requesting ``db`` from inside a fixture does not
+    set up the test database.)"""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        transport = callspec.params.get("client") if callspec is not None else None
+        if transport is not None and not item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.django_db(transaction=transport == "http"))
+
+
+@pytest.fixture(params=["ninja", "http"])
+def client(request: pytest.FixtureRequest) -> ApiClient:
+    """The API through ninja's test client, then through real HTTP to uvicorn."""
+    if request.param == "http":
+        return HttpClient(request.getfixturevalue("live_server_url") + "/api")
+    return NinjaClient()

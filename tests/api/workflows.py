@@ -1,0 +1,114 @@
+"""Workflows the API tests run, registered in the default registry (in the test process and
+in the uvicorn process, see ``tests/api/asgi.py``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows_app import BaseHumanStep, BaseMachineStep, WebhookStep, Workflow
+from workflows_app.models import StepExecutionModel
+
+
+class Prepare(BaseMachineStep):
+    name = "prepare"
+
+    def execute(self, context):
+        context.set("prepared", True)
+
+
+class Review(BaseHumanStep):
+    name = "review"
+    title = "Review the document"
+    description = "Read it, score it, approve or reject it."
+    assignee_group = "reviewers"
+    due_in = timedelta(days=1)
+    priority = 5
+    form_schema = {
+        "type": "object",
+        "properties": {
+            "approved": {"type": "boolean"},
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+            "notes": {"type": "string", "maxLength": 200},
+        },
+        "required": ["approved"],
+        "additionalProperties": False,
+    }
+
+
+class Publish(BaseMachineStep):
+    name = "publish"
+
+    def execute(self, context):
+        context.set("published", True)
+
+
+class Archive(BaseMachineStep):
+    name = "archive"
+
+    def execute(self, context):
+        context.set("published", False)
+
+
+class ApiReview(Workflow):
+    """A machine step, a group task with a form, then one of two ends."""
+
+    name = "api_review"
+    version = "1.0.0"
+    steps = [Prepare, Review, Publish, Archive]
+    edges = [
+        ("prepare", "review"),
+        ("review", "publish", "approved"),
+        ("review", "archive", "not approved"),
+    ]
+
+
+class Sign(BaseHumanStep):
+    name = "sign"
+    title = "Sign the contract"
+    assignee_key = "signer"  # the user id in the context's "signer"
+
+
+class ApiAssigned(Workflow):
+    """One task assigned to the user named in the start data, with no group."""
+
+    name = "api_assigned"
+    version = "1.0.0"
+    steps = [Sign]
+    edges = []
+
+
+class Charge(BaseMachineStep):
+    """Fails the first time it runs in an instance, then succeeds (a retry mends it)."""
+
+    name = "charge"
+
+    def execute(self, context):
+        failed_before = StepExecutionModel.objects.filter(
+            instance_id=context.instance_id, step_name="charge", status="failed"
+        ).exists()
+        if not failed_before:
+            raise RuntimeError("card declined")
+        context.set("charged", True)
+
+
+class ApiFlaky(Workflow):
+    """Fails at its only step; retrying it completes it."""
+
+    name = "api_flaky"
+    version = "1.0.0"
+    steps = [Charge]
+    edges = []
+
+
+class AwaitPayment(WebhookStep):
+    name = "await_payment"
+    callback_key = "payment"
+
+
+class ApiWebhook(Workflow):
+    """Waits for a webhook call."""
+
+    name = "api_webhook"
+    version = "1.0.0"
+    steps = [AwaitPayment]
+    edges = []

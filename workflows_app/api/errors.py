@@ -1,0 +1,162 @@
+"""Every error of the REST API as one JSON shape (:class:`~workflows_app.api.schemas.ErrorDTO`).
+
+``{"status_code": 404, "detail": "Task '...' not found", "code": "not_found", "errors": []}``
+
+Library exceptions map to their status here, once: not found 404, state conflicts
+409, not allowed 403, invalid data 422 with one entry per field. The handlers are
+installed on the host's ``NinjaAPI`` by :func:`workflows_app.api.register`; for
+requests to other routes of that API, ninja's own handling is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from workflows_app.core.exceptions import (
+    CallbackNotFoundError,
+    TaskAlreadyCompletedError,
+    TaskNotFoundError,
+    TaskValidationError,
+    WorkflowAlreadyCompletedError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowsError,
+    WorkflowStateError,
+    WorkflowValidationError,
+)
+from workflows_app.services import NotAllowedError
+
+# (exception class, status, code), most specific first.
+STATUSES: list[tuple[type[Exception], int, str]] = [
+    (WorkflowNotFoundError, 404, "workflow_not_found"),
+    (WorkflowInstanceNotFoundError, 404, "instance_not_found"),
+    (TaskNotFoundError, 404, "task_not_found"),
+    (CallbackNotFoundError, 404, "callback_not_found"),
+    (TaskAlreadyCompletedError, 409, "task_already_completed"),
+    (WorkflowAlreadyCompletedError, 409, "workflow_finished"),
+    (WorkflowStateError, 409, "conflict"),
+    (TaskValidationError, 422, "invalid_task_data"),
+    (WorkflowValidationError, 422, "invalid"),
+    (NotAllowedError, 403, "forbidden"),
+]
+
+BODY = "data"
+"""The name of every body parameter of the API's operations."""
+
+MARK = "_workflows_api"
+"""Set on requests routed to this API's operations, before their input is parsed."""
+
+
+def error_response(
+    status: int, detail: str, code: str, errors: list[dict[str, Any]] | None = None
+) -> JsonResponse:
+    body = {"status_code": status, "detail": detail, "code": code, "errors": errors or []}
+    return JsonResponse(body, status=status)
+
+
+def library_error(request: HttpRequest, exc: WorkflowsError) -> HttpResponse:
+    found = next((entry for entry in STATUSES if isinstance(exc, entry[0])), None)
+    if found is None:
+        raise exc  # an engine failure, not the caller's: a 500, logged by Django
+    _, status, code = found
+    errors = []
+    if isinstance(exc, TaskValidationError):
+        errors = [
+            {
+                "loc": ["body", "output_data", *_path(path)],
+                "msg": message,
+                "type": "form_schema",
+            }
+            for path, messages in exc.field_errors.items()
+            for message in messages
+        ]
+    elif isinstance(exc, WorkflowValidationError):
+        errors = [{"loc": ["body"], "msg": message, "type": "invalid"} for message in exc.errors]
+    return error_response(status, str(exc), code, errors)
+
+
+def _path(path: str) -> list[str | int]:
+    """``"items/0/qty"`` -> ``["items", 0, "qty"]``."""
+    return [int(part) if part.isdigit() else part for part in path.split("/") if part]
+
+
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"loc": _location(error["loc"]), "msg": error.get("msg", ""), "type": error["type"]}
+        for error in exc.errors
+    ]
+    if errors and all(error["loc"][0] == "path" for error in errors):
+        # An id that cannot be one (not a UUID) names nothing: not found, as upstream.
+        return error_response(404, "Not found: no such id", "not_found", errors)
+    fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in errors)
+    return error_response(422, f"Invalid request: {fields}", "validation_error", errors)
+
+
+def _location(loc: Any) -> list[str | int]:
+    """ninja's ``("body", "data", "amount")`` -> ``["body", "amount"]`` (``data`` is the name
+    of every body parameter here, not a field of the request)."""
+    parts = [part if isinstance(part, int) else str(part) for part in loc]
+    if parts[:2] == ["body", BODY]:
+        del parts[1]
+    return parts
+
+
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error_response(
+        401,
+        "Authentication required: log in, or send 'Authorization: Bearer <token>'",
+        "unauthenticated",
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja raises these for a body it cannot parse (400) and a failed CSRF check (403).
+    code = {400: "malformed", 403: "forbidden"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, str(exc), code)
+
+
+def too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return body_too_large()
+
+
+def body_too_large() -> JsonResponse:
+    from workflows_app import conf
+
+    limit = conf.get_settings().API_MAX_BODY_BYTES
+    return error_response(413, f"The request body is larger than {limit} bytes", "too_large")
+
+
+HANDLERS: dict[type[Exception], Callable[[HttpRequest, Any], HttpResponse]] = {
+    WorkflowsError: library_error,
+    ValidationError: validation_error,
+    AuthenticationError: authentication_error,
+    HttpError: http_error,
+    RequestDataTooBig: too_big,
+}
+
+
+def install(api: NinjaAPI) -> None:
+    """Answer this API's errors with :class:`ErrorDTO`; keep ``api``'s handling elsewhere."""
+    for exc_class, handler in HANDLERS.items():
+        api.add_exception_handler(exc_class, _only_ours(handler, api, exc_class))
+
+
+def _only_ours(
+    handler: Callable[[HttpRequest, Any], HttpResponse], api: NinjaAPI, exc_class: type
+) -> Callable[[HttpRequest, Any], HttpResponse]:
+    previous = api._exception_handlers.get(exc_class)  # ninja keeps no public getter
+
+    def handle(request: HttpRequest, exc: Any) -> HttpResponse:
+        if getattr(request, MARK, False) or previous is None:
+            return handler(request, exc)
+        return previous(request, exc)
+
+    return handle

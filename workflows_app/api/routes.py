@@ -1,0 +1,379 @@
+"""The operations of the REST API: HTTP in, a service call, a DTO out.
+
+Paths, parameters and shapes are litestar-workflows' (``/definitions``,
+``/instances``, ``/tasks``, under the prefix the host mounts the router at;
+``/workflows`` by default). Every POST answers 201, as upstream's do. The rules
+(who may see and do what, tenancy) live in :mod:`workflows_app.services`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from ninja import Body, Query, Router, Schema, Status
+from pydantic import Field
+
+from workflows_app import conf
+from workflows_app.api import errors
+from workflows_app.api.schemas import (
+    CompleteTaskDTO,
+    ErrorDTO,
+    GraphDTO,
+    HumanTaskDTO,
+    InstanceStatus,
+    ReassignTaskDTO,
+    StartWorkflowDTO,
+    StepExecutionDTO,
+    TaskOrdering,
+    TaskScope,
+    TaskStatus,
+    WebhookAcceptedDTO,
+    WorkflowDefinitionDTO,
+    WorkflowInstanceDetailDTO,
+    WorkflowInstanceDTO,
+)
+from workflows_app.services import Actor, TaskFilter, get_service
+
+__all__ = ["router"]
+
+DEFINITIONS = "Workflow Definitions"
+INSTANCES = "Workflow Instances"
+TASKS = "Human Tasks"
+WEBHOOKS = "Webhooks"
+
+TOTAL_HEADER = "X-Total-Count"
+
+
+def _auth() -> list[Any]:
+    return [import_string(path) for path in conf.get_settings().API_AUTH]
+
+
+router = Router(auth=_auth())
+
+# The error answers each kind of operation can give, for the OpenAPI schema.
+_READ = {401: ErrorDTO, 404: ErrorDTO, 422: ErrorDTO}
+_CHANGE = {400: ErrorDTO, 401: ErrorDTO, 403: ErrorDTO, 404: ErrorDTO, 409: ErrorDTO}
+_CHANGE_WITH_BODY = {**_CHANGE, 413: ErrorDTO, 422: ErrorDTO}
+_TOTAL = {
+    "responses": {
+        200: {
+            "headers": {
+                TOTAL_HEADER: {
+                    "description": "How many items match, over every page.",
+                    "schema": {"type": "integer"},
+                }
+            }
+        }
+    }
+}
+
+
+def _mark(run: Any) -> Any:
+    """Mark the request as this API's (for the error handlers) and refuse oversize bodies,
+    before ninja parses anything."""
+
+    @functools.wraps(run)
+    def marked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        setattr(request, errors.MARK, True)
+        limit = conf.get_settings().API_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return errors.body_too_large()
+        if request.method in ("POST", "PUT", "PATCH"):
+            try:
+                if len(request.body) > limit:
+                    return errors.body_too_large()
+            except errors.RequestDataTooBig:
+                return errors.body_too_large()
+        return run(request, *args, **kwargs)
+
+    return marked
+
+
+router.add_decorator(_mark, mode="view")
+
+
+def actor(request: HttpRequest) -> Actor:
+    """The :class:`Actor` of an authenticated request (built once per request)."""
+    found = getattr(request, "_workflows_actor", None)
+    if found is None:
+        found = Actor.for_user(request.auth, request)  # type: ignore[attr-defined]
+        request._workflows_actor = found  # type: ignore[attr-defined]
+    return found
+
+
+# -- definitions --------------------------------------------------------------------------
+
+
+@router.get(
+    "/definitions", response={200: list[WorkflowDefinitionDTO], 401: ErrorDTO}, tags=[DEFINITIONS]
+)
+def list_definitions(request: HttpRequest, active_only: bool = True) -> Any:
+    """The latest version of each workflow (``active_only=false``: every version)."""
+    definitions = get_service().list_definitions(actor(request), active_only)
+    return [WorkflowDefinitionDTO.of(definition) for definition in definitions]
+
+
+@router.get(
+    "/definitions/{name}", response={200: WorkflowDefinitionDTO, **_READ}, tags=[DEFINITIONS]
+)
+def get_definition(request: HttpRequest, name: str, version: str | None = None) -> Any:
+    """One workflow definition, at ``version`` or its latest."""
+    return WorkflowDefinitionDTO.of(get_service().get_definition(actor(request), name, version))
+
+
+@router.get("/definitions/{name}/graph", response={200: GraphDTO, **_READ}, tags=[DEFINITIONS])
+def get_definition_graph(
+    request: HttpRequest,
+    name: str,
+    graph_format: Literal["mermaid", "json"] = "mermaid",
+    version: str | None = None,
+) -> Any:
+    """The definition's graph: Mermaid source and nodes/edges (``json``: nodes and edges only)."""
+    definition = get_service().get_definition(actor(request), name, version)
+    return GraphDTO.of(definition, definition.to_mermaid() if graph_format == "mermaid" else "")
+
+
+# -- instances ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/instances", response={201: WorkflowInstanceDTO, **_CHANGE_WITH_BODY}, tags=[INSTANCES]
+)
+def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
+    """Start an instance; it runs until it waits, completes or fails (in worker mode, it is
+    queued and answered as it stands)."""
+    row = get_service().start(
+        actor(request),
+        data.definition_name,
+        data.input_data,
+        version=data.version,
+        correlation_id=data.correlation_id,
+        tenant_id=data.tenant_id,
+        user_id=data.user_id,
+    )
+    return Status(201, WorkflowInstanceDTO.of(row))
+
+
+class Page(Schema):
+    limit: int = Field(50, ge=1, le=100, description="At most this many items (1 to 100).")
+    offset: int = Field(0, ge=0, description="Skip this many items.")
+
+
+class InstanceFilters(Page):
+    workflow_name: str | None = Field(None, max_length=255)
+    status: InstanceStatus | None = None
+    tenant_id: str | None = Field(None, max_length=255, description="(added)")
+    created_by: str | None = Field(None, max_length=255, description="(added)")
+
+
+@router.get(
+    "/instances",
+    response={200: list[WorkflowInstanceDTO], **_READ},
+    tags=[INSTANCES],
+    openapi_extra=_TOTAL,
+)
+def list_instances(
+    request: HttpRequest, response: HttpResponse, filters: Query[InstanceFilters]
+) -> Any:
+    """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
+    rows, total = get_service().list_instances(
+        actor(request),
+        workflow_name=filters.workflow_name,
+        status=filters.status,
+        tenant_id=filters.tenant_id,
+        created_by=filters.created_by,
+        limit=filters.limit,
+        offset=filters.offset,
+    )
+    response[TOTAL_HEADER] = str(total)
+    return [WorkflowInstanceDTO.of(row) for row in rows]
+
+
+@router.get(
+    "/instances/{instance_id}", response={200: WorkflowInstanceDetailDTO, **_READ}, tags=[INSTANCES]
+)
+def get_instance(request: HttpRequest, instance_id: UUID) -> Any:
+    """An instance with its context data and its step history."""
+    service = get_service()
+    row = service.get_instance(actor(request), instance_id)
+    history = service.step_executions(actor(request), row.pk)
+    return WorkflowInstanceDetailDTO.of_detail(row, history)
+
+
+@router.get("/instances/{instance_id}/graph", response={200: GraphDTO, **_READ}, tags=[INSTANCES])
+def get_instance_graph(request: HttpRequest, instance_id: UUID) -> Any:
+    """The graph of the instance's version, its completed, failed and current steps coloured."""
+    _row, definition, mermaid = get_service().instance_mermaid(actor(request), instance_id)
+    return GraphDTO.of(definition, mermaid)
+
+
+@router.get(
+    "/instances/{instance_id}/steps",
+    response={200: list[StepExecutionDTO], **_READ},
+    tags=[INSTANCES],
+)
+def list_step_executions(request: HttpRequest, instance_id: UUID) -> Any:
+    """(added) The instance's step executions, in the order they started."""
+    executions = get_service().step_executions(actor(request), instance_id)
+    return [StepExecutionDTO.of(execution) for execution in executions]
+
+
+@router.post(
+    "/instances/{instance_id}/cancel",
+    response={201: WorkflowInstanceDTO, **_CHANGE, 422: ErrorDTO},
+    tags=[INSTANCES],
+)
+def cancel_instance(
+    request: HttpRequest,
+    instance_id: UUID,
+    reason: str = Query("User canceled", max_length=10_000),
+) -> Any:
+    """Cancel a running or waiting instance, and its pending tasks (409 once it has finished)."""
+    return Status(
+        201, WorkflowInstanceDTO.of(get_service().cancel(actor(request), instance_id, reason))
+    )
+
+
+@router.post(
+    "/instances/{instance_id}/retry",
+    response={201: WorkflowInstanceDTO, **_CHANGE, 422: ErrorDTO},
+    tags=[INSTANCES],
+)
+def retry_instance(
+    request: HttpRequest,
+    instance_id: UUID,
+    from_step: str | None = Query(None, max_length=255),
+) -> Any:
+    """Run a failed instance again from its failed step, or from ``from_step``."""
+    row = get_service().retry(actor(request), instance_id, from_step)
+    return Status(201, WorkflowInstanceDTO.of(row))
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+class TaskFilters(Page):
+    assignee_id: str | None = Field(None, max_length=255)
+    assignee_group: str | None = Field(None, max_length=255)
+    status: TaskStatus | Literal["any"] = "pending"
+    scope: TaskScope = Field(
+        "offered",
+        description="(added) offered: assigned to me, or unassigned in my groups or in none; "
+        "assigned: assigned to me; groups: unassigned in my groups; all: every task "
+        "(needs the view or complete-any permission).",
+    )
+    workflow_name: str | None = Field(None, max_length=255, description="(added)")
+    instance_id: UUID | None = Field(None, description="(added)")
+    overdue: bool | None = Field(None, description="(added) Only (or no) overdue tasks.")
+    ordering: TaskOrdering = Field("due_at", description="(added) Earliest due first, by default.")
+
+
+@router.get(
+    "/tasks",
+    response={200: list[HumanTaskDTO], **_READ, 403: ErrorDTO},
+    tags=[TASKS],
+    openapi_extra=_TOTAL,
+)
+def list_tasks(request: HttpRequest, response: HttpResponse, filters: Query[TaskFilters]) -> Any:
+    """The caller's inbox, earliest due first; the total is in ``X-Total-Count``."""
+    query = TaskFilter(
+        scope=filters.scope,
+        status=None if filters.status == "any" else filters.status,
+        assignee_id=filters.assignee_id,
+        assignee_group=filters.assignee_group,
+        workflow_name=filters.workflow_name,
+        instance_id=filters.instance_id,
+        overdue=filters.overdue,
+        ordering=filters.ordering,
+    )
+    tasks, total = get_service().inbox(
+        actor(request), query, limit=filters.limit, offset=filters.offset
+    )
+    response[TOTAL_HEADER] = str(total)
+    now = timezone.now()
+    return [HumanTaskDTO.of(task, now) for task in tasks]
+
+
+@router.get("/tasks/{task_id}", response={200: HumanTaskDTO, **_READ}, tags=[TASKS])
+def get_task(request: HttpRequest, task_id: UUID) -> Any:
+    """One task the caller may see."""
+    return HumanTaskDTO.of(get_service().get_task(actor(request), task_id))
+
+
+@router.post(
+    "/tasks/{task_id}/complete",
+    response={201: WorkflowInstanceDTO, **_CHANGE_WITH_BODY},
+    tags=[TASKS],
+)
+def complete_task(request: HttpRequest, task_id: UUID, data: CompleteTaskDTO) -> Any:
+    """Complete a task with data valid for its ``form_schema``; the workflow runs on, and the
+    answer is its instance as it then stands. 409 when the task is no longer pending."""
+    row = get_service().complete_task(
+        actor(request),
+        task_id,
+        data.output_data,
+        completed_by=data.completed_by,
+        comment=data.comment,
+    )
+    return Status(201, WorkflowInstanceDTO.of(row))
+
+
+@router.post("/tasks/{task_id}/claim", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
+def claim_task(request: HttpRequest, task_id: UUID) -> Any:
+    """(added) Take an unassigned task of one of your groups: it becomes yours."""
+    return Status(201, HumanTaskDTO.of(get_service().claim_task(actor(request), task_id)))
+
+
+@router.post("/tasks/{task_id}/release", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
+def release_task(request: HttpRequest, task_id: UUID) -> Any:
+    """(added) Give a task you claimed back to its group."""
+    return Status(201, HumanTaskDTO.of(get_service().release_task(actor(request), task_id)))
+
+
+@router.post(
+    "/tasks/{task_id}/reassign", response={201: HumanTaskDTO, **_CHANGE_WITH_BODY}, tags=[TASKS]
+)
+def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
+    """Give a task to another user and/or group; the reason is recorded in its activity."""
+    task = get_service().reassign_task(
+        actor(request),
+        task_id,
+        new_assignee=data.new_assignee,
+        new_group=data.new_group,
+        reason=data.reason,
+    )
+    return Status(201, HumanTaskDTO.of(task))
+
+
+# -- webhooks -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/webhooks/{callback_token}",
+    response={
+        201: WebhookAcceptedDTO,
+        400: ErrorDTO,
+        404: ErrorDTO,
+        409: ErrorDTO,
+        413: ErrorDTO,
+        422: ErrorDTO,
+    },
+    tags=[WEBHOOKS],
+    auth=None,
+)
+def webhook_callback(request: HttpRequest, callback_token: str, data: Body[Any]) -> Any:
+    """(added) Resume the webhook step waiting for ``callback_token`` with the JSON body.
+
+    The token is the credential: no other authentication. It works once.
+    """
+    row = get_service().complete_webhook(callback_token, data)
+    return Status(201, WebhookAcceptedDTO(instance_id=row.pk, status=row.status))

@@ -1,0 +1,284 @@
+"""The request and response shapes of the REST API.
+
+Names and fields are litestar-workflows' DTOs (``web/dto.py``); fields marked
+"(added)" are additions, never renames. Statuses are lowercase strings. The
+Litestar adapter answers with these same models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from workflows_app.core.definition import WorkflowDefinition, condition_label
+from workflows_app.core.graph import parse_graph_to_dict
+from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
+from workflows_app.services import is_overdue
+
+__all__ = [
+    "CompleteTaskDTO",
+    "ErrorDTO",
+    "FieldErrorDTO",
+    "GraphDTO",
+    "HumanTaskDTO",
+    "ReassignTaskDTO",
+    "StartWorkflowDTO",
+    "StepExecutionDTO",
+    "WebhookAcceptedDTO",
+    "WorkflowDefinitionDTO",
+    "WorkflowInstanceDTO",
+    "WorkflowInstanceDetailDTO",
+]
+
+InstanceStatus = Literal[
+    "pending", "running", "paused", "waiting", "completed", "failed", "canceled"
+]
+TaskStatus = Literal["pending", "completed", "canceled"]
+TaskScope = Literal["offered", "assigned", "groups", "all"]
+TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
+Identifier = Field(max_length=255)
+
+
+class _Request(Schema):
+    # Unknown fields are mistakes (a misspelt "input_data" would start an empty workflow).
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartWorkflowDTO(_Request):
+    definition_name: str = Field(min_length=1, max_length=255)
+    input_data: dict[str, Any] | None = None
+    correlation_id: str | None = Field(None, max_length=255)
+    user_id: str | None = Field(
+        None, max_length=255, description="If given, it must be the caller's own user id."
+    )
+    tenant_id: str | None = Field(
+        None,
+        max_length=255,
+        description="With a tenant resolver: omit it or give the caller's own tenant. "
+        "Without one: the instance's tenant.",
+    )
+    version: str | None = Field(
+        None, max_length=50, description="(added) The version to start (default: the latest)."
+    )
+
+
+class CompleteTaskDTO(_Request):
+    output_data: dict[str, Any]
+    completed_by: str | None = Field(
+        None, max_length=255, description="If given, it must be the caller's own user id."
+    )
+    comment: str | None = Field(
+        None, max_length=10_000, description="Recorded in the task's activity."
+    )
+
+
+class ReassignTaskDTO(_Request):
+    new_assignee: str | None = Field(
+        None, min_length=1, max_length=255, description="The user id the task goes to."
+    )
+    new_group: str | None = Field(
+        None, min_length=1, max_length=255, description="(added) The group the task goes to."
+    )
+    reason: str | None = Field(None, max_length=10_000)
+
+
+class EdgeDTO(Schema):
+    source: str
+    target: str
+    condition: str | None = None
+
+
+class WorkflowDefinitionDTO(Schema):
+    name: str
+    version: str
+    description: str
+    steps: list[str]
+    edges: list[EdgeDTO]
+    initial_step: str
+    terminal_steps: list[str]
+
+    @classmethod
+    def of(cls, definition: WorkflowDefinition) -> WorkflowDefinitionDTO:
+        return cls(
+            name=definition.name,
+            version=definition.version,
+            description=definition.description or "",
+            steps=list(definition.steps),
+            edges=[
+                EdgeDTO(
+                    source=edge.get_source_name(),
+                    target=edge.get_target_name(),
+                    condition=condition_label(edge.condition),
+                )
+                for edge in definition.edges
+            ],
+            initial_step=definition.initial_step,
+            terminal_steps=sorted(definition.terminal_steps),
+        )
+
+
+class GraphDTO(Schema):
+    mermaid_source: str
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, definition: WorkflowDefinition, mermaid_source: str) -> GraphDTO:
+        return cls(mermaid_source=mermaid_source, **parse_graph_to_dict(definition))
+
+
+class StepExecutionDTO(Schema):
+    id: UUID
+    step_name: str
+    status: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    error: str | None = None
+    step_type: str = Field(description="(added)")
+    attempt: int = Field(description="(added) 1, then 2 and on for retries.")
+    input_data: Any = Field(None, description="(added)")
+    output_data: Any = Field(None, description="(added)")
+    assigned_to: str | None = Field(None, description="(added)")
+    completed_by: str | None = Field(None, description="(added)")
+
+    @classmethod
+    def of(cls, row: StepExecutionModel) -> StepExecutionDTO:
+        return cls(
+            id=row.pk,
+            step_name=row.step_name,
+            status=row.status,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            error=row.error,
+            step_type=row.step_type,
+            attempt=row.attempt,
+            input_data=row.input_data,
+            output_data=row.output_data,
+            assigned_to=row.assigned_to,
+            completed_by=row.completed_by,
+        )
+
+
+class WorkflowInstanceDTO(Schema):
+    id: UUID
+    definition_name: str
+    status: str
+    current_step: str | None
+    started_at: datetime
+    completed_at: datetime | None = None
+    created_by: str | None = None
+    workflow_version: str = Field(description="(added) The version the instance runs on.")
+    tenant_id: str | None = Field(None, description="(added)")
+    error: str | None = Field(None, description="(added) Why it failed.")
+
+    @classmethod
+    def fields_of(cls, row: WorkflowInstanceModel) -> dict[str, Any]:
+        return {
+            "id": row.pk,
+            "definition_name": row.workflow_name,
+            "status": row.status,
+            "current_step": row.current_step,
+            "started_at": row.started_at,
+            "completed_at": row.completed_at,
+            "created_by": row.created_by,
+            "workflow_version": row.workflow_version,
+            "tenant_id": row.tenant_id,
+            "error": row.error,
+        }
+
+    @classmethod
+    def of(cls, row: WorkflowInstanceModel) -> WorkflowInstanceDTO:
+        return cls(**cls.fields_of(row))
+
+
+class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
+    context_data: dict[str, Any]
+    metadata: dict[str, Any]
+    step_history: list[StepExecutionDTO]
+
+    @classmethod
+    def of_detail(
+        cls, row: WorkflowInstanceModel, history: list[StepExecutionModel]
+    ) -> WorkflowInstanceDetailDTO:
+        return cls(
+            **cls.fields_of(row),
+            context_data=row.context_data,
+            metadata=row.metadata,
+            step_history=[StepExecutionDTO.of(execution) for execution in history],
+        )
+
+
+class HumanTaskDTO(Schema):
+    id: UUID
+    instance_id: UUID
+    step_name: str
+    title: str
+    description: str | None
+    assignee: str | None
+    status: str
+    due_date: datetime | None
+    created_at: datetime
+    form_schema: dict[str, Any] | None = None
+    assignee_group: str | None = Field(None, description="(added)")
+    priority: int = Field(0, description="(added) Higher first.")
+    tenant_id: str | None = Field(None, description="(added)")
+    reminder_at: datetime | None = Field(None, description="(added)")
+    completed_at: datetime | None = Field(None, description="(added)")
+    completed_by: str | None = Field(None, description="(added)")
+    is_overdue: bool = Field(False, description="(added) Pending and past its due date.")
+    activity: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="(added) Claims, releases, reassignments (with their reason) and the "
+        "completion comment, oldest first.",
+    )
+
+    @classmethod
+    def of(cls, task: HumanTaskModel, now: datetime | None = None) -> HumanTaskDTO:
+        return cls(
+            id=task.pk,
+            instance_id=task.instance_id,
+            step_name=task.step_name,
+            title=task.title,
+            description=task.description,
+            assignee=task.assignee_id,
+            status=task.status,
+            due_date=task.due_at,
+            created_at=task.created_at,
+            form_schema=task.form_schema,
+            assignee_group=task.assignee_group,
+            priority=task.priority,
+            tenant_id=task.tenant_id,
+            reminder_at=task.reminder_at,
+            completed_at=task.completed_at,
+            completed_by=task.completed_by,
+            is_overdue=is_overdue(task, now),
+            activity=task.activity,
+        )
+
+
+class WebhookAcceptedDTO(Schema):
+    instance_id: UUID
+    status: str
+
+
+class FieldErrorDTO(Schema):
+    loc: list[str | int] = Field(
+        description='Where the problem is, such as ["body", "output_data", "amount"].'
+    )
+    msg: str
+    type: str
+
+
+class ErrorDTO(Schema):
+    """The body of every error answer of the API."""
+
+    status_code: int
+    detail: str = Field(description="What was wrong, for people.")
+    code: str = Field(description="What was wrong, for programs: not_found, conflict, ...")
+    errors: list[FieldErrorDTO] = Field(
+        default_factory=list, description="One entry per invalid field (400 and 422)."
+    )

@@ -1,0 +1,471 @@
+"""What the REST API, the admin and the Litestar adapter let people do, with its rules.
+
+A face turns its request into an :class:`Actor` (who, in which groups, in which tenant)
+and calls a :class:`WorkflowService` method. The service decides what the actor may see
+and do, scopes every query to the actor's tenant, and asks the engine for every change;
+the faces only translate HTTP. The rules, in one place:
+
+- **Tenancy.** With ``WORKFLOWS["TENANT_RESOLVER"]`` set, an actor sees and changes only
+  rows of its tenant; another tenant's ids are "not found".
+- **Tasks.** A task is *offered* to a user when it is assigned to them, or unassigned and
+  of one of their groups, or of no group at all. Users see the tasks offered to them and
+  the ones they completed; ``view_humantaskmodel`` or ``complete_any_task`` shows every
+  task. A task assigned to someone is completed (and released) by that person; an
+  unassigned one by a member of its group, who may also claim it;
+  ``complete_any_task`` overrides both. The assignee reassigns a task, as does a holder
+  of ``reassign_any_task``.
+- **Instances.** Users see the instances they started or hold a task of;
+  ``view_workflowinstancemodel`` shows them all. Starting, cancelling and retrying need
+  ``start_workflow``, ``cancel_workflow`` and ``retry_workflow``.
+- Something the actor may not see is "not found" (never "forbidden"), so ids of other
+  people's rows reveal nothing; something it sees but may not do is "forbidden".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from workflows_app import conf
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import (
+    TaskNotFoundError,
+    WorkflowInstanceNotFoundError,
+    WorkflowNotFoundError,
+    WorkflowsError,
+)
+from workflows_app.core.registry import WorkflowRegistry
+from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
+
+__all__ = ["Actor", "NotAllowedError", "TaskFilter", "WorkflowService", "get_service"]
+
+APP_LABEL = "workflows_app"
+
+TASK_STATUSES = ("pending", "completed", "canceled")
+
+TASK_SCOPES = ("offered", "assigned", "groups", "all")
+"""Which tasks an inbox lists: ``offered`` (the default: every task offered to the user),
+``assigned`` (assigned to the user), ``groups`` (unassigned, of the user's groups),
+``all`` (every task of the tenant; needs ``view_humantaskmodel`` or ``complete_any_task``)."""
+
+TASK_ORDERINGS = {
+    "due_at": ("due_at", "created_at"),
+    "-priority": ("-priority", "due_at", "created_at"),
+    "created_at": ("created_at",),
+    "-created_at": ("-created_at",),
+}
+
+
+class NotAllowedError(WorkflowsError, PermissionError):
+    """The actor may see this but not do it (HTTP faces answer 403)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who is asking: a user id, its groups, its tenant, and its permissions.
+
+    ``has_perm`` answers for a codename of this app (``"start_workflow"``); it is
+    only called when a rule needs it. ``scoped`` says whether rows are filtered by
+    ``tenant_id`` (a tenant resolver is configured).
+    """
+
+    user_id: str
+    groups: frozenset[str] = frozenset()
+    tenant_id: str | None = None
+    scoped: bool = False
+    has_perm: Callable[[str], bool] = dataclasses.field(default=lambda codename: False)
+
+    @classmethod
+    def for_user(cls, user: Any, request: Any = None) -> Actor:
+        """Return the actor of an authenticated Django ``user`` (one query: its groups)."""
+        resolver = tenant_resolver()
+        return cls(
+            user_id=str(getattr(user, conf.get_settings().USER_ID_FIELD)),
+            groups=frozenset(user.groups.values_list("name", flat=True)),
+            tenant_id=resolver(request) if resolver is not None else None,
+            scoped=resolver is not None,
+            has_perm=functools.partial(_django_perm, user),
+        )
+
+    def can(self, codename: str) -> bool:
+        return self.has_perm(codename)
+
+
+def _django_perm(user: Any, codename: str) -> bool:
+    return user.has_perm(f"{APP_LABEL}.{codename}")
+
+
+def tenant_resolver() -> Callable[[Any], str | None] | None:
+    """Return the configured tenant resolver (imported from its dotted path), or None."""
+    resolver = conf.get_settings().TENANT_RESOLVER
+    if isinstance(resolver, str):
+        return _import(resolver)
+    return resolver
+
+
+@functools.cache
+def _import(path: str) -> Any:
+    return import_string(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFilter:
+    """What an inbox asks for; every field narrows the list."""
+
+    scope: str = "offered"
+    status: str | None = "pending"  # None: any status
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    workflow_name: str | None = None
+    instance_id: uuid.UUID | None = None
+    overdue: bool | None = None
+    due_before: datetime | None = None
+    ordering: str = "due_at"
+
+
+class WorkflowService:
+    """The operations of the HTTP faces, on one engine."""
+
+    def __init__(self, engine: PersistentExecutionEngine | None = None) -> None:
+        self.engine = engine if engine is not None else PersistentExecutionEngine()
+
+    @property
+    def registry(self) -> WorkflowRegistry:
+        return self.engine.registry
+
+    # -- definitions (code: the registry; not tenant data) ----------------------------
+
+    def list_definitions(self, actor: Actor, active_only: bool = True) -> list[WorkflowDefinition]:
+        """Return the latest version of each workflow (every version with ``active_only=False``)."""
+        definitions = self.registry.list_definitions(active_only=active_only)
+        return sorted(definitions, key=lambda definition: definition.name)
+
+    def get_definition(
+        self, actor: Actor, name: str, version: str | None = None
+    ) -> WorkflowDefinition:
+        """Return ``name`` at ``version`` (default: the latest)."""
+        try:
+            return self.registry.get_definition(name, version)
+        except WorkflowNotFoundError:
+            raise WorkflowNotFoundError(name, version) from None
+
+    # -- instances --------------------------------------------------------------------
+
+    def instances(self, actor: Actor) -> QuerySet[WorkflowInstanceModel]:
+        """The instances ``actor`` may see (lazy)."""
+        rows = _scoped(WorkflowInstanceModel.objects.all(), actor)
+        if actor.can("view_workflowinstancemodel"):
+            return rows
+        tasks = _scoped(HumanTaskModel.objects.filter(instance_id=OuterRef("pk")), actor)
+        has_task = Exists(tasks.filter(_offered(actor) | Q(completed_by=actor.user_id)))
+        return rows.filter(Q(created_by=actor.user_id) | has_task)
+
+    def list_instances(
+        self,
+        actor: Actor,
+        *,
+        workflow_name: str | None = None,
+        status: str | None = None,
+        tenant_id: str | None = None,
+        created_by: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[WorkflowInstanceModel], int]:
+        """Return a page of the instances ``actor`` sees, newest first, and their total."""
+        rows = self.instances(actor)
+        filters = {
+            "workflow_name": workflow_name,
+            "status": status,
+            "tenant_id": tenant_id,
+            "created_by": created_by,
+        }
+        rows = rows.filter(**{key: value for key, value in filters.items() if value is not None})
+        return _page(rows.order_by("-started_at", "-id"), limit, offset)
+
+    def get_instance(self, actor: Actor, instance_id: Any) -> WorkflowInstanceModel:
+        """Return an instance ``actor`` sees, or raise WorkflowInstanceNotFoundError."""
+        pk = _as_uuid(instance_id)
+        row = None if pk is None else self.instances(actor).filter(pk=pk).first()
+        if row is None:
+            raise WorkflowInstanceNotFoundError(instance_id)
+        return row
+
+    def step_executions(self, actor: Actor, instance_id: Any) -> list[StepExecutionModel]:
+        """Return an instance's step executions in the order they started."""
+        row = self.get_instance(actor, instance_id)
+        return StepExecutionModel.objects.find_by_instance(row.pk)
+
+    def instance_mermaid(
+        self, actor: Actor, instance_id: Any
+    ) -> tuple[WorkflowInstanceModel, WorkflowDefinition, str]:
+        """Return an instance, its definition, and its Mermaid graph with its state."""
+        row = self.get_instance(actor, instance_id)
+        definition = self.registry.get_definition(row.workflow_name, row.workflow_version)
+        statuses = StepExecutionModel.objects.filter(instance_id=row.pk).values_list(
+            "step_name", "status"
+        )
+        done: dict[str, None] = {}
+        failed: dict[str, None] = {}
+        for step_name, status in statuses:
+            if status == StepStatus.SUCCEEDED:
+                done[step_name] = None
+            elif status == StepStatus.FAILED:
+                failed[step_name] = None
+        mermaid = definition.to_mermaid_with_state(
+            current_step=row.current_step if row.status in _LIVE else None,
+            completed_steps=list(done),
+            failed_steps=[name for name in failed if name not in done],
+        )
+        return row, definition, mermaid
+
+    def start(
+        self,
+        actor: Actor,
+        definition_name: str,
+        input_data: dict[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        correlation_id: str | None = None,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+    ) -> WorkflowInstanceModel:
+        """Start ``definition_name`` as ``actor``; return the instance as it stands after.
+
+        ``user_id`` and ``tenant_id`` are upstream's request fields: when given they must
+        be the actor's own (with a tenant resolver; without one, ``tenant_id`` names the
+        instance's tenant).
+        """
+        if not actor.can("start_workflow"):
+            raise NotAllowedError("You may not start workflows")
+        if user_id is not None and user_id != actor.user_id:
+            raise NotAllowedError("user_id must be your own user id")
+        if actor.scoped:
+            if tenant_id is not None and tenant_id != actor.tenant_id:
+                raise NotAllowedError("tenant_id must be your own tenant")
+            tenant_id = actor.tenant_id
+        metadata = {"correlation_id": correlation_id} if correlation_id is not None else None
+        state = self.engine.start_workflow_sync(
+            definition_name,
+            input_data,
+            tenant_id=tenant_id,
+            created_by=actor.user_id,
+            version=version,
+            metadata=metadata,
+        )
+        return WorkflowInstanceModel.objects.get(pk=state.id)
+
+    def cancel(self, actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceModel:
+        """Cancel a running or waiting instance."""
+        row = self.get_instance(actor, instance_id)
+        if not actor.can("cancel_workflow"):
+            raise NotAllowedError("You may not cancel workflows")
+        self.engine.cancel_workflow_sync(row.pk, reason)
+        return WorkflowInstanceModel.objects.get(pk=row.pk)
+
+    def retry(
+        self, actor: Actor, instance_id: Any, from_step: str | None = None
+    ) -> WorkflowInstanceModel:
+        """Run a failed instance again from its failed step (or ``from_step``)."""
+        row = self.get_instance(actor, instance_id)
+        if not actor.can("retry_workflow"):
+            raise NotAllowedError("You may not retry workflows")
+        self.engine.retry_sync(row.pk, from_step)
+        return WorkflowInstanceModel.objects.get(pk=row.pk)
+
+    # -- tasks ------------------------------------------------------------------------
+
+    def tasks(self, actor: Actor) -> QuerySet[HumanTaskModel]:
+        """The tasks ``actor`` may see (lazy)."""
+        rows = _scoped(HumanTaskModel.objects.all(), actor)
+        if self.sees_all_tasks(actor):
+            return rows
+        return rows.filter(_offered(actor) | Q(completed_by=actor.user_id))
+
+    def sees_all_tasks(self, actor: Actor) -> bool:
+        return actor.can("complete_any_task") or actor.can("view_humantaskmodel")
+
+    def inbox(
+        self, actor: Actor, query: TaskFilter, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[HumanTaskModel], int]:
+        """Return a page of ``actor``'s inbox and its total."""
+        return _page(self.inbox_rows(actor, query), limit, offset)
+
+    def inbox_rows(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
+        """The rows of ``actor``'s inbox for ``query`` (lazy, ordered)."""
+        rows = _scoped(HumanTaskModel.objects.all(), actor)
+        if query.scope == "all":
+            if not self.sees_all_tasks(actor):
+                raise NotAllowedError("You may not list every task")
+        elif query.scope == "assigned":
+            rows = rows.filter(assignee_id=actor.user_id)
+        elif query.scope == "groups":
+            rows = rows.filter(assignee_id__isnull=True, assignee_group__in=actor.groups)
+        else:
+            offered = _offered(actor)
+            if query.status != "pending":
+                offered |= Q(completed_by=actor.user_id)
+            rows = rows.filter(offered)
+        now = timezone.now()
+        filters: dict[str, Any] = {
+            "status": query.status,
+            "assignee_id": query.assignee_id,
+            "assignee_group": query.assignee_group,
+            "instance__workflow_name": query.workflow_name,
+            "instance_id": query.instance_id,
+            "due_at__lt": query.due_before,
+        }
+        rows = rows.filter(**{key: value for key, value in filters.items() if value is not None})
+        if query.overdue is True:
+            rows = rows.filter(status="pending", due_at__lt=now)
+        elif query.overdue is False:
+            rows = rows.filter(Q(due_at__isnull=True) | Q(due_at__gte=now))
+        return rows.order_by(*TASK_ORDERINGS[query.ordering])
+
+    def get_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
+        """Return a task ``actor`` sees, or raise TaskNotFoundError."""
+        pk = _as_uuid(task_id)
+        task = None if pk is None else self.tasks(actor).filter(pk=pk).first()
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return task
+
+    def may_complete(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether ``actor`` may complete (or release) ``task``."""
+        if task.assignee_id is not None:
+            allowed = task.assignee_id == actor.user_id
+        else:
+            allowed = task.assignee_group is None or task.assignee_group in actor.groups
+        return allowed or actor.can("complete_any_task")
+
+    def may_claim(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether ``actor`` may claim ``task`` (it must also be unassigned)."""
+        offered = task.assignee_group is None or task.assignee_group in actor.groups
+        return offered or actor.can("complete_any_task")
+
+    def may_reassign(self, actor: Actor, task: HumanTaskModel) -> bool:
+        return task.assignee_id == actor.user_id or actor.can("reassign_any_task")
+
+    def complete_task(
+        self,
+        actor: Actor,
+        task_id: Any,
+        output_data: dict[str, Any],
+        *,
+        completed_by: str | None = None,
+        comment: str | None = None,
+    ) -> WorkflowInstanceModel:
+        """Complete a task with ``output_data`` as ``actor``; return its instance after."""
+        task = self.get_task(actor, task_id)
+        if completed_by is not None and completed_by != actor.user_id:
+            raise NotAllowedError("completed_by must be your own user id")
+        if task.status == "pending" and not self.may_complete(actor, task):
+            raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
+        self.engine.complete_task_sync(task.pk, actor.user_id, output_data, comment=comment)
+        return WorkflowInstanceModel.objects.get(pk=task.instance_id)
+
+    def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
+        """Make a pending, unassigned task ``actor``'s."""
+        task = self.get_task(actor, task_id)
+        if task.status == "pending" and not self.may_claim(actor, task):
+            raise NotAllowedError(f"Task '{task.pk}' is not offered to you")
+        return self.engine.claim_task_sync(task.pk, actor.user_id)
+
+    def release_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
+        """Give a claimed task back to its group."""
+        task = self.get_task(actor, task_id)
+        if task.status == "pending" and task.assignee_id is not None:
+            if not self.may_complete(actor, task):
+                raise NotAllowedError(f"Task '{task.pk}' is not yours to release")
+        return self.engine.release_task_sync(task.pk, actor.user_id)
+
+    def reassign_task(
+        self,
+        actor: Actor,
+        task_id: Any,
+        *,
+        new_assignee: str | None = None,
+        new_group: str | None = None,
+        reason: str | None = None,
+    ) -> HumanTaskModel:
+        """Give a pending task to another user and/or group, with a reason."""
+        task = self.get_task(actor, task_id)
+        if task.status == "pending" and not self.may_reassign(actor, task):
+            raise NotAllowedError(f"Task '{task.pk}' is not yours to reassign")
+        return self.engine.reassign_task_sync(
+            task.pk,
+            assignee_id=new_assignee,
+            assignee_group=new_group,
+            reason=reason,
+            reassigned_by=actor.user_id,
+        )
+
+    def complete_webhook(self, callback_token: str, payload: Any) -> WorkflowInstanceModel:
+        """Resume the webhook step waiting for ``callback_token`` (the token is the
+        credential: no actor)."""
+        state = self.engine.complete_webhook_sync(callback_token, payload)
+        return WorkflowInstanceModel.objects.get(pk=state.id)
+
+
+_LIVE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def is_overdue(task: HumanTaskModel, now: datetime | None = None) -> bool:
+    """Whether a pending task is past its due date."""
+    if task.status != "pending" or task.due_at is None:
+        return False
+    return task.due_at < (now or timezone.now())
+
+
+def is_due_soon(task: HumanTaskModel, within: timedelta, now: datetime | None = None) -> bool:
+    """Whether a pending task falls due within ``within`` (and is not overdue yet)."""
+    if task.status != "pending" or task.due_at is None:
+        return False
+    now = now or timezone.now()
+    return now <= task.due_at < now + within
+
+
+def _offered(actor: Actor) -> Q:
+    """The tasks offered to ``actor``: assigned to it, or unassigned in its groups or in none."""
+    unassigned = Q(assignee_id__isnull=True)
+    offered = Q(assignee_id=actor.user_id) | (unassigned & Q(assignee_group__isnull=True))
+    if actor.groups:
+        offered |= unassigned & Q(assignee_group__in=sorted(actor.groups))
+    return offered
+
+
+def _scoped(rows: QuerySet, actor: Actor) -> QuerySet:
+    """Filter ``rows`` to the actor's tenant when tenancy is on (None: rows without one)."""
+    return rows.filter(tenant_id=actor.tenant_id) if actor.scoped else rows
+
+
+def _page(rows: QuerySet, limit: int, offset: int) -> tuple[list[Any], int]:
+    items = list(rows[offset : offset + limit])
+    if offset == 0 and len(items) < limit:
+        return items, len(items)  # the whole list is on this page: no COUNT needed
+    return items, rows.count()
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    """Return ``value`` as a UUID, or None for what cannot be one (an id nothing has)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+@functools.cache
+def get_service() -> WorkflowService:
+    """Return the service on the default engine (the default registry, the default database)."""
+    return WorkflowService()
