@@ -32,7 +32,7 @@ def _fill(count: int) -> None:
             """
             INSERT INTO workflow_human_tasks (
                 id, created_at, updated_at, instance_id, step_execution_id, step_name, title,
-                assignee_id, assignee_group, due_at, status, priority
+                assignee_id, assignee_group, due_at, status, priority, activity
             )
             SELECT
                 gen_random_uuid(),
@@ -43,7 +43,7 @@ def _fill(count: int) -> None:
                 'group' || floor(random() * %s),
                 CASE WHEN random() < 0.33 THEN now() + (floor(random() * 1000) || ' hours')::interval END,
                 CASE WHEN random() < 0.02 THEN 'pending' ELSE 'completed' END,
-                0
+                0, '[]'
             FROM generate_series(1, %s) AS n
             """,
             [instance.id, execution.id, USERS, GROUPS, count],

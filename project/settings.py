@@ -143,3 +143,11 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "workflows")
 # Tests point the processes they start (servers, workers) at their own test database.
 if os.environ.get("DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["DATABASE_NAME"]
+
+# DATABASE_POOL=1 serves PostgreSQL connections from psycopg's pool (Django 5.1+), as an ASGI
+# deployment should: without it every request opens a connection. `make bench` uses it.
+if os.environ.get("DATABASE_POOL") and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        "pool": {"min_size": 2, "max_size": 8},
+    }

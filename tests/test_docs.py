@@ -1,4 +1,7 @@
-"""The documentation's code runs: every docs/src snippet and the README quick start."""
+"""The documentation's code runs: every docs/src snippet and the README quick start.
+
+The shell scripts of docs/src (curl examples) need a live server: tests/api runs them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = sorted((ROOT / "docs" / "src").glob("*.py"))
+SCRIPTS = sorted((ROOT / "docs" / "src").glob("*.sh"))
 
 
 @pytest.mark.parametrize(
@@ -29,8 +33,8 @@ def test_docs_snippet__runs_on_the_database(path: Path) -> None:
 
 def test_docs_snippet__each_is_included_in_a_page() -> None:
     pages = "\n".join(p.read_text() for p in (ROOT / "docs").rglob("*.rst"))
-    included = set(re.findall(r"literalinclude:: (?:\.\./)*src/(\S+\.py)", pages))
-    assert {path.name for path in SNIPPETS} <= included
+    included = set(re.findall(r"literalinclude:: (?:\.\./)*src/(\S+\.(?:py|sh))", pages))
+    assert {path.name for path in [*SNIPPETS, *SCRIPTS]} <= included
 
 
 @pytest.mark.django_db

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -58,9 +58,12 @@ TASK_SCOPES = ("offered", "assigned", "groups", "all")
 ``assigned`` (assigned to the user), ``groups`` (unassigned, of the user's groups),
 ``all`` (every task of the tenant; needs ``view_humantaskmodel`` or ``complete_any_task``)."""
 
+# Tasks without a due date come last on every database (SQLite and MySQL sort NULL first).
+_DUE_AT = F("due_at").asc(nulls_last=True)
+
 TASK_ORDERINGS = {
-    "due_at": ("due_at", "created_at"),
-    "-priority": ("-priority", "due_at", "created_at"),
+    "due_at": (_DUE_AT, "created_at"),
+    "-priority": ("-priority", _DUE_AT, "created_at"),
     "created_at": ("created_at",),
     "-created_at": ("-created_at",),
 }
@@ -91,7 +94,7 @@ class Actor:
         resolver = tenant_resolver()
         return cls(
             user_id=str(getattr(user, conf.get_settings().USER_ID_FIELD)),
-            groups=frozenset(user.groups.values_list("name", flat=True)),
+            groups=group_names(user),
             tenant_id=resolver(request) if resolver is not None else None,
             scoped=resolver is not None,
             has_perm=functools.partial(_django_perm, user),
@@ -99,6 +102,16 @@ class Actor:
 
     def can(self, codename: str) -> bool:
         return self.has_perm(codename)
+
+
+def group_names(user: Any) -> frozenset[str]:
+    """The names of a Django user's groups, read once per user object (tenant resolvers that
+    look at groups can call this too, and share the query)."""
+    names = getattr(user, "_workflows_group_names", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True))
+        user._workflows_group_names = names
+    return names
 
 
 def _django_perm(user: Any, codename: str) -> bool:
@@ -200,6 +213,14 @@ class WorkflowService:
             raise WorkflowInstanceNotFoundError(instance_id)
         return row
 
+    def instance_detail(
+        self, actor: Actor, instance_id: Any
+    ) -> tuple[WorkflowInstanceModel, list[StepExecutionModel], list[HumanTaskModel]]:
+        """Return an instance, its step executions, and its pending tasks ``actor`` sees."""
+        row = self.get_instance(actor, instance_id)
+        history = StepExecutionModel.objects.find_by_instance(row.pk)
+        return row, history, self.pending_tasks(actor, row.pk)
+
     def step_executions(self, actor: Actor, instance_id: Any) -> list[StepExecutionModel]:
         """Return an instance's step executions in the order they started."""
         row = self.get_instance(actor, instance_id)
@@ -291,14 +312,29 @@ class WorkflowService:
             return rows
         return rows.filter(_offered(actor) | Q(completed_by=actor.user_id))
 
+    def pending_tasks(self, actor: Actor, instance_id: Any) -> list[HumanTaskModel]:
+        """The pending tasks of an instance that ``actor`` may see, oldest first."""
+        rows = self.tasks(actor).filter(instance_id=instance_id, status="pending")
+        return list(rows.only("id", "step_name", "title").order_by("created_at"))
+
     def sees_all_tasks(self, actor: Actor) -> bool:
         return actor.can("complete_any_task") or actor.can("view_humantaskmodel")
 
     def inbox(
-        self, actor: Actor, query: TaskFilter, *, limit: int = 50, offset: int = 0
-    ) -> tuple[list[HumanTaskModel], int]:
-        """Return a page of ``actor``'s inbox and its total."""
-        return _page(self.inbox_rows(actor, query), limit, offset)
+        self,
+        actor: Actor,
+        query: TaskFilter,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        count: bool = True,
+    ) -> tuple[list[HumanTaskModel], int | None]:
+        """Return a page of ``actor``'s inbox and its total (None when not ``count``:
+        counting a large inbox costs more than reading a page of it)."""
+        rows = self.inbox_rows(actor, query)
+        if not count:
+            return list(rows[offset : offset + limit]), None
+        return _page(rows, limit, offset)
 
     def inbox_rows(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         """The rows of ``actor``'s inbox for ``query`` (lazy, ordered)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows_app.services import group_names
+
 PREFIX = "tenant:"
 
 
@@ -17,6 +19,5 @@ def tenant_of(request: Any) -> str | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    names = user.groups.filter(name__startswith=PREFIX).values_list("name", flat=True)
-    first = min(names, default=None)
-    return first[len(PREFIX) :] if first is not None else None
+    tenants = sorted(name for name in group_names(user) if name.startswith(PREFIX))
+    return tenants[0][len(PREFIX) :] if tenants else None

@@ -112,3 +112,35 @@ class ApiWebhook(Workflow):
     version = "1.0.0"
     steps = [AwaitPayment]
     edges = []
+
+
+class Draft(BaseMachineStep):
+    name = "draft"
+
+    def execute(self, context):
+        context.set("drafted", True)
+
+
+class Polish(BaseMachineStep):
+    name = "polish"
+
+    def execute(self, context):
+        context.set("polished", True)
+
+
+class ApiVersionedOne(Workflow):
+    """Two versions under one name: the definitions routes list and pick them."""
+
+    name = "api_versioned"
+    version = "1.0.0"
+    steps = [Draft]
+    edges = []
+
+
+class ApiVersionedTwo(Workflow):
+    """The latest version of api_versioned: a second step."""
+
+    name = "api_versioned"
+    version = "2.0.0"
+    steps = [Draft, Polish]
+    edges = [("draft", "polish")]

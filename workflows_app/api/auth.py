@@ -21,9 +21,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer, SessionAuth
 
 from workflows_app import conf
 
@@ -31,7 +32,20 @@ __all__ = ["make_token", "session_auth", "token_auth", "user_for_token"]
 
 _SALT = "workflows_app.api.token"
 
-session_auth = django_auth
+
+class LoggedInSessionAuth(SessionAuth):
+    """ninja's ``django_auth``, checking CSRF only when the session has a user: without
+    one, the answer is 401 (authenticate), not a CSRF failure (403), and the next
+    authentication callable is tried."""
+
+    def __call__(self, request: HttpRequest) -> Any | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
+session_auth = LoggedInSessionAuth()
 """Django's session (``request.user``), with the CSRF check on unsafe methods."""
 
 
@@ -53,8 +67,11 @@ def user_for_token(token: str) -> Any | None:
     except (signing.BadSignature, TypeError, KeyError):
         return None
     user_model = get_user_model()
-    user = user_model._default_manager.filter(pk=user_pk).first()
-    if user is None or not user.is_active:
+    try:
+        user = user_model._default_manager.get(pk=user_pk)
+    except (user_model.DoesNotExist, ValidationError, ValueError, TypeError):
+        return None
+    if not user.is_active:
         return None
     if not constant_time_compare(fingerprint, _fingerprint(user)):
         return None  # the password changed since

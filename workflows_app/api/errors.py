@@ -10,6 +10,7 @@ requests to other routes of that API, ninja's own handling is kept.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +133,34 @@ def body_too_large() -> JsonResponse:
 
     limit = conf.get_settings().API_MAX_BODY_BYTES
     return error_response(413, f"The request body is larger than {limit} bytes", "too_large")
+
+
+# A JSON ``\u0000`` escape: after an even number of backslashes (escaped ones), or none.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def refuse_nul(request: HttpRequest) -> JsonResponse | None:
+    """Refuse NUL characters in the path (404), the query or a JSON body (422).
+
+    PostgreSQL cannot store them in text (its driver raises, a 500); the other databases
+    can. Refused before parsing, every database answers alike."""
+    if "\x00" in request.path:
+        return error_response(404, "Not found: no such id", "not_found")
+    locations: list[list[str | int]] = [
+        ["query", key]
+        for key, values in request.GET.lists()
+        if any("\x00" in text for text in [key, *values])
+    ]
+    if request.method in ("POST", "PUT", "PATCH") and _NUL_ESCAPE.search(request.body):
+        locations.append(["body"])
+    if not locations:
+        return None
+    errors = [
+        {"loc": loc, "msg": "NUL characters (\\u0000) are not accepted", "type": "nul_character"}
+        for loc in locations
+    ]
+    fields = ", ".join(".".join(str(part) for part in loc) for loc in locations)
+    return error_response(422, f"Invalid request: {fields}", "validation_error", errors)
 
 
 HANDLERS: dict[type[Exception], Callable[[HttpRequest, Any], HttpResponse]] = {

@@ -15,8 +15,8 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from ninja import Body, Query, Router, Schema, Status
-from pydantic import Field
+from ninja import Body, Query, Router, Schema
+from pydantic import BaseModel, Field, TypeAdapter
 
 from workflows_app import conf
 from workflows_app.api import errors
@@ -93,12 +93,38 @@ def _mark(run: Any) -> Any:
                     return errors.body_too_large()
             except errors.RequestDataTooBig:
                 return errors.body_too_large()
+        refused = errors.refuse_nul(request)
+        if refused is not None:
+            return refused
         return run(request, *args, **kwargs)
 
     return marked
 
 
 router.add_decorator(_mark, mode="view")
+
+
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def _json(body: BaseModel | list[BaseModel], status: int = 200) -> HttpResponse:
+    """Answer ``body`` (DTOs, built and validated field by field by the view), serialised by
+    pydantic in one pass: ninja's own path would validate it again and encode it in Python."""
+    if isinstance(body, BaseModel):
+        content = body.model_dump_json()
+    else:
+        item_type = type(body[0]) if body else BaseModel
+        adapter = _ADAPTERS.get(item_type)
+        if adapter is None:
+            adapter = _ADAPTERS[item_type] = TypeAdapter(list[item_type])  # type: ignore[valid-type]
+        content = adapter.dump_json(body)
+    return HttpResponse(content, status=status, content_type="application/json")
+
+
+def _instance(request: HttpRequest, row: Any, status: int = 201) -> HttpResponse:
+    """Answer one instance, with the pending tasks the caller may see."""
+    pending = get_service().pending_tasks(actor(request), row.pk)
+    return _json(WorkflowInstanceDTO.of(row, pending), status)
 
 
 def actor(request: HttpRequest) -> Actor:
@@ -114,12 +140,12 @@ def actor(request: HttpRequest) -> Actor:
 
 
 @router.get(
-    "/definitions", response={200: list[WorkflowDefinitionDTO], 401: ErrorDTO}, tags=[DEFINITIONS]
+    "/definitions", response={200: list[WorkflowDefinitionDTO], **_READ}, tags=[DEFINITIONS]
 )
 def list_definitions(request: HttpRequest, active_only: bool = True) -> Any:
     """The latest version of each workflow (``active_only=false``: every version)."""
     definitions = get_service().list_definitions(actor(request), active_only)
-    return [WorkflowDefinitionDTO.of(definition) for definition in definitions]
+    return _json([WorkflowDefinitionDTO.of(definition) for definition in definitions])
 
 
 @router.get(
@@ -127,7 +153,9 @@ def list_definitions(request: HttpRequest, active_only: bool = True) -> Any:
 )
 def get_definition(request: HttpRequest, name: str, version: str | None = None) -> Any:
     """One workflow definition, at ``version`` or its latest."""
-    return WorkflowDefinitionDTO.of(get_service().get_definition(actor(request), name, version))
+    return _json(
+        WorkflowDefinitionDTO.of(get_service().get_definition(actor(request), name, version))
+    )
 
 
 @router.get("/definitions/{name}/graph", response={200: GraphDTO, **_READ}, tags=[DEFINITIONS])
@@ -139,7 +167,9 @@ def get_definition_graph(
 ) -> Any:
     """The definition's graph: Mermaid source and nodes/edges (``json``: nodes and edges only)."""
     definition = get_service().get_definition(actor(request), name, version)
-    return GraphDTO.of(definition, definition.to_mermaid() if graph_format == "mermaid" else "")
+    return _json(
+        GraphDTO.of(definition, definition.to_mermaid() if graph_format == "mermaid" else "")
+    )
 
 
 # -- instances ----------------------------------------------------------------------------
@@ -160,12 +190,13 @@ def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
         tenant_id=data.tenant_id,
         user_id=data.user_id,
     )
-    return Status(201, WorkflowInstanceDTO.of(row))
+    return _instance(request, row)
 
 
 class Page(Schema):
     limit: int = Field(50, ge=1, le=100, description="At most this many items (1 to 100).")
-    offset: int = Field(0, ge=0, description="Skip this many items.")
+    # Bounded: a larger offset overflows the databases' integers (a 500 on SQLite).
+    offset: int = Field(0, ge=0, le=2**31 - 1, description="Skip this many items.")
 
 
 class InstanceFilters(Page):
@@ -181,9 +212,7 @@ class InstanceFilters(Page):
     tags=[INSTANCES],
     openapi_extra=_TOTAL,
 )
-def list_instances(
-    request: HttpRequest, response: HttpResponse, filters: Query[InstanceFilters]
-) -> Any:
+def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
     rows, total = get_service().list_instances(
         actor(request),
@@ -194,8 +223,9 @@ def list_instances(
         limit=filters.limit,
         offset=filters.offset,
     )
-    response[TOTAL_HEADER] = str(total)
-    return [WorkflowInstanceDTO.of(row) for row in rows]
+    answer = _json([WorkflowInstanceDTO.of(row) for row in rows])
+    answer[TOTAL_HEADER] = str(total)
+    return answer
 
 
 @router.get(
@@ -203,17 +233,15 @@ def list_instances(
 )
 def get_instance(request: HttpRequest, instance_id: UUID) -> Any:
     """An instance with its context data and its step history."""
-    service = get_service()
-    row = service.get_instance(actor(request), instance_id)
-    history = service.step_executions(actor(request), row.pk)
-    return WorkflowInstanceDetailDTO.of_detail(row, history)
+    row, history, pending = get_service().instance_detail(actor(request), instance_id)
+    return _json(WorkflowInstanceDetailDTO.of_detail(row, history, pending))
 
 
 @router.get("/instances/{instance_id}/graph", response={200: GraphDTO, **_READ}, tags=[INSTANCES])
 def get_instance_graph(request: HttpRequest, instance_id: UUID) -> Any:
     """The graph of the instance's version, its completed, failed and current steps coloured."""
     _row, definition, mermaid = get_service().instance_mermaid(actor(request), instance_id)
-    return GraphDTO.of(definition, mermaid)
+    return _json(GraphDTO.of(definition, mermaid))
 
 
 @router.get(
@@ -224,7 +252,7 @@ def get_instance_graph(request: HttpRequest, instance_id: UUID) -> Any:
 def list_step_executions(request: HttpRequest, instance_id: UUID) -> Any:
     """(added) The instance's step executions, in the order they started."""
     executions = get_service().step_executions(actor(request), instance_id)
-    return [StepExecutionDTO.of(execution) for execution in executions]
+    return _json([StepExecutionDTO.of(execution) for execution in executions])
 
 
 @router.post(
@@ -238,9 +266,7 @@ def cancel_instance(
     reason: str = Query("User canceled", max_length=10_000),
 ) -> Any:
     """Cancel a running or waiting instance, and its pending tasks (409 once it has finished)."""
-    return Status(
-        201, WorkflowInstanceDTO.of(get_service().cancel(actor(request), instance_id, reason))
-    )
+    return _instance(request, get_service().cancel(actor(request), instance_id, reason))
 
 
 @router.post(
@@ -255,7 +281,7 @@ def retry_instance(
 ) -> Any:
     """Run a failed instance again from its failed step, or from ``from_step``."""
     row = get_service().retry(actor(request), instance_id, from_step)
-    return Status(201, WorkflowInstanceDTO.of(row))
+    return _instance(request, row)
 
 
 # -- tasks --------------------------------------------------------------------------------
@@ -264,7 +290,9 @@ def retry_instance(
 class TaskFilters(Page):
     assignee_id: str | None = Field(None, max_length=255)
     assignee_group: str | None = Field(None, max_length=255)
-    status: TaskStatus | Literal["any"] = "pending"
+    # One Literal, not a union: a union's errors name its branches and ninja's parameter
+    # (loc ["query", "filters", "status", "literal[...]"]) instead of ["query", "status"].
+    status: Literal[TaskStatus, "any"] = "pending"
     scope: TaskScope = Field(
         "offered",
         description="(added) offered: assigned to me, or unassigned in my groups or in none; "
@@ -275,6 +303,11 @@ class TaskFilters(Page):
     instance_id: UUID | None = Field(None, description="(added)")
     overdue: bool | None = Field(None, description="(added) Only (or no) overdue tasks.")
     ordering: TaskOrdering = Field("due_at", description="(added) Earliest due first, by default.")
+    count: bool = Field(
+        False,
+        description="(added) Also count every matching task, into X-Total-Count. Off by "
+        "default: counting a large inbox costs more than reading a page of it.",
+    )
 
 
 @router.get(
@@ -283,8 +316,8 @@ class TaskFilters(Page):
     tags=[TASKS],
     openapi_extra=_TOTAL,
 )
-def list_tasks(request: HttpRequest, response: HttpResponse, filters: Query[TaskFilters]) -> Any:
-    """The caller's inbox, earliest due first; the total is in ``X-Total-Count``."""
+def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
+    """The caller's inbox, earliest due first; with ``count=true`` the total is in ``X-Total-Count``."""
     query = TaskFilter(
         scope=filters.scope,
         status=None if filters.status == "any" else filters.status,
@@ -296,17 +329,19 @@ def list_tasks(request: HttpRequest, response: HttpResponse, filters: Query[Task
         ordering=filters.ordering,
     )
     tasks, total = get_service().inbox(
-        actor(request), query, limit=filters.limit, offset=filters.offset
+        actor(request), query, limit=filters.limit, offset=filters.offset, count=filters.count
     )
-    response[TOTAL_HEADER] = str(total)
     now = timezone.now()
-    return [HumanTaskDTO.of(task, now) for task in tasks]
+    answer = _json([HumanTaskDTO.of(task, now) for task in tasks])
+    if total is not None:
+        answer[TOTAL_HEADER] = str(total)
+    return answer
 
 
 @router.get("/tasks/{task_id}", response={200: HumanTaskDTO, **_READ}, tags=[TASKS])
 def get_task(request: HttpRequest, task_id: UUID) -> Any:
     """One task the caller may see."""
-    return HumanTaskDTO.of(get_service().get_task(actor(request), task_id))
+    return _json(HumanTaskDTO.of(get_service().get_task(actor(request), task_id)))
 
 
 @router.post(
@@ -324,19 +359,19 @@ def complete_task(request: HttpRequest, task_id: UUID, data: CompleteTaskDTO) ->
         completed_by=data.completed_by,
         comment=data.comment,
     )
-    return Status(201, WorkflowInstanceDTO.of(row))
+    return _instance(request, row)
 
 
 @router.post("/tasks/{task_id}/claim", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
 def claim_task(request: HttpRequest, task_id: UUID) -> Any:
     """(added) Take an unassigned task of one of your groups: it becomes yours."""
-    return Status(201, HumanTaskDTO.of(get_service().claim_task(actor(request), task_id)))
+    return _json(HumanTaskDTO.of(get_service().claim_task(actor(request), task_id)), 201)
 
 
 @router.post("/tasks/{task_id}/release", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
 def release_task(request: HttpRequest, task_id: UUID) -> Any:
     """(added) Give a task you claimed back to its group."""
-    return Status(201, HumanTaskDTO.of(get_service().release_task(actor(request), task_id)))
+    return _json(HumanTaskDTO.of(get_service().release_task(actor(request), task_id)), 201)
 
 
 @router.post(
@@ -351,7 +386,7 @@ def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) ->
         new_group=data.new_group,
         reason=data.reason,
     )
-    return Status(201, HumanTaskDTO.of(task))
+    return _json(HumanTaskDTO.of(task), 201)
 
 
 # -- webhooks -----------------------------------------------------------------------------
@@ -376,4 +411,4 @@ def webhook_callback(request: HttpRequest, callback_token: str, data: Body[Any])
     The token is the credential: no other authentication. It works once.
     """
     row = get_service().complete_webhook(callback_token, data)
-    return Status(201, WebhookAcceptedDTO(instance_id=row.pk, status=row.status))
+    return _json(WebhookAcceptedDTO(instance_id=row.pk, status=row.status), 201)

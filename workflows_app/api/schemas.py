@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
@@ -41,6 +40,11 @@ TaskStatus = Literal["pending", "completed", "canceled"]
 TaskScope = Literal["offered", "assigned", "groups", "all"]
 TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
 Identifier = Field(max_length=255)
+
+
+class Schema(BaseModel):
+    """Plain pydantic models: the views build them field by field, so ninja's ``Schema``
+    (which reads attributes off ORM objects) would only add a second validation pass."""
 
 
 class _Request(Schema):
@@ -163,6 +167,12 @@ class StepExecutionDTO(Schema):
         )
 
 
+class TaskRefDTO(Schema):
+    id: UUID
+    step_name: str
+    title: str
+
+
 class WorkflowInstanceDTO(Schema):
     id: UUID
     definition_name: str
@@ -174,9 +184,16 @@ class WorkflowInstanceDTO(Schema):
     workflow_version: str = Field(description="(added) The version the instance runs on.")
     tenant_id: str | None = Field(None, description="(added)")
     error: str | None = Field(None, description="(added) Why it failed.")
+    pending_tasks: list[TaskRefDTO] | None = Field(
+        None,
+        description="(added) In answers about one instance: its pending tasks that the caller "
+        "may see (to complete one right after a start). Null in lists.",
+    )
 
     @classmethod
-    def fields_of(cls, row: WorkflowInstanceModel) -> dict[str, Any]:
+    def fields_of(
+        cls, row: WorkflowInstanceModel, pending: list[HumanTaskModel] | None = None
+    ) -> dict[str, Any]:
         return {
             "id": row.pk,
             "definition_name": row.workflow_name,
@@ -188,11 +205,19 @@ class WorkflowInstanceDTO(Schema):
             "workflow_version": row.workflow_version,
             "tenant_id": row.tenant_id,
             "error": row.error,
+            "pending_tasks": None
+            if pending is None
+            else [
+                TaskRefDTO(id=task.pk, step_name=task.step_name, title=task.title)
+                for task in pending
+            ],
         }
 
     @classmethod
-    def of(cls, row: WorkflowInstanceModel) -> WorkflowInstanceDTO:
-        return cls(**cls.fields_of(row))
+    def of(
+        cls, row: WorkflowInstanceModel, pending: list[HumanTaskModel] | None = None
+    ) -> WorkflowInstanceDTO:
+        return cls(**cls.fields_of(row, pending))
 
 
 class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
@@ -202,10 +227,13 @@ class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
 
     @classmethod
     def of_detail(
-        cls, row: WorkflowInstanceModel, history: list[StepExecutionModel]
+        cls,
+        row: WorkflowInstanceModel,
+        history: list[StepExecutionModel],
+        pending: list[HumanTaskModel],
     ) -> WorkflowInstanceDetailDTO:
         return cls(
-            **cls.fields_of(row),
+            **cls.fields_of(row, pending),
             context_data=row.context_data,
             metadata=row.metadata,
             step_history=[StepExecutionDTO.of(execution) for execution in history],

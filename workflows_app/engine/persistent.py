@@ -213,7 +213,7 @@ class PersistentExecutionEngine:
             state = self._state(row, history)
             token = self._check_completable(row, state, step_name)
             if execution_id is not None and waiting.get(token.id) != execution_id:
-                raise WorkflowStateError(f"The step '{step_name}' is no longer waiting")
+                raise self._not_waiting(step_name, execution_id)
             definition = self._definition_of(row)
             if validate and not validated:
                 step = definition.steps.get(step_name)
@@ -242,7 +242,7 @@ class PersistentExecutionEngine:
                 .first()
             )
             if execution is None or execution_id not in (None, execution.pk):
-                raise WorkflowStateError(f"The step '{step_name}' is no longer waiting")
+                raise self._not_waiting(step_name, execution_id)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
             t.events[:0] = self._complete_task_rows(
                 row.pk, execution.pk, step_name, user_id, data, comment
@@ -251,6 +251,20 @@ class PersistentExecutionEngine:
 
         t = self._transition(instance_id, apply)
         return self._run_on(instance_id, definition, t.state, t.lease, t.version)
+
+    def _not_waiting(self, step_name: str, execution_id: UUID | None) -> Exception:
+        """The error for a completion of ``execution_id`` that no longer waits: its task was
+        completed (by a concurrent call, most likely), or the step moved on otherwise."""
+        if execution_id is not None:
+            task = (
+                HumanTaskModel.objects.using(self.using)
+                .filter(step_execution_id=execution_id)
+                .values_list("pk", "status")
+                .first()
+            )
+            if task is not None and task[1] == "completed":
+                return TaskAlreadyCompletedError(task[0])
+        return WorkflowStateError(f"The step '{step_name}' is no longer waiting")
 
     def _take_lease(
         self,

@@ -1,0 +1,265 @@
+"""The REST API over real HTTP: uvicorn with one worker, serving the demo project.
+
+- ``GET /workflows/tasks`` (50 per page) with 100,000 pending tasks (PostgreSQL only): a
+  member of 10 of the 100 groups (10,000 tasks offered), and an operator listing every
+  task (``scope=all``); requests per second and latency percentiles, from client threads
+  on keep-alive connections. Also the SQL queries one inbox request issues, per page size.
+- Start then complete of the demo's approval workflow over HTTP: two requests per round
+  trip (the start's answer names the pending task).
+
+The server gets its connections from psycopg's pool (``DATABASE_POOL=1``), as an ASGI
+deployment should.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from workflows_app.api import make_token
+
+TASKS = 100_000
+GROUPS = 100
+PAGE = 50
+CLIENT_THREADS = 6
+SECONDS = 6.0
+
+
+def _fill_tasks(count: int) -> None:
+    """``count`` pending tasks over ``GROUPS`` groups, a tenth assigned to a user."""
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+    from workflows_app.models import StepExecutionModel
+
+    instance = PersistentExecutionEngine().start_workflow_sync("expense_approval", {"amount": 1})
+    execution = StepExecutionModel.objects.filter(instance_id=instance.id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO workflow_human_tasks (
+                id, created_at, updated_at, instance_id, step_execution_id, step_name, title,
+                description, assignee_id, assignee_group, due_at, status, priority, activity
+            )
+            SELECT
+                gen_random_uuid(), now() - (n || ' seconds')::interval, now(),
+                %s, %s, 'manager_approval', 'Approve claim ' || n, 'Check the receipt',
+                CASE WHEN n %% 10 = 0 THEN 'user' || (n %% 1000) END,
+                'group' || (n %% %s),
+                CASE WHEN n %% 3 = 0 THEN now() + ((n %% 1000) || ' hours')::interval END,
+                'pending', n %% 5, '[]'
+            FROM generate_series(1, %s) AS n
+            """,
+            [instance.id, execution.id, GROUPS, count],
+        )
+        cursor.execute("ANALYZE workflow_human_tasks")
+
+
+def _user(name: str, groups: list[str], perms: list[str]) -> User:
+    user = User.objects.create_user(name)
+    user.groups.add(*[Group.objects.get_or_create(name=group)[0] for group in groups])
+    found = Permission.objects.filter(content_type__app_label="workflows_app", codename__in=perms)
+    user.user_permissions.add(*found)
+    return user
+
+
+class _Server:
+    """A uvicorn process (one worker) serving the demo project on the bench database."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        root = Path(settings.BASE_DIR)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_NAME": str(connection.settings_dict["NAME"]),
+            "DATABASE_POOL": "1",
+            "PYTHONPATH": str(root),
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "project.asgi:application",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=root,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("uvicorn did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _call(
+    conn: http.client.HTTPConnection, method: str, path: str, token: str, body: Any = None
+) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, payload, headers)
+    answer = conn.getresponse()
+    data = answer.read()
+    return answer.status, json.loads(data) if data else None
+
+
+def _load(port: int, path: str, token: str) -> tuple[float, list[float]]:
+    """GET ``path`` from client threads for ``SECONDS``; return requests/s and latencies."""
+    latencies: list[list[float]] = [[] for _ in range(CLIENT_THREADS)]
+    stop = time.perf_counter() + SECONDS
+    failures: list[str] = []
+
+    def client(mine: list[float]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < stop:
+            began = time.perf_counter()
+            status, body = _call(conn, "GET", path, token)
+            mine.append((time.perf_counter() - began) * 1000)
+            if status != 200 or len(body) != PAGE:
+                failures.append(f"{status} {str(body)[:200]}")
+                return
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in latencies]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{path}: {failures[0]}")
+    every = sorted(latency for mine in latencies for latency in mine)
+    return len(every) / elapsed, every
+
+
+def _queries_per_page(token_user: User) -> str:
+    """The SQL queries one inbox request issues, for several page sizes (in process)."""
+    from ninja.testing import TestClient
+
+    from project.api import api
+
+    client = TestClient(api)
+    headers = {"Authorization": f"Bearer {make_token(token_user)}"}
+    counts = []
+    for size in (1, 10, 50, 100):
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.get(f"/workflows/tasks?limit={size}", headers=headers)
+        assert answer.status_code == 200 and len(answer.json()) == size, answer.content[:200]
+        counts.append(f"{size}: {len(queries)}")
+    return ", ".join(counts)
+
+
+def tasks_inbox(args: Any) -> None:
+    if connection.vendor != "postgresql":
+        print("GET /workflows/tasks over 100,000 tasks: PostgreSQL only, skipped", flush=True)
+        return
+    started = time.perf_counter()
+    _fill_tasks(TASKS)
+    print(f"filled {TASKS:,} pending tasks in {time.perf_counter() - started:.1f} s", flush=True)
+    member = _user("bench_member", [f"group{n}" for n in range(10)], [])
+    operator = _user("bench_operator", [], ["view_humantaskmodel"])
+    print(f"SQL queries per inbox request by page size: {_queries_per_page(member)}", flush=True)
+    server = _Server()
+    try:
+        for label, user, path in (
+            ("member of 10 groups", member, f"/api/workflows/tasks?limit={PAGE}"),
+            ("operator, scope=all", operator, f"/api/workflows/tasks?limit={PAGE}&scope=all"),
+        ):
+            token = make_token(user)
+            _load(server.port, path, token)  # warm up: connections, caches
+            rate, latencies = _load(server.port, path, token)
+            p95 = latencies[int(len(latencies) * 0.95) - 1]
+            print(
+                f"GET /workflows/tasks ({PAGE} of {TASKS:,} pending, {label}): "
+                f"{rate:.0f} requests/s, p50 {statistics.median(latencies):.1f} ms, "
+                f"p95 {p95:.1f} ms ({CLIENT_THREADS} client threads)",
+                flush=True,
+            )
+    finally:
+        server.stop()
+
+
+def start_and_complete(args: Any) -> None:
+    user = _user("bench_manager", ["managers"], ["start_workflow"])
+    token = make_token(user)
+    server = _Server()
+    count = max(args.instances // 2, 50)
+
+    def round_trips(share: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        for _ in range(share):
+            status, started = _call(
+                conn,
+                "POST",
+                "/api/workflows/instances",
+                token,
+                {"definition_name": "expense_approval", "input_data": {"amount": 10}},
+            )
+            assert status == 201 and started["status"] == "waiting", (status, started)
+            [task] = started["pending_tasks"]
+            status, finished = _call(
+                conn,
+                "POST",
+                f"/api/workflows/tasks/{task['id']}/complete",
+                token,
+                {"output_data": {"approved": True}},
+            )
+            assert status == 201 and finished["status"] == "completed", (status, finished)
+        conn.close()
+
+    try:
+        round_trips(5)  # warm up
+        threads = [threading.Thread(target=round_trips, args=(count // 4,)) for _ in range(4)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        server.stop()
+    total = (count // 4) * 4
+    print(
+        f"start + complete over HTTP ({connection.vendor}): {total} round trips "
+        f"in {elapsed:.2f} s = {total / elapsed:.0f}/s (4 client threads)",
+        flush=True,
+    )
+
+
+BENCHMARKS = [("api_start_complete", start_and_complete), ("api_tasks", tasks_inbox)]
