@@ -7,8 +7,12 @@
 - Start then complete of the demo's approval workflow over HTTP: two requests per round
   trip (the start's answer names the pending task).
 
-The server gets its connections from psycopg's pool (``DATABASE_POOL=1``), as an ASGI
-deployment should.
+Each runs twice: the demo served as ASGI (``project.asgi``, as ``make run`` does) and as WSGI
+under uvicorn's ``--interface wsgi``. An unauthenticated request (a 401 before any query)
+shows what the server stack costs before any view runs.
+
+The server runs as in production: DEBUG off, and PostgreSQL connections from psycopg's pool
+(``DATABASE_POOL=1``), as an ASGI deployment should have them.
 """
 
 from __future__ import annotations
@@ -76,9 +80,11 @@ def _user(name: str, groups: list[str], perms: list[str]) -> User:
 
 
 class _Server:
-    """A uvicorn process (one worker) serving the demo project on the bench database."""
+    """A uvicorn process (one worker) serving the demo project on the bench database, as
+    ASGI (``project.asgi``) or as WSGI (``project.wsgi``, ``--interface wsgi``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, interface: str = "asgi") -> None:
+        self.interface = interface
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -88,6 +94,7 @@ class _Server:
             "DJANGO_SETTINGS_MODULE": "project.settings",
             "DATABASE_NAME": str(connection.settings_dict["NAME"]),
             "DATABASE_POOL": "1",
+            "DJANGO_DEBUG": "0",
             "PYTHONPATH": str(root),
         }
         self.process = subprocess.Popen(
@@ -95,7 +102,9 @@ class _Server:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "project.asgi:application",
+                f"project.{interface}:application",
+                "--interface",
+                "asgi3" if interface == "asgi" else interface,
                 "--port",
                 str(self.port),
                 "--workers",
@@ -138,19 +147,21 @@ def _call(
     return answer.status, json.loads(data) if data else None
 
 
-def _load(port: int, path: str, token: str) -> tuple[float, list[float]]:
-    """GET ``path`` from client threads for ``SECONDS``; return requests/s and latencies."""
+def _load(
+    port: int, path: str, token: str, *, expect: int = 200, seconds: float = SECONDS
+) -> tuple[float, list[float]]:
+    """GET ``path`` from client threads for ``seconds``; return requests/s and latencies."""
     latencies: list[list[float]] = [[] for _ in range(CLIENT_THREADS)]
-    stop = time.perf_counter() + SECONDS
+    stop = time.perf_counter() + seconds
     failures: list[str] = []
 
     def client(mine: list[float]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", port)
         while time.perf_counter() < stop:
             began = time.perf_counter()
             status, body = _call(conn, "GET", path, token)
             mine.append((time.perf_counter() - began) * 1000)
-            if status != 200 or len(body) != PAGE:
+            if status != expect or (expect == 200 and len(body) != PAGE):
                 failures.append(f"{status} {str(body)[:200]}")
                 return
         conn.close()
@@ -185,6 +196,18 @@ def _queries_per_page(token_user: User) -> str:
     return ", ".join(counts)
 
 
+INTERFACES = ("asgi", "wsgi")
+
+
+def _report_load(label: str, rate: float, latencies: list[float]) -> None:
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    print(
+        f"{label}: {rate:.0f} requests/s, p50 {statistics.median(latencies):.1f} ms, "
+        f"p95 {p95:.1f} ms ({CLIENT_THREADS} client threads)",
+        flush=True,
+    )
+
+
 def tasks_inbox(args: Any) -> None:
     if connection.vendor != "postgresql":
         print("GET /workflows/tasks over 100,000 tasks: PostgreSQL only, skipped", flush=True)
@@ -195,71 +218,79 @@ def tasks_inbox(args: Any) -> None:
     member = _user("bench_member", [f"group{n}" for n in range(10)], [])
     operator = _user("bench_operator", [], ["view_humantaskmodel"])
     print(f"SQL queries per inbox request by page size: {_queries_per_page(member)}", flush=True)
-    server = _Server()
-    try:
-        for label, user, path in (
-            ("member of 10 groups", member, f"/api/workflows/tasks?limit={PAGE}"),
-            ("operator, scope=all", operator, f"/api/workflows/tasks?limit={PAGE}&scope=all"),
-        ):
-            token = make_token(user)
-            _load(server.port, path, token)  # warm up: connections, caches
-            rate, latencies = _load(server.port, path, token)
-            p95 = latencies[int(len(latencies) * 0.95) - 1]
-            print(
-                f"GET /workflows/tasks ({PAGE} of {TASKS:,} pending, {label}): "
-                f"{rate:.0f} requests/s, p50 {statistics.median(latencies):.1f} ms, "
-                f"p95 {p95:.1f} ms ({CLIENT_THREADS} client threads)",
-                flush=True,
+    for interface in INTERFACES:
+        server = _Server(interface)
+        try:
+            # The floor: an unauthenticated request, answered 401 before any query.
+            rate, latencies = _load(server.port, "/api/workflows/tasks", "-", expect=401)
+            _report_load(
+                f"[{interface}] 401 without credentials (the stack alone)", rate, latencies
             )
-    finally:
-        server.stop()
+            for label, user, path in (
+                ("member of 10 groups", member, f"/api/workflows/tasks?limit={PAGE}"),
+                ("operator, scope=all", operator, f"/api/workflows/tasks?limit={PAGE}&scope=all"),
+            ):
+                token = make_token(user)
+                _load(server.port, path, token, seconds=1.0)  # warm up: connections, caches
+                rate, latencies = _load(server.port, path, token)
+                _report_load(
+                    f"[{interface}] GET /workflows/tasks ({PAGE} of {TASKS:,} pending, {label})",
+                    rate,
+                    latencies,
+                )
+        finally:
+            server.stop()
 
 
 def start_and_complete(args: Any) -> None:
     user = _user("bench_manager", ["managers"], ["start_workflow"])
     token = make_token(user)
-    server = _Server()
     count = max(args.instances // 2, 50)
+    for interface in INTERFACES:
+        server = _Server(interface)
+        try:
+            _round_trips(server.port, token, 5)  # warm up
+            threads = [
+                threading.Thread(target=_round_trips, args=(server.port, token, count // 4))
+                for _ in range(4)
+            ]
+            began = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - began
+        finally:
+            server.stop()
+        total = (count // 4) * 4
+        print(
+            f"[{interface}] start + complete over HTTP ({connection.vendor}): {total} round "
+            f"trips in {elapsed:.2f} s = {total / elapsed:.0f}/s (4 client threads)",
+            flush=True,
+        )
 
-    def round_trips(share: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        for _ in range(share):
-            status, started = _call(
-                conn,
-                "POST",
-                "/api/workflows/instances",
-                token,
-                {"definition_name": "expense_approval", "input_data": {"amount": 10}},
-            )
-            assert status == 201 and started["status"] == "waiting", (status, started)
-            [task] = started["pending_tasks"]
-            status, finished = _call(
-                conn,
-                "POST",
-                f"/api/workflows/tasks/{task['id']}/complete",
-                token,
-                {"output_data": {"approved": True}},
-            )
-            assert status == 201 and finished["status"] == "completed", (status, finished)
-        conn.close()
 
-    try:
-        round_trips(5)  # warm up
-        threads = [threading.Thread(target=round_trips, args=(count // 4,)) for _ in range(4)]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
-    finally:
-        server.stop()
-    total = (count // 4) * 4
-    print(
-        f"start + complete over HTTP ({connection.vendor}): {total} round trips "
-        f"in {elapsed:.2f} s = {total / elapsed:.0f}/s (4 client threads)",
-        flush=True,
-    )
+def _round_trips(port: int, token: str, count: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(count):
+        status, started = _call(
+            conn,
+            "POST",
+            "/api/workflows/instances",
+            token,
+            {"definition_name": "expense_approval", "input_data": {"amount": 10}},
+        )
+        assert status == 201 and started["status"] == "waiting", (status, started)
+        [task] = started["pending_tasks"]
+        status, finished = _call(
+            conn,
+            "POST",
+            f"/api/workflows/tasks/{task['id']}/complete",
+            token,
+            {"output_data": {"approved": True}},
+        )
+        assert status == 201 and finished["status"] == "completed", (status, finished)
+    conn.close()
 
 
 BENCHMARKS = [("api_start_complete", start_and_complete), ("api_tasks", tasks_inbox)]

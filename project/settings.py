@@ -2,7 +2,8 @@
 
 The database is SQLite (``db.sqlite3`` at the repository root) unless ``DATABASE_URL`` is
 set, for example ``postgres://postgres@127.0.0.1:5432/test`` or ``mysql://root:@127.0.0.1:3306/test``.
-This is a development project: the secret key is public and DEBUG is on.
+This is a development project: the secret key is public and DEBUG is on (DJANGO_DEBUG=0
+turns it off).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import django
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-demo-only-do-not-deploy")
-DEBUG = True
+# DJANGO_DEBUG=0 turns debugging off (`make bench` serves that way: DEBUG records every query).
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") != "0"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = [
