@@ -143,6 +143,7 @@ class TaskFilter:
     instance_id: uuid.UUID | None = None
     overdue: bool | None = None
     due_before: datetime | None = None
+    due_within: timedelta | None = None  # due from now to now + this (not overdue yet)
     ordering: str = "due_at"
 
 
@@ -365,6 +366,8 @@ class WorkflowService:
             rows = rows.filter(status="pending", due_at__lt=now)
         elif query.overdue is False:
             rows = rows.filter(Q(due_at__isnull=True) | Q(due_at__gte=now))
+        if query.due_within is not None:
+            rows = rows.filter(due_at__gte=now, due_at__lt=now + query.due_within)
         return rows.order_by(*TASK_ORDERINGS[query.ordering])
 
     def get_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
@@ -374,6 +377,14 @@ class WorkflowService:
         if task is None:
             raise TaskNotFoundError(task_id)
         return task
+
+    def task_context(
+        self, actor: Actor, task: HumanTaskModel
+    ) -> tuple[WorkflowInstanceModel, list[StepExecutionModel]]:
+        """The instance of a task from :meth:`get_task`, and its step history: what the
+        person doing the task needs to see (seeing a task shows its instance's data)."""
+        instance = WorkflowInstanceModel.objects.get(pk=task.instance_id)
+        return instance, StepExecutionModel.objects.find_by_instance(task.instance_id)
 
     def may_complete(self, actor: Actor, task: HumanTaskModel) -> bool:
         """Whether ``actor`` may complete (or release) ``task``."""

@@ -1,1 +1,11 @@
-"""The Django admin: the task inbox and the operations console (registered on import)."""
+"""The Django admin: the task inbox and the operations console, registered on the default
+admin site when Django autodiscovers admin modules."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from workflows_app.admin.tasks import HumanTaskAdmin
+from workflows_app.models import HumanTaskModel
+
+admin.site.register(HumanTaskModel, HumanTaskAdmin)

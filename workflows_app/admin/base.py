@@ -1,0 +1,68 @@
+"""What every admin page of the app shares: engine-owned rows are read-only, and each
+request has an :class:`~workflows_app.services.Actor` whose rules scope what it sees.
+
+Staff users may open every page; what they then see is what the service lets their
+actor see (tasks offered to them, instances they started or hold a task of, everything
+with the view permissions; their tenant only). Nothing here writes a row: actions call
+the service, which calls the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
+
+from workflows_app.core.exceptions import WorkflowsError
+from workflows_app.services import Actor, NotAllowedError, WorkflowService, get_service
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    """The request's actor, built once per request."""
+    found = getattr(request, "_workflows_actor", None)
+    if found is None:
+        found = Actor.for_user(request.user, request)
+        request._workflows_actor = found  # type: ignore[attr-defined]
+    return found
+
+
+class EngineOwnedAdmin(admin.ModelAdmin):
+    """A read-only admin for rows only the engine writes; staff may look, as the service
+    allows."""
+
+    actions: Any = None
+
+    @property
+    def service(self) -> WorkflowService:
+        return get_service()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def run_action(request: HttpRequest, done: str, action: Any, *args: Any, **kwargs: Any) -> bool:
+    """Call a service action; tell the user how it went (``done`` on success). Return
+    whether it succeeded."""
+    try:
+        action(*args, **kwargs)
+    except NotAllowedError as exc:
+        messages.error(request, f"Not allowed: {exc}")
+    except WorkflowsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+        return True
+    return False

@@ -1,0 +1,294 @@
+"""The task inbox: the admin's list of human tasks, and the page where a task is done.
+
+The list shows, by default, the pending tasks offered to the user (assigned to them,
+or unassigned in their groups, or in no group), earliest due first; filters choose
+another scope, status, due state or workflow. The rows come from the service
+(:meth:`~workflows_app.services.WorkflowService.inbox_rows`): the filters here only show
+their choices.
+
+A task's page shows what the task asks, the instance's data and history, and the form
+built from the step's ``form_schema``; its buttons complete, claim, release and reassign
+the task through the service. Every POST answers with a redirect, so reloading a page
+never submits twice (and the engine completes a task once whatever happens).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
+from workflows_app.admin.forms import TaskForm
+from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
+from workflows_app.models import HumanTaskModel
+from workflows_app.services import TaskFilter, is_due_soon, is_overdue
+
+DUE_SOON = timedelta(hours=24)
+"""A pending task due within this is marked "due soon"."""
+
+
+class _ServiceFilter(admin.SimpleListFilter):
+    """A filter whose rows the service selects (in ``HumanTaskAdmin.get_queryset``); the
+    class only offers the choices. ``default`` is the choice taken when none is given."""
+
+    default: str | None = None
+
+    def value(self) -> str | None:
+        return super().value() or self.default
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset
+
+    def choices(self, changelist: Any) -> Any:
+        if self.default is None:
+            yield {
+                "selected": self.value() is None,
+                "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+                "display": "All",
+            }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class ScopeFilter(_ServiceFilter):
+    title = "show"
+    parameter_name = "scope"
+    default = "offered"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("offered", "Mine and my groups'"),
+            ("assigned", "Assigned to me"),
+            ("groups", "Unassigned in my groups"),
+            ("visible", "All I may see"),
+        ]
+
+
+class StatusFilter(_ServiceFilter):
+    title = "status"
+    parameter_name = "status"
+    default = "pending"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("pending", "Pending"),
+            ("completed", "Completed"),
+            ("canceled", "Canceled"),
+            ("any", "Any"),
+        ]
+
+
+class DueFilter(_ServiceFilter):
+    title = "due"
+    parameter_name = "due"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("overdue", "Overdue"), ("soon", "Due within 24 hours")]
+
+
+class WorkflowFilter(_ServiceFilter):
+    title = "workflow"
+    parameter_name = "workflow"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = {definition.name for definition in model_admin.service.list_definitions(None)}
+        return [(name, name) for name in sorted(names)]
+
+
+FILTERS = (ScopeFilter, StatusFilter, DueFilter, WorkflowFilter)
+
+
+class HumanTaskAdmin(EngineOwnedAdmin):
+    list_display = ("title", "workflow", "step_name", "assigned", "due", "priority", "status")
+    list_filter = FILTERS
+    list_select_related = ("instance",)
+    search_fields = ("title", "step_name", "assignee_id", "assignee_group")
+    sortable_by = ("title", "due", "priority", "status")
+    list_per_page = 50
+    show_full_result_count = False  # one COUNT per page, not two
+    change_form_template = "admin/workflows_app/humantaskmodel/task.html"
+
+    class Media:
+        css = {"all": ["workflows_app/admin.css"]}
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Task inbox", **(extra_context or {})})
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        return [F("due_at").asc(nulls_last=True), "-priority", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        actor = actor_of(request)
+        params = request.GET
+        scope = params.get("scope") or ScopeFilter.default
+        if scope == "visible":
+            # Everything the user may see: every task with the view permission; otherwise
+            # the tasks offered to them (and, past "pending", the ones they completed).
+            scope = "all" if self.service.sees_all_tasks(actor) else "offered"
+        if scope not in ("offered", "assigned", "groups", "all"):
+            return self.model.objects.none()
+        status = params.get("status") or StatusFilter.default
+        due = params.get("due")
+        query = TaskFilter(
+            scope=scope,
+            status=None if status == "any" else status,
+            workflow_name=params.get("workflow") or None,
+            overdue=True if due == "overdue" else None,
+            due_within=DUE_SOON if due == "soon" else None,
+        )
+        return self.service.inbox_rows(actor, query)
+
+    @admin.display(description="workflow", ordering="instance__workflow_name")
+    def workflow(self, task: HumanTaskModel) -> str:
+        return task.instance.workflow_name
+
+    @admin.display(description="assigned to")
+    def assigned(self, task: HumanTaskModel) -> str:
+        if task.assignee_id:
+            return task.assignee_id
+        if task.assignee_group:
+            return format_html("<em>group</em> {}", task.assignee_group)
+        return format_html("<em>{}</em>", "anyone")
+
+    @admin.display(description="due", ordering="due_at")
+    def due(self, task: HumanTaskModel) -> str:
+        if task.due_at is None:
+            return self.get_empty_value_display()
+        now = timezone.now()
+        when = timezone.localtime(task.due_at).strftime("%Y-%m-%d %H:%M")
+        if is_overdue(task, now):
+            return format_html(
+                '<span class="wf-overdue" title="{}">Overdue by {}</span>',
+                when,
+                timesince(task.due_at, now),
+            )
+        if is_due_soon(task, DUE_SOON, now):
+            return format_html(
+                '<span class="wf-due-soon" title="{}">Due in {}</span>',
+                when,
+                timeuntil(task.due_at, now),
+            )
+        return when
+
+    # -- the task page ------------------------------------------------------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        actor = actor_of(request)
+        try:
+            task = self.service.get_task(actor, object_id)
+        except TaskNotFoundError:
+            raise Http404("No such task") from None
+        form = TaskForm(task.form_schema)
+        if request.method == "POST":
+            action = request.POST.get("action")
+            if action == "complete":
+                form = TaskForm(task.form_schema, request.POST)
+                done = self._complete(request, task, form)
+                if done is not None:
+                    return done
+            elif action in ("claim", "release", "reassign"):
+                self._act(request, task, action)
+                return HttpResponseRedirect(request.path)
+            else:
+                messages.error(request, "Unknown action.")
+                return HttpResponseRedirect(request.path)
+        return self._render(request, task, form)
+
+    def _complete(
+        self, request: HttpRequest, task: HumanTaskModel, form: TaskForm
+    ) -> HttpResponse | None:
+        """Complete the task from a valid form; None to show the form again with errors."""
+        if not form.is_valid():
+            return None
+        try:
+            instance = self.service.complete_task(
+                actor_of(request),
+                task.pk,
+                form.output_data(),
+                comment=request.POST.get("comment") or None,
+            )
+        except TaskValidationError as exc:
+            form.add_schema_errors(exc.field_errors)
+            return None
+        except WorkflowsError as exc:  # already completed, not allowed, ...
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(request.path)
+        messages.success(
+            request, f'Completed "{task.title}". The workflow is now {instance.status}.'
+        )
+        return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
+
+    def _act(self, request: HttpRequest, task: HumanTaskModel, action: str) -> None:
+        actor = actor_of(request)
+        if action == "claim":
+            run_action(request, "The task is yours.", self.service.claim_task, actor, task.pk)
+        elif action == "release":
+            run_action(
+                request, "The task is back in its group.", self.service.release_task, actor, task.pk
+            )
+        else:
+            new_assignee = request.POST.get("new_assignee", "").strip() or None
+            new_group = request.POST.get("new_group", "").strip() or None
+            reason = request.POST.get("reason", "").strip()
+            if not reason:
+                messages.error(request, "Say why you reassign the task.")
+                return
+            run_action(
+                request,
+                "The task was reassigned.",
+                self.service.reassign_task,
+                actor,
+                task.pk,
+                new_assignee=new_assignee,
+                new_group=new_group,
+                reason=reason,
+            )
+
+    def _render(self, request: HttpRequest, task: HumanTaskModel, form: TaskForm) -> HttpResponse:
+        actor = actor_of(request)
+        instance, history = self.service.task_context(actor, task)
+        pending = task.status == "pending"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": task.title,
+            "subtitle": None,
+            "opts": self.model._meta,
+            "task": task,
+            "instance": instance,
+            "history": history,
+            "context_json": json.dumps(instance.context_data, indent=2, sort_keys=True),
+            "form": form,
+            "overdue": is_overdue(task),
+            "due_soon": is_due_soon(task, DUE_SOON),
+            "can_complete": pending and self.service.may_complete(actor, task),
+            "can_claim": pending
+            and task.assignee_id is None
+            and self.service.may_claim(actor, task),
+            "can_release": pending
+            and task.assignee_id is not None
+            and task.assignee_group is not None
+            and self.service.may_complete(actor, task),
+            "can_reassign": pending and self.service.may_reassign(actor, task),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, self.change_form_template, context)
