@@ -1,43 +1,42 @@
-"""The operations of the REST API: HTTP in, a service call, a DTO out.
+"""The REST API's django-ninja routes: HTTP in, an operation, JSON out.
 
 Paths, parameters and shapes are litestar-workflows' (``/definitions``,
 ``/instances``, ``/tasks``, under the prefix the host mounts the router at;
-``/workflows`` by default). Every POST answers 201, as upstream's do. The rules
-(who may see and do what, tenancy) live in :mod:`workflows_app.services`.
+``/workflows`` by default). Every POST answers 201, as upstream's do. What each route
+does is in :mod:`workflows_app.api.operations` (shared with the Litestar adapter); the
+rules (who may see and do what, tenancy) in :mod:`workflows_app.services`.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.module_loading import import_string
-from ninja import Body, Query, Router, Schema
-from pydantic import BaseModel, Field, TypeAdapter
+from ninja import Body, Query, Router
+from pydantic import BaseModel, TypeAdapter
 
 from workflows_app import conf
-from workflows_app.api import errors
+from workflows_app.api import errors, operations
 from workflows_app.api.schemas import (
     CompleteTaskDTO,
     ErrorDTO,
     GraphDTO,
+    GraphFormat,
     HumanTaskDTO,
-    InstanceStatus,
+    InstanceFilters,
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
-    TaskOrdering,
-    TaskScope,
-    TaskStatus,
+    TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
     WorkflowInstanceDetailDTO,
     WorkflowInstanceDTO,
 )
-from workflows_app.services import Actor, TaskFilter, get_service
+from workflows_app.services import Actor
 
 __all__ = ["router"]
 
@@ -121,12 +120,6 @@ def _json(body: BaseModel | list[BaseModel], status: int = 200) -> HttpResponse:
     return HttpResponse(content, status=status, content_type="application/json")
 
 
-def _instance(request: HttpRequest, row: Any, status: int = 201) -> HttpResponse:
-    """Answer one instance, with the pending tasks the caller may see."""
-    pending = get_service().pending_tasks(actor(request), row.pk)
-    return _json(WorkflowInstanceDTO.of(row, pending), status)
-
-
 def actor(request: HttpRequest) -> Actor:
     """The :class:`Actor` of an authenticated request (built once per request)."""
     found = getattr(request, "_workflows_actor", None)
@@ -140,12 +133,13 @@ def actor(request: HttpRequest) -> Actor:
 
 
 @router.get(
-    "/definitions", response={200: list[WorkflowDefinitionDTO], **_READ}, tags=[DEFINITIONS]
+    "/definitions",
+    response={200: list[WorkflowDefinitionDTO], **_READ},
+    tags=[DEFINITIONS],
 )
 def list_definitions(request: HttpRequest, active_only: bool = True) -> Any:
     """The latest version of each workflow (``active_only=false``: every version)."""
-    definitions = get_service().list_definitions(actor(request), active_only)
-    return _json([WorkflowDefinitionDTO.of(definition) for definition in definitions])
+    return _json(operations.list_definitions(actor(request), active_only))
 
 
 @router.get(
@@ -153,23 +147,18 @@ def list_definitions(request: HttpRequest, active_only: bool = True) -> Any:
 )
 def get_definition(request: HttpRequest, name: str, version: str | None = None) -> Any:
     """One workflow definition, at ``version`` or its latest."""
-    return _json(
-        WorkflowDefinitionDTO.of(get_service().get_definition(actor(request), name, version))
-    )
+    return _json(operations.get_definition(actor(request), name, version))
 
 
 @router.get("/definitions/{name}/graph", response={200: GraphDTO, **_READ}, tags=[DEFINITIONS])
 def get_definition_graph(
     request: HttpRequest,
     name: str,
-    graph_format: Literal["mermaid", "json"] = "mermaid",
+    graph_format: GraphFormat = "mermaid",
     version: str | None = None,
 ) -> Any:
     """The definition's graph: Mermaid source and nodes/edges (``json``: nodes and edges only)."""
-    definition = get_service().get_definition(actor(request), name, version)
-    return _json(
-        GraphDTO.of(definition, definition.to_mermaid() if graph_format == "mermaid" else "")
-    )
+    return _json(operations.definition_graph(actor(request), name, graph_format, version))
 
 
 # -- instances ----------------------------------------------------------------------------
@@ -181,29 +170,7 @@ def get_definition_graph(
 def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
     """Start an instance; it runs until it waits, completes or fails (in worker mode, it is
     queued and answered as it stands)."""
-    row = get_service().start(
-        actor(request),
-        data.definition_name,
-        data.input_data,
-        version=data.version,
-        correlation_id=data.correlation_id,
-        tenant_id=data.tenant_id,
-        user_id=data.user_id,
-    )
-    return _instance(request, row)
-
-
-class Page(Schema):
-    limit: int = Field(50, ge=1, le=100, description="At most this many items (1 to 100).")
-    # Bounded: a larger offset overflows the databases' integers (a 500 on SQLite).
-    offset: int = Field(0, ge=0, le=2**31 - 1, description="Skip this many items.")
-
-
-class InstanceFilters(Page):
-    workflow_name: str | None = Field(None, max_length=255)
-    status: InstanceStatus | None = None
-    tenant_id: str | None = Field(None, max_length=255, description="(added)")
-    created_by: str | None = Field(None, max_length=255, description="(added)")
+    return _json(operations.start_workflow(actor(request), data), 201)
 
 
 @router.get(
@@ -214,16 +181,8 @@ class InstanceFilters(Page):
 )
 def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
-    rows, total = get_service().list_instances(
-        actor(request),
-        workflow_name=filters.workflow_name,
-        status=filters.status,
-        tenant_id=filters.tenant_id,
-        created_by=filters.created_by,
-        limit=filters.limit,
-        offset=filters.offset,
-    )
-    answer = _json([WorkflowInstanceDTO.of(row) for row in rows])
+    instances, total = operations.list_instances(actor(request), filters)
+    answer = _json(instances)
     answer[TOTAL_HEADER] = str(total)
     return answer
 
@@ -233,15 +192,13 @@ def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any
 )
 def get_instance(request: HttpRequest, instance_id: UUID) -> Any:
     """An instance with its context data and its step history."""
-    row, history, pending = get_service().instance_detail(actor(request), instance_id)
-    return _json(WorkflowInstanceDetailDTO.of_detail(row, history, pending))
+    return _json(operations.get_instance(actor(request), instance_id))
 
 
 @router.get("/instances/{instance_id}/graph", response={200: GraphDTO, **_READ}, tags=[INSTANCES])
 def get_instance_graph(request: HttpRequest, instance_id: UUID) -> Any:
     """The graph of the instance's version, its completed, failed and current steps coloured."""
-    _row, definition, mermaid = get_service().instance_mermaid(actor(request), instance_id)
-    return _json(GraphDTO.of(definition, mermaid))
+    return _json(operations.instance_graph(actor(request), instance_id))
 
 
 @router.get(
@@ -251,8 +208,7 @@ def get_instance_graph(request: HttpRequest, instance_id: UUID) -> Any:
 )
 def list_step_executions(request: HttpRequest, instance_id: UUID) -> Any:
     """(added) The instance's step executions, in the order they started."""
-    executions = get_service().step_executions(actor(request), instance_id)
-    return _json([StepExecutionDTO.of(execution) for execution in executions])
+    return _json(operations.step_executions(actor(request), instance_id))
 
 
 @router.post(
@@ -266,7 +222,7 @@ def cancel_instance(
     reason: str = Query("User canceled", max_length=10_000),
 ) -> Any:
     """Cancel a running or waiting instance, and its pending tasks (409 once it has finished)."""
-    return _instance(request, get_service().cancel(actor(request), instance_id, reason))
+    return _json(operations.cancel_instance(actor(request), instance_id, reason), 201)
 
 
 @router.post(
@@ -280,34 +236,10 @@ def retry_instance(
     from_step: str | None = Query(None, max_length=255),
 ) -> Any:
     """Run a failed instance again from its failed step, or from ``from_step``."""
-    row = get_service().retry(actor(request), instance_id, from_step)
-    return _instance(request, row)
+    return _json(operations.retry_instance(actor(request), instance_id, from_step), 201)
 
 
 # -- tasks --------------------------------------------------------------------------------
-
-
-class TaskFilters(Page):
-    assignee_id: str | None = Field(None, max_length=255)
-    assignee_group: str | None = Field(None, max_length=255)
-    # One Literal, not a union: a union's errors name its branches and ninja's parameter
-    # (loc ["query", "filters", "status", "literal[...]"]) instead of ["query", "status"].
-    status: Literal[TaskStatus, "any"] = "pending"
-    scope: TaskScope = Field(
-        "offered",
-        description="(added) offered: assigned to me, or unassigned in my groups or in none; "
-        "assigned: assigned to me; groups: unassigned in my groups; all: every task "
-        "(needs the view or complete-any permission).",
-    )
-    workflow_name: str | None = Field(None, max_length=255, description="(added)")
-    instance_id: UUID | None = Field(None, description="(added)")
-    overdue: bool | None = Field(None, description="(added) Only (or no) overdue tasks.")
-    ordering: TaskOrdering = Field("due_at", description="(added) Earliest due first, by default.")
-    count: bool = Field(
-        False,
-        description="(added) Also count every matching task, into X-Total-Count. Off by "
-        "default: counting a large inbox costs more than reading a page of it.",
-    )
 
 
 @router.get(
@@ -317,22 +249,10 @@ class TaskFilters(Page):
     openapi_extra=_TOTAL,
 )
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
-    """The caller's inbox, earliest due first; with ``count=true`` the total is in ``X-Total-Count``."""
-    query = TaskFilter(
-        scope=filters.scope,
-        status=None if filters.status == "any" else filters.status,
-        assignee_id=filters.assignee_id,
-        assignee_group=filters.assignee_group,
-        workflow_name=filters.workflow_name,
-        instance_id=filters.instance_id,
-        overdue=filters.overdue,
-        ordering=filters.ordering,
-    )
-    tasks, total = get_service().inbox(
-        actor(request), query, limit=filters.limit, offset=filters.offset, count=filters.count
-    )
-    now = timezone.now()
-    answer = _json([HumanTaskDTO.of(task, now) for task in tasks])
+    """The caller's inbox, earliest due first; with ``count=true`` the total is in
+    ``X-Total-Count``."""
+    tasks, total = operations.list_tasks(actor(request), filters)
+    answer = _json(tasks)
     if total is not None:
         answer[TOTAL_HEADER] = str(total)
     return answer
@@ -341,7 +261,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
 @router.get("/tasks/{task_id}", response={200: HumanTaskDTO, **_READ}, tags=[TASKS])
 def get_task(request: HttpRequest, task_id: UUID) -> Any:
     """One task the caller may see."""
-    return _json(HumanTaskDTO.of(get_service().get_task(actor(request), task_id)))
+    return _json(operations.get_task(actor(request), task_id))
 
 
 @router.post(
@@ -352,26 +272,19 @@ def get_task(request: HttpRequest, task_id: UUID) -> Any:
 def complete_task(request: HttpRequest, task_id: UUID, data: CompleteTaskDTO) -> Any:
     """Complete a task with data valid for its ``form_schema``; the workflow runs on, and the
     answer is its instance as it then stands. 409 when the task is no longer pending."""
-    row = get_service().complete_task(
-        actor(request),
-        task_id,
-        data.output_data,
-        completed_by=data.completed_by,
-        comment=data.comment,
-    )
-    return _instance(request, row)
+    return _json(operations.complete_task(actor(request), task_id, data), 201)
 
 
 @router.post("/tasks/{task_id}/claim", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
 def claim_task(request: HttpRequest, task_id: UUID) -> Any:
     """(added) Take an unassigned task of one of your groups: it becomes yours."""
-    return _json(HumanTaskDTO.of(get_service().claim_task(actor(request), task_id)), 201)
+    return _json(operations.claim_task(actor(request), task_id), 201)
 
 
 @router.post("/tasks/{task_id}/release", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
 def release_task(request: HttpRequest, task_id: UUID) -> Any:
     """(added) Give a task you claimed back to its group."""
-    return _json(HumanTaskDTO.of(get_service().release_task(actor(request), task_id)), 201)
+    return _json(operations.release_task(actor(request), task_id), 201)
 
 
 @router.post(
@@ -379,14 +292,7 @@ def release_task(request: HttpRequest, task_id: UUID) -> Any:
 )
 def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
     """Give a task to another user and/or group; the reason is recorded in its activity."""
-    task = get_service().reassign_task(
-        actor(request),
-        task_id,
-        new_assignee=data.new_assignee,
-        new_group=data.new_group,
-        reason=data.reason,
-    )
-    return _json(HumanTaskDTO.of(task), 201)
+    return _json(operations.reassign_task(actor(request), task_id, data), 201)
 
 
 # -- webhooks -----------------------------------------------------------------------------
@@ -410,5 +316,4 @@ def webhook_callback(request: HttpRequest, callback_token: str, data: Body[Any])
 
     The token is the credential: no other authentication. It works once.
     """
-    row = get_service().complete_webhook(callback_token, data)
-    return _json(WebhookAcceptedDTO(instance_id=row.pk, status=row.status), 201)
+    return _json(operations.webhook_callback(callback_token, data), 201)

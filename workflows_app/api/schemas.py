@@ -24,9 +24,11 @@ __all__ = [
     "FieldErrorDTO",
     "GraphDTO",
     "HumanTaskDTO",
+    "InstanceFilters",
     "ReassignTaskDTO",
     "StartWorkflowDTO",
     "StepExecutionDTO",
+    "TaskFilters",
     "WebhookAcceptedDTO",
     "WorkflowDefinitionDTO",
     "WorkflowInstanceDTO",
@@ -39,6 +41,7 @@ InstanceStatus = Literal[
 TaskStatus = Literal["pending", "completed", "canceled"]
 TaskScope = Literal["offered", "assigned", "groups", "all"]
 TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
+GraphFormat = Literal["mermaid", "json"]
 Identifier = Field(max_length=255)
 
 
@@ -88,6 +91,46 @@ class ReassignTaskDTO(_Request):
         None, min_length=1, max_length=255, description="(added) The group the task goes to."
     )
     reason: str | None = Field(None, max_length=10_000)
+
+
+class Page(Schema):
+    limit: int = Field(50, ge=1, le=100, description="At most this many items (1 to 100).")
+    # Bounded: a larger offset overflows the databases' integers (a 500 on SQLite).
+    offset: int = Field(0, ge=0, le=2**31 - 1, description="Skip this many items.")
+
+
+class InstanceFilters(Page):
+    """The query parameters of ``GET /instances``."""
+
+    workflow_name: str | None = Field(None, max_length=255)
+    status: InstanceStatus | None = None
+    tenant_id: str | None = Field(None, max_length=255, description="(added)")
+    created_by: str | None = Field(None, max_length=255, description="(added)")
+
+
+class TaskFilters(Page):
+    """The query parameters of ``GET /tasks``."""
+
+    assignee_id: str | None = Field(None, max_length=255)
+    assignee_group: str | None = Field(None, max_length=255)
+    # One Literal, not a union: a union's errors name its branches and ninja's parameter
+    # (loc ["query", "filters", "status", "literal[...]"]) instead of ["query", "status"].
+    status: Literal[TaskStatus, "any"] = "pending"
+    scope: TaskScope = Field(
+        "offered",
+        description="(added) offered: assigned to me, or unassigned in my groups or in none; "
+        "assigned: assigned to me; groups: unassigned in my groups; all: every task "
+        "(needs the view or complete-any permission).",
+    )
+    workflow_name: str | None = Field(None, max_length=255, description="(added)")
+    instance_id: UUID | None = Field(None, description="(added)")
+    overdue: bool | None = Field(None, description="(added) Only (or no) overdue tasks.")
+    ordering: TaskOrdering = Field("due_at", description="(added) Earliest due first, by default.")
+    count: bool = Field(
+        False,
+        description="(added) Also count every matching task, into X-Total-Count. Off by "
+        "default: counting a large inbox costs more than reading a page of it.",
+    )
 
 
 class EdgeDTO(Schema):

@@ -1,0 +1,167 @@
+"""What each REST route does, whatever the web framework: parsed arguments in, DTOs out.
+
+The django-ninja routes (:mod:`workflows_app.api.routes`) and the Litestar controllers
+(:mod:`workflows_app.contrib.litestar`) parse HTTP, build the request's
+:class:`~workflows_app.services.Actor`, call one function here, and write its answer;
+errors are the library's exceptions, which each face maps with
+:mod:`workflows_app.api.errors`. The rules themselves live in the service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from workflows_app.api.schemas import (
+    CompleteTaskDTO,
+    GraphDTO,
+    HumanTaskDTO,
+    InstanceFilters,
+    ReassignTaskDTO,
+    StartWorkflowDTO,
+    StepExecutionDTO,
+    TaskFilters,
+    WebhookAcceptedDTO,
+    WorkflowDefinitionDTO,
+    WorkflowInstanceDetailDTO,
+    WorkflowInstanceDTO,
+)
+from workflows_app.services import Actor, TaskFilter, WorkflowService, get_service
+
+# -- definitions --------------------------------------------------------------------------
+
+
+def list_definitions(actor: Actor, active_only: bool = True) -> list[WorkflowDefinitionDTO]:
+    definitions = _service().list_definitions(actor, active_only)
+    return [WorkflowDefinitionDTO.of(definition) for definition in definitions]
+
+
+def get_definition(actor: Actor, name: str, version: str | None) -> WorkflowDefinitionDTO:
+    return WorkflowDefinitionDTO.of(_service().get_definition(actor, name, version))
+
+
+def definition_graph(actor: Actor, name: str, graph_format: str, version: str | None) -> GraphDTO:
+    definition = _service().get_definition(actor, name, version)
+    return GraphDTO.of(definition, definition.to_mermaid() if graph_format == "mermaid" else "")
+
+
+# -- instances ----------------------------------------------------------------------------
+
+
+def start_workflow(actor: Actor, data: StartWorkflowDTO) -> WorkflowInstanceDTO:
+    row = _service().start(
+        actor,
+        data.definition_name,
+        data.input_data,
+        version=data.version,
+        correlation_id=data.correlation_id,
+        tenant_id=data.tenant_id,
+        user_id=data.user_id,
+    )
+    return _instance(actor, row)
+
+
+def list_instances(actor: Actor, filters: InstanceFilters) -> tuple[list[WorkflowInstanceDTO], int]:
+    rows, total = _service().list_instances(
+        actor,
+        workflow_name=filters.workflow_name,
+        status=filters.status,
+        tenant_id=filters.tenant_id,
+        created_by=filters.created_by,
+        limit=filters.limit,
+        offset=filters.offset,
+    )
+    return [WorkflowInstanceDTO.of(row) for row in rows], total
+
+
+def get_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDetailDTO:
+    row, history, pending = _service().instance_detail(actor, instance_id)
+    return WorkflowInstanceDetailDTO.of_detail(row, history, pending)
+
+
+def instance_graph(actor: Actor, instance_id: Any) -> GraphDTO:
+    _row, definition, mermaid = _service().instance_mermaid(actor, instance_id)
+    return GraphDTO.of(definition, mermaid)
+
+
+def step_executions(actor: Actor, instance_id: Any) -> list[StepExecutionDTO]:
+    executions = _service().step_executions(actor, instance_id)
+    return [StepExecutionDTO.of(execution) for execution in executions]
+
+
+def cancel_instance(actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().cancel(actor, instance_id, reason))
+
+
+def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().retry(actor, instance_id, from_step))
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+def list_tasks(actor: Actor, filters: TaskFilters) -> tuple[list[HumanTaskDTO], int | None]:
+    """The inbox page, and its total when ``filters.count`` asks for it."""
+    query = TaskFilter(
+        scope=filters.scope,
+        status=None if filters.status == "any" else filters.status,
+        assignee_id=filters.assignee_id,
+        assignee_group=filters.assignee_group,
+        workflow_name=filters.workflow_name,
+        instance_id=filters.instance_id,
+        overdue=filters.overdue,
+        ordering=filters.ordering,
+    )
+    tasks, total = _service().inbox(
+        actor, query, limit=filters.limit, offset=filters.offset, count=filters.count
+    )
+    now = timezone.now()
+    return [HumanTaskDTO.of(task, now) for task in tasks], total
+
+
+def get_task(actor: Actor, task_id: Any) -> HumanTaskDTO:
+    return HumanTaskDTO.of(_service().get_task(actor, task_id))
+
+
+def complete_task(actor: Actor, task_id: Any, data: CompleteTaskDTO) -> WorkflowInstanceDTO:
+    row = _service().complete_task(
+        actor, task_id, data.output_data, completed_by=data.completed_by, comment=data.comment
+    )
+    return _instance(actor, row)
+
+
+def claim_task(actor: Actor, task_id: Any) -> HumanTaskDTO:
+    return HumanTaskDTO.of(_service().claim_task(actor, task_id))
+
+
+def release_task(actor: Actor, task_id: Any) -> HumanTaskDTO:
+    return HumanTaskDTO.of(_service().release_task(actor, task_id))
+
+
+def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTaskDTO:
+    task = _service().reassign_task(
+        actor,
+        task_id,
+        new_assignee=data.new_assignee,
+        new_group=data.new_group,
+        reason=data.reason,
+    )
+    return HumanTaskDTO.of(task)
+
+
+# -- webhooks -----------------------------------------------------------------------------
+
+
+def webhook_callback(callback_token: str, payload: Any) -> WebhookAcceptedDTO:
+    row = _service().complete_webhook(callback_token, payload)
+    return WebhookAcceptedDTO(instance_id=row.pk, status=row.status)
+
+
+def _instance(actor: Actor, row: Any) -> WorkflowInstanceDTO:
+    """One instance, with the pending tasks the actor may see."""
+    return WorkflowInstanceDTO.of(row, _service().pending_tasks(actor, row.pk))
+
+
+def _service() -> WorkflowService:
+    return get_service()
