@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
-    from benchmarks import api, engine, inbox, workers
+    from benchmarks import admin, api, engine, inbox, workers
 
     print(f"database: {connection.vendor}", flush=True)
     if connection.vendor == "sqlite":
@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     old = setup_databases(verbosity=0, interactive=False, keepdb=False)
     try:
-        benchmarks = (*engine.BENCHMARKS, *inbox.BENCHMARKS, *workers.BENCHMARKS, *api.BENCHMARKS)
+        benchmarks = (
+            *engine.BENCHMARKS,
+            *inbox.BENCHMARKS,
+            *workers.BENCHMARKS,
+            *api.BENCHMARKS,
+            *admin.BENCHMARKS,
+        )
         for name, run in benchmarks:
             if args.only and args.only not in name:
                 continue

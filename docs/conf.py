@@ -25,4 +25,5 @@ autodoc_member_order = "bysource"
 
 exclude_patterns = ["_build", "src"]
 html_theme = "furo"
+html_static_path = ["_static"]
 html_title = f"workflows_app {release}"

@@ -16,4 +16,4 @@ def test_autodiscover__registers_the_demo_workflow_at_startup() -> None:
 def test_autodiscover__skips_imported_and_nameless_classes() -> None:
     found = autodiscover()
     names = {cls.__name__ for cls in found}
-    assert names == {"ExpenseApproval", "OrderPipeline"}  # not Workflow, not the step classes
+    assert names == {"ExpenseApproval", "OrderPipeline", "LedgerSync"}  # not Workflow, not steps

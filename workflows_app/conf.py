@@ -79,6 +79,11 @@ class WorkflowsSettings:
     API_MAX_BODY_BYTES: int = 1024 * 1024
     """The largest request body the REST API reads; larger ones get a 413."""
 
+    MERMAID_URL: str = "https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs"
+    """Where the admin's pages load mermaid.js from to draw workflow graphs: the URL of an
+    ES module build of Mermaid 11 (a CDN, or a copy the project serves itself). When the
+    script cannot load, the pages show the graph's Mermaid text instead."""
+
     @classmethod
     def keys(cls) -> list[str]:
         """Return the names of the known keys, in declaration order."""
@@ -158,6 +163,9 @@ def invalid_values(raw: Any) -> list[str]:
         value = raw.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             problems.append(f"{SETTING_NAME}['{key}'] must be a number above 0, not {value!r}.")
+    mermaid = raw.get("MERMAID_URL", WorkflowsSettings.MERMAID_URL)
+    if not isinstance(mermaid, str) or not mermaid.strip():
+        problems.append(f"{SETTING_NAME}['MERMAID_URL'] must be a non-empty URL, not {mermaid!r}.")
     return problems
 
 

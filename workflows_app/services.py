@@ -17,6 +17,8 @@ the faces only translate HTTP. The rules, in one place:
 - **Instances.** Users see the instances they started or hold a task of;
   ``view_workflowinstancemodel`` shows them all. Starting, cancelling and retrying need
   ``start_workflow``, ``cancel_workflow`` and ``retry_workflow``.
+- **Definitions** are code, not tenant data: everyone sees every version. Activating
+  and deactivating a version needs ``change_workflowdefinitionmodel``.
 - Something the actor may not see is "not found" (never "forbidden"), so ids of other
   people's rows reveal nothing; something it sees but may not do is "forbidden".
 """
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -45,7 +47,12 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine.persistent import PersistentExecutionEngine
-from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
+from workflows_app.models import (
+    HumanTaskModel,
+    StepExecutionModel,
+    WorkflowDefinitionModel,
+    WorkflowInstanceModel,
+)
 
 __all__ = ["Actor", "NotAllowedError", "TaskFilter", "WorkflowService", "get_service"]
 
@@ -172,6 +179,34 @@ class WorkflowService:
             return self.registry.get_definition(name, version)
         except WorkflowNotFoundError:
             raise WorkflowNotFoundError(name, version) from None
+
+    def definition_rows(self, actor: Actor) -> QuerySet[WorkflowDefinitionModel]:
+        """The stored definition versions (lazy), each annotated with ``live_instances``: how
+        many of its instances run or wait (of the actor's tenant when tenancy is on)."""
+        live = Q(instances__status__in=_LIVE)
+        if actor.scoped:
+            live &= Q(instances__tenant_id=actor.tenant_id)
+        return WorkflowDefinitionModel.objects.annotate(
+            live_instances=Count("instances", filter=live)
+        )
+
+    def activate_definition(self, actor: Actor, name: str, version: str) -> None:
+        """Let ``name`` at ``version`` start new instances again."""
+        self._set_definition_active(actor, name, version, active=True)
+
+    def deactivate_definition(self, actor: Actor, name: str, version: str) -> None:
+        """Stop ``name`` at ``version`` from starting new instances; its running ones go on."""
+        self._set_definition_active(actor, name, version, active=False)
+
+    def _set_definition_active(self, actor: Actor, name: str, version: str, active: bool) -> None:
+        # A definition row is code-owned metadata, not workflow state: the managers change
+        # it (the engine reads the flag each time it starts an instance).
+        if not actor.can("change_workflowdefinitionmodel"):
+            raise NotAllowedError("You may not activate or deactivate workflow versions")
+        rows = WorkflowDefinitionModel.objects
+        found = (rows.activate_version if active else rows.deactivate_version)(name, version)
+        if not found:
+            raise WorkflowNotFoundError(name, version)
 
     # -- instances --------------------------------------------------------------------
 

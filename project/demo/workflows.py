@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from workflows_app import BaseHumanStep, BaseMachineStep, Workflow
+from workflows_app.core import clock
+from workflows_app.models import StepExecutionModel
 
 
 class SubmitExpense(BaseMachineStep):
@@ -26,6 +30,17 @@ class ManagerApproval(BaseHumanStep):
         },
         "required": ["approved"],
     }
+
+    def get_title(self, context):
+        """The claim's description after the title, when it has one."""
+        description = context.get("description")
+        return f"{self.title}: {description}" if description else self.title
+
+    def get_due_date(self, context):
+        """Due ``review_within_days`` days after the claim reaches the managers, when the
+        claim says (the demo data gives one a negative delay: it is overdue at once)."""
+        days = context.get("review_within_days")
+        return None if days is None else clock.utcnow() + timedelta(days=days)
 
 
 class Reimburse(BaseMachineStep):
@@ -83,3 +98,28 @@ class OrderPipeline(Workflow):
     version = "1.0.0"
     steps = [Validate, Enrich, Notify]
     edges = [("validate", "enrich"), ("enrich", "notify")]
+
+
+class SyncToLedger(BaseMachineStep):
+    """Posts the payment to the ledger. The demo's ledger is down the first time an
+    instance gets here: the step fails, and retrying the instance succeeds (no data changes)."""
+
+    name = "sync_to_ledger"
+    description = "Post the payment to the accounting ledger."
+
+    def execute(self, context):
+        failed_before = StepExecutionModel.objects.filter(
+            instance_id=context.instance_id, step_name=self.name, status="failed"
+        ).exists()
+        if not failed_before:
+            raise ConnectionError("the ledger service did not answer (demo: retry me)")
+        context.set("ledger_entry", f"LEDGER-{str(context.instance_id)[:8].upper()}")
+
+
+class LedgerSync(Workflow):
+    """A payment posted to the ledger: its machine step fails once, then a retry mends it."""
+
+    name = "ledger_sync"
+    version = "1.0.0"
+    steps = [Validate, SyncToLedger]
+    edges = [("validate", "sync_to_ledger")]

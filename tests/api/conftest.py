@@ -1,34 +1,29 @@
-"""Fixtures of the REST API tests: users with tokens, and one client for two transports.
+"""Fixtures of the REST API tests: users with tokens, and one client for three transports.
 
 ``client`` is parametrised: ``ninja`` calls the demo's ``NinjaAPI`` in process (ninja's
 test client), ``http`` sends real HTTP to a uvicorn process serving the demo project on
-this run's test database. Contract tests take ``client`` and run against both.
+this run's test database, and ``litestar`` real HTTP to a uvicorn process serving the
+Litestar adapter (``tests/api/litestar_asgi.py``) on the same database. Contract tests
+take ``client`` and run against all three. (What only ninja has, Django's session with
+CSRF and ninja's OpenAPI schema, is tested without ``client``.)
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
-from django.db import connection
 from ninja.testing import TestClient
 
 from tests.api import workflows
+from tests.live_server import uvicorn_server
 from workflows_app.api import make_token
 from workflows_app.core.registry import default_registry
 
-REPO_ROOT = Path(settings.BASE_DIR)
 PREFIX = "/workflows"
 
 
@@ -141,8 +136,9 @@ class NinjaClient(ApiClient):
 class HttpClient(ApiClient):
     transport = "http"
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, transport: str = "http") -> None:
         self.base_url = base_url
+        self.transport = transport
         self.session = requests.Session()
 
     def request(self, method, path, caller=None, *, json=None, data=None, headers=None):
@@ -160,81 +156,52 @@ class HttpClient(ApiClient):
         return Response(answer.status_code, answer.headers, answer.content)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server_url(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory
 ) -> Iterator[str]:
     """A uvicorn process serving the demo project (``tests/api/asgi.py``) on the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DATABASE_NAME": str(connection.settings_dict["NAME"]),
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    log = tmp_path_factory.mktemp("uvicorn") / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.api.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url + "/api/openapi.json", timeout=1)
-                break
-            except requests.ConnectionError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{log.read_text()}") from None
-                time.sleep(0.1)
+    log_dir = tmp_path_factory.mktemp("uvicorn")
+    with uvicorn_server(
+        "tests.api.asgi:application", log_dir, ready_path="/api/openapi.json"
+    ) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+
+
+@pytest.fixture(scope="session")
+def litestar_server_url(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory
+) -> Iterator[str]:
+    """A uvicorn process serving the Litestar adapter (``tests/api/litestar_asgi.py``) on the
+    test database."""
+    log_dir = tmp_path_factory.mktemp("uvicorn-litestar")
+    with uvicorn_server(
+        "tests.api.litestar_asgi:app", log_dir, ready_path="/schema/openapi.json"
+    ) as url:
+        yield url
+
+
+TRANSPORTS = ["ninja", "http", "litestar"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give each test using ``client`` its database: the ``http`` run commits its data (the
-    server is another process), so it gets a transactional one; the ``ninja`` run a
-    rolled-back one. (A mark, because requesting ``db`` from inside a fixture does not
-    set up the test database.)"""
+    """Give each test using ``client`` its database: the ``http`` and ``litestar`` runs
+    commit their data (the server is another process), so they get a transactional one;
+    the ``ninja`` run a rolled-back one. (A mark, because requesting ``db`` from inside a
+    fixture does not set up the test database.)"""
     for item in items:
         callspec = getattr(item, "callspec", None)
         transport = callspec.params.get("client") if callspec is not None else None
         if transport is not None and not item.get_closest_marker("django_db"):
-            item.add_marker(pytest.mark.django_db(transaction=transport == "http"))
+            item.add_marker(pytest.mark.django_db(transaction=transport != "ninja"))
 
 
-@pytest.fixture(params=["ninja", "http"])
+@pytest.fixture(params=TRANSPORTS)
 def client(request: pytest.FixtureRequest) -> ApiClient:
-    """The API through ninja's test client, then through real HTTP to uvicorn."""
+    """The API through ninja's test client, through real HTTP to uvicorn serving the demo
+    project, and through real HTTP to uvicorn serving the Litestar adapter."""
     if request.param == "http":
         return HttpClient(request.getfixturevalue("live_server_url") + "/api")
+    if request.param == "litestar":
+        return HttpClient(request.getfixturevalue("litestar_server_url"), "litestar")
     return NinjaClient()

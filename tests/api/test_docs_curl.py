@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.api.conftest import REPO_ROOT
+from tests.live_server import REPO_ROOT
 from workflows_app.api import make_token
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from workflows_app.admin.definitions import WorkflowDefinitionAdmin
+from workflows_app.admin.instances import WorkflowInstanceAdmin
 from workflows_app.admin.tasks import HumanTaskAdmin
-from workflows_app.models import HumanTaskModel
+from workflows_app.models import HumanTaskModel, WorkflowDefinitionModel, WorkflowInstanceModel
 
 admin.site.register(HumanTaskModel, HumanTaskAdmin)
+admin.site.register(WorkflowInstanceModel, WorkflowInstanceAdmin)
+admin.site.register(WorkflowDefinitionModel, WorkflowDefinitionAdmin)

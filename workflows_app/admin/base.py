@@ -32,10 +32,20 @@ class EngineOwnedAdmin(admin.ModelAdmin):
     allows."""
 
     actions: Any = None
+    list_title = ""
+    """The list page's heading (Django's default: "Select ... to view")."""
+
+    class Media:
+        css = {"all": ["workflows_app/admin.css"]}
 
     @property
     def service(self) -> WorkflowService:
         return get_service()
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if self.list_title:
+            extra_context = {"title": self.list_title, **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff)

@@ -11,7 +11,7 @@ requests to other routes of that API, ninja's own handling is kept.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -54,17 +54,44 @@ MARK = "_workflows_api"
 """Set on requests routed to this API's operations, before their input is parsed."""
 
 
+UNAUTHENTICATED = "Authentication required: log in, or send 'Authorization: Bearer <token>'"
+"""The detail of every 401 answer (which also carries ``WWW-Authenticate: Bearer``)."""
+
+MALFORMED = "Cannot parse request body"
+"""The detail of a 400 for a body that is not JSON (with the parser's message under DEBUG)."""
+
+# The framework-free answers below are ``(status, body)`` pairs: each face (ninja here, the
+# Litestar adapter) writes them with its own response class.
+Answer = tuple[int, dict[str, Any]]
+
+
+def error_body(
+    status: int, detail: str, code: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON body of an error answer."""
+    return {"status_code": status, "detail": detail, "code": code, "errors": errors or []}
+
+
 def error_response(
     status: int, detail: str, code: str, errors: list[dict[str, Any]] | None = None
 ) -> JsonResponse:
-    body = {"status_code": status, "detail": detail, "code": code, "errors": errors or []}
-    return JsonResponse(body, status=status)
+    return JsonResponse(error_body(status, detail, code, errors), status=status)
 
 
 def library_error(request: HttpRequest, exc: WorkflowsError) -> HttpResponse:
+    answer = library_answer(exc)
+    if answer is None:
+        raise exc  # an engine failure, not the caller's: a 500, logged by Django
+    status, body = answer
+    return JsonResponse(body, status=status)
+
+
+def library_answer(exc: WorkflowsError) -> Answer | None:
+    """The answer to a library exception, or None for one that is not the caller's fault
+    (an engine failure: a 500)."""
     found = next((entry for entry in STATUSES if isinstance(exc, entry[0])), None)
     if found is None:
-        raise exc  # an engine failure, not the caller's: a 500, logged by Django
+        return None
     _, status, code = found
     errors = []
     if isinstance(exc, TaskValidationError):
@@ -79,7 +106,7 @@ def library_error(request: HttpRequest, exc: WorkflowsError) -> HttpResponse:
         ]
     elif isinstance(exc, WorkflowValidationError):
         errors = [{"loc": ["body"], "msg": message, "type": "invalid"} for message in exc.errors]
-    return error_response(status, str(exc), code, errors)
+    return status, error_body(status, str(exc), code, errors)
 
 
 def _path(path: str) -> list[str | int]:
@@ -92,11 +119,18 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         {"loc": _location(error["loc"]), "msg": error.get("msg", ""), "type": error["type"]}
         for error in exc.errors
     ]
+    status, body = invalid_request(errors)
+    return JsonResponse(body, status=status)
+
+
+def invalid_request(errors: list[dict[str, Any]]) -> Answer:
+    """The answer to input that failed validation: ``errors`` are ``{"loc", "msg", "type"}``
+    with ``loc`` starting at ``"path"``, ``"query"`` or ``"body"``."""
     if errors and all(error["loc"][0] == "path" for error in errors):
         # An id that cannot be one (not a UUID) names nothing: not found, as upstream.
-        return error_response(404, "Not found: no such id", "not_found", errors)
+        return 404, error_body(404, "Not found: no such id", "not_found", errors)
     fields = ", ".join(".".join(str(part) for part in error["loc"]) for error in errors)
-    return error_response(422, f"Invalid request: {fields}", "validation_error", errors)
+    return 422, error_body(422, f"Invalid request: {fields}", "validation_error", errors)
 
 
 def _location(loc: Any) -> list[str | int]:
@@ -109,11 +143,7 @@ def _location(loc: Any) -> list[str | int]:
 
 
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = error_response(
-        401,
-        "Authentication required: log in, or send 'Authorization: Bearer <token>'",
-        "unauthenticated",
-    )
+    response = error_response(401, UNAUTHENTICATED, "unauthenticated")
     response["WWW-Authenticate"] = "Bearer"
     return response
 
@@ -129,10 +159,15 @@ def too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def body_too_large() -> JsonResponse:
+    status, body = too_large_answer()
+    return JsonResponse(body, status=status)
+
+
+def too_large_answer() -> Answer:
     from workflows_app import conf
 
     limit = conf.get_settings().API_MAX_BODY_BYTES
-    return error_response(413, f"The request body is larger than {limit} bytes", "too_large")
+    return 413, error_body(413, f"The request body is larger than {limit} bytes", "too_large")
 
 
 # A JSON ``\u0000`` escape: after an even number of backslashes (escaped ones), or none.
@@ -144,14 +179,25 @@ def refuse_nul(request: HttpRequest) -> JsonResponse | None:
 
     PostgreSQL cannot store them in text (its driver raises, a 500); the other databases
     can. Refused before parsing, every database answers alike."""
-    if "\x00" in request.path:
-        return error_response(404, "Not found: no such id", "not_found")
+    body = request.body if request.method in ("POST", "PUT", "PATCH") else None
+    answer = nul_answer(request.path, request.GET.lists(), body)
+    if answer is None:
+        return None
+    status, content = answer
+    return JsonResponse(content, status=status)
+
+
+def nul_answer(
+    path: str, query: Iterable[tuple[str, list[str]]], body: bytes | None
+) -> Answer | None:
+    """:func:`refuse_nul` for any framework: the decoded path, the query's ``(key, values)``
+    pairs, and the raw body (None when the method has none)."""
+    if "\x00" in path:
+        return 404, error_body(404, "Not found: no such id", "not_found")
     locations: list[list[str | int]] = [
-        ["query", key]
-        for key, values in request.GET.lists()
-        if any("\x00" in text for text in [key, *values])
+        ["query", key] for key, values in query if any("\x00" in text for text in [key, *values])
     ]
-    if request.method in ("POST", "PUT", "PATCH") and _NUL_ESCAPE.search(request.body):
+    if body is not None and _NUL_ESCAPE.search(body):
         locations.append(["body"])
     if not locations:
         return None
@@ -160,7 +206,7 @@ def refuse_nul(request: HttpRequest) -> JsonResponse | None:
         for loc in locations
     ]
     fields = ", ".join(".".join(str(part) for part in loc) for loc in locations)
-    return error_response(422, f"Invalid request: {fields}", "validation_error", errors)
+    return 422, error_body(422, f"Invalid request: {fields}", "validation_error", errors)
 
 
 HANDLERS: dict[type[Exception], Callable[[HttpRequest, Any], HttpResponse]] = {

@@ -9,6 +9,9 @@ errors are the library's exceptions, which each face maps with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.utils import timezone
@@ -163,5 +166,19 @@ def _instance(actor: Actor, row: Any) -> WorkflowInstanceDTO:
     return WorkflowInstanceDTO.of(row, _service().pending_tasks(actor, row.pk))
 
 
+_SERVICE: ContextVar[WorkflowService | None] = ContextVar("workflows_service", default=None)
+
+
+@contextmanager
+def serving(service: WorkflowService) -> Iterator[None]:
+    """Run the operations of the block on ``service`` (another engine or registry than the
+    default one: a Litestar application's plugin configures its own)."""
+    token = _SERVICE.set(service)
+    try:
+        yield
+    finally:
+        _SERVICE.reset(token)
+
+
 def _service() -> WorkflowService:
-    return get_service()
+    return _SERVICE.get() or get_service()

@@ -1,0 +1,351 @@
+"""WorkflowPlugin and WorkflowPluginConfig: upstream's fields, the DI keys, the routes, guards,
+authentication and the plugin's own registry and engine (in process, Litestar's test client)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from litestar import Litestar, get
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.testing import TestClient
+
+import workflows_app
+from tests.api import workflows as api_workflows
+from workflows_app import BaseMachineStep, LocalExecutionEngine, Workflow, WorkflowRegistry
+from workflows_app.api import make_token
+from workflows_app.api.routes import router as ninja_router
+from workflows_app.contrib.litestar import WorkflowPlugin, WorkflowPluginConfig, configure_django
+from workflows_app.core.registry import default_registry
+from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.models import WorkflowInstanceModel
+from workflows_app.repositories import HumanTaskRepository, WorkflowInstanceRepository
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _api_workflows() -> None:
+    default_registry.register_module(api_workflows)
+
+
+class Ping(BaseMachineStep):
+    name = "ping"
+
+    def execute(self, context):
+        context.set("pinged", True)
+
+
+class PingWorkflow(Workflow):
+    name = "ping_only"
+    version = "1.0.0"
+    steps = [Ping]
+    edges = []
+
+
+def _bearer(user: User) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(user)}"}
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def test_config__has_upstreams_fields_and_defaults() -> None:
+    config = WorkflowPluginConfig()
+    upstream = {
+        "registry": None,
+        "engine": None,
+        "auto_register_workflows": [],
+        "dependency_key_registry": "workflow_registry",
+        "dependency_key_engine": "workflow_engine",
+        "enable_api": True,
+        "api_path_prefix": "/workflows",
+        "api_guards": [],
+        "api_tags": ["Workflows"],
+        "include_api_in_schema": True,
+    }
+    names = [f.name for f in dataclasses.fields(WorkflowPluginConfig)]
+    assert names[: len(upstream)] == list(upstream)
+    assert {name: getattr(config, name) for name in upstream} == upstream
+    assert names[len(upstream) :] == ["authenticate"]  # additions come after
+    assert WorkflowPluginConfig().api_tags is not config.api_tags  # no shared defaults
+
+
+def test_top_level_lazy_names__are_the_adapters() -> None:
+    assert workflows_app.WorkflowPlugin is WorkflowPlugin
+    assert workflows_app.WorkflowPluginConfig is WorkflowPluginConfig
+
+
+def test_plugin__registry_and_engine__raise_before_the_app_is_built() -> None:
+    plugin = WorkflowPlugin()
+    with pytest.raises(RuntimeError, match="WorkflowPlugin has not been initialized"):
+        _ = plugin.registry
+    with pytest.raises(RuntimeError, match="WorkflowPlugin has not been initialized"):
+        _ = plugin.engine
+    Litestar(plugins=[plugin])
+    assert plugin.registry is default_registry
+    assert isinstance(plugin.engine, PersistentExecutionEngine)
+    assert plugin.engine.registry is default_registry
+
+
+def test_plugin__registers_auto_register_workflows_in_its_registry() -> None:
+    registry = WorkflowRegistry()
+    plugin = WorkflowPlugin(
+        WorkflowPluginConfig(registry=registry, auto_register_workflows=[PingWorkflow])
+    )
+    Litestar(plugins=[plugin])
+    assert plugin.registry is registry
+    assert registry.get_workflow_class("ping_only") is PingWorkflow
+    assert plugin.engine.registry is registry
+
+
+# -- dependency injection -----------------------------------------------------------------
+
+
+@get("/deps", sync_to_thread=False)
+def _deps(
+    workflow_registry: NamedDependency[Any],
+    workflow_engine: NamedDependency[Any],
+    workflow_instance_repo: NamedDependency[Any],
+    human_task_repo: NamedDependency[Any],
+) -> dict[str, str]:
+    return {
+        "registry": type(workflow_registry).__name__,
+        "engine": type(workflow_engine).__name__,
+        "instances": type(workflow_instance_repo).__name__,
+        "tasks": type(human_task_repo).__name__,
+    }
+
+
+def test_plugin__provides_registry_engine_and_real_repositories() -> None:
+    app = Litestar(route_handlers=[_deps], plugins=[WorkflowPlugin()])
+    with TestClient(app) as client:
+        answer = client.get("/deps")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "registry": "WorkflowRegistry",
+        "engine": "PersistentExecutionEngine",
+        "instances": WorkflowInstanceRepository.__name__,
+        "tasks": HumanTaskRepository.__name__,
+    }
+
+
+@get("/custom", sync_to_thread=False)
+def _custom(
+    registry: NamedDependency[Any],
+    engine: NamedDependency[Any],
+    workflow_instance_repo: NamedDependency[Any],
+) -> dict[str, Any]:
+    return {"engine": type(engine).__name__, "repo": workflow_instance_repo}
+
+
+def test_plugin__custom_keys_and_an_apps_own_repository_provider() -> None:
+    registry = WorkflowRegistry()
+    engine = LocalExecutionEngine(registry)
+    config = WorkflowPluginConfig(
+        registry=registry,
+        engine=engine,
+        dependency_key_registry="registry",
+        dependency_key_engine="engine",
+    )
+    app = Litestar(
+        route_handlers=[_custom],
+        plugins=[WorkflowPlugin(config)],
+        # Upstream's plugin replaced this with a placeholder that always raised.
+        dependencies={"workflow_instance_repo": Provide(lambda: "mine", sync_to_thread=False)},
+    )
+    with TestClient(app) as client:
+        answer = client.get("/custom")
+    assert answer.json() == {"engine": "LocalExecutionEngine", "repo": "mine"}
+
+
+# -- the routes -----------------------------------------------------------------------------
+
+
+def _litestar_routes(app: Litestar, prefix: str) -> set[tuple[str, str]]:
+    import re
+
+    return {
+        (method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)[len(prefix) :])
+        for route in app.routes
+        if route.path.startswith(prefix + "/")
+        for method in route.methods
+        if method not in ("HEAD", "OPTIONS")
+    }
+
+
+def test_api__the_same_routes_as_the_ninja_api() -> None:
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(api_path_prefix="/api/wf"))])
+    ninja = {
+        (method, path)
+        for path, view in ninja_router.path_operations.items()
+        for operation in view.operations
+        for method in operation.methods
+    }
+    assert _litestar_routes(app, "/api/wf") == ninja
+
+
+def test_api__disabled__no_routes_but_the_dependencies() -> None:
+    app = Litestar(
+        route_handlers=[_deps], plugins=[WorkflowPlugin(WorkflowPluginConfig(enable_api=False))]
+    )
+    assert _litestar_routes(app, "/workflows") == set()
+    with TestClient(app) as client:
+        assert client.get("/workflows/definitions").status_code == 404
+        assert client.get("/deps").json()["instances"] == WorkflowInstanceRepository.__name__
+
+
+def test_api__openapi_tags_and_include_in_schema() -> None:
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(api_tags=["Flows"]))])
+    paths = app.openapi_schema.to_schema()["paths"]
+    assert set(paths["/workflows/tasks"]["get"]["tags"]) == {"Flows", "Human Tasks"}
+    assert set(paths["/workflows/instances"]["post"]["tags"]) == {"Flows", "Workflow Instances"}
+    assert set(paths["/workflows/definitions"]["get"]["tags"]) == {"Flows", "Workflow Definitions"}
+    assert len([path for path in paths if path.startswith("/workflows/")]) == 16
+
+    hidden = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(include_api_in_schema=False))])
+    assert not [
+        path
+        for path in (hidden.openapi_schema.to_schema().get("paths") or {})
+        if path.startswith("/workflows")
+    ]
+    with TestClient(hidden) as client:
+        assert client.get("/workflows/tasks").status_code == 401  # served, not documented
+
+
+# -- guards, authentication, the plugin's own engine (the database) ----------------------
+
+
+def _only_the_boss(connection: ASGIConnection, _handler: Any) -> None:
+    if connection.user.username != "boss":
+        raise PermissionDeniedException("Only the boss")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api__guards_see_the_django_user__refusals_in_the_api_shape() -> None:
+    boss = User.objects.create_user("boss")
+    clerk = User.objects.create_user("clerk")
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(api_guards=[_only_the_boss]))])
+    with TestClient(app) as client:
+        assert client.get("/workflows/tasks", headers=_bearer(boss)).status_code == 200
+        refused = client.get("/workflows/tasks", headers=_bearer(clerk))
+        assert refused.status_code == 403
+        assert refused.json() == {
+            "status_code": 403,
+            "detail": "Only the boss",
+            "code": "forbidden",
+            "errors": [],
+        }
+        # Authentication comes first, as on the ninja face.
+        assert client.get("/workflows/tasks").status_code == 401
+        # The webhook callback's token is its only credential: no guard.
+        webhook = client.post("/workflows/webhooks/no-such-token", json={})
+        assert webhook.json()["code"] == "callback_not_found"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api__a_custom_authenticate_callable() -> None:
+    User.objects.create_user("gateway-user")
+
+    def from_gateway(connection: ASGIConnection) -> Any:
+        # Runs in the request's Django thread: it may query.
+        name = connection.headers.get("x-authenticated-user")
+        return User.objects.filter(username=name).first() if name else None
+
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(authenticate=from_gateway))])
+    with TestClient(app) as client:
+        assert (
+            client.get(
+                "/workflows/tasks", headers={"X-Authenticated-User": "gateway-user"}
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get("/workflows/tasks", headers={"X-Authenticated-User": "nobody"}).status_code
+            == 401
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api__runs_on_the_plugins_registry_and_engine() -> None:
+    registry = WorkflowRegistry()
+    config = WorkflowPluginConfig(
+        registry=registry,
+        engine=LocalExecutionEngine(registry),  # the API runs on a persistent one anyway
+        auto_register_workflows=[PingWorkflow],
+    )
+    user = User.objects.create_superuser("root")
+    app = Litestar(plugins=[WorkflowPlugin(config)])
+    with TestClient(app) as client:
+        listed = client.get("/workflows/definitions", headers=_bearer(user))
+        assert [definition["name"] for definition in listed.json()] == ["ping_only"]
+        started = client.post(
+            "/workflows/instances", json={"definition_name": "ping_only"}, headers=_bearer(user)
+        )
+        assert started.status_code == 201, started.text
+        assert started.json()["status"] == "completed"
+        # The default registry's workflows are not this application's.
+        other = client.post(
+            "/workflows/instances", json={"definition_name": "api_review"}, headers=_bearer(user)
+        )
+        assert other.status_code == 404
+    row = WorkflowInstanceModel.objects.get(pk=started.json()["id"])
+    assert row.context_data["pinged"] is True
+
+
+# -- configure_django ---------------------------------------------------------------------
+
+
+def test_configure_django__once_set_up_does_nothing() -> None:
+    configure_django("another.module")  # already set up: ignored
+    assert settings.SETTINGS_MODULE == os.environ["DJANGO_SETTINGS_MODULE"]
+    with pytest.raises(TypeError):
+        configure_django("a.module", DEBUG=True)
+
+
+SETTINGS_DICT_SCRIPT = """
+from litestar import Litestar
+from litestar.testing import TestClient
+from workflows_app.contrib.litestar import WorkflowPlugin, configure_django
+
+try:
+    Litestar(plugins=[WorkflowPlugin()])
+except RuntimeError as exc:
+    assert "configure_django" in str(exc), exc
+else:
+    raise AssertionError("built without Django")
+
+configure_django(
+    SECRET_KEY="s" * 50,
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+configure_django(SECRET_KEY="ignored")  # set up already: nothing happens
+from django.conf import settings
+assert settings.INSTALLED_APPS == [
+    "django.contrib.contenttypes", "django.contrib.auth", "workflows_app"
+], settings.INSTALLED_APPS
+with TestClient(Litestar(plugins=[WorkflowPlugin()])) as client:
+    answer = client.get("/workflows/definitions")
+    assert answer.status_code == 401, answer.text
+print("ok")
+"""
+
+
+def test_configure_django__from_a_settings_dict_in_a_fresh_process() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", SETTINGS_DICT_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=settings.BASE_DIR,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

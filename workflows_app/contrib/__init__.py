@@ -1,0 +1,1 @@
+"""Faces of the engine for other frameworks (installed with their extra)."""

@@ -1,0 +1,144 @@
+"""What the API does to a request before parsing it, as the ninja face does and in its
+order: refuse an oversize body (413) and NUL characters (404 in the path, 422 elsewhere),
+then authenticate (401)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from litestar import Request
+
+from workflows_app import conf
+from workflows_app.api import errors
+from workflows_app.api.auth import user_for_token
+from workflows_app.contrib.litestar.runtime import run_in_django
+
+__all__ = ["ApiGate", "bearer_token_user", "query_lists"]
+
+# Keys of the API routers' ``opt``, read here and by the handlers.
+SERVICE = "workflows_service"
+AUTHENTICATE = "workflows_authenticate"
+PUBLIC = "workflows_public"
+
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+def bearer_token_user(connection: Any) -> Any | None:
+    """The default authentication: ``Authorization: Bearer <token>`` with a token from
+    ``manage.py workflows_token`` (:func:`workflows_app.api.make_token`); the user, or None."""
+    scheme, _, token = (connection.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return user_for_token(token)
+
+
+class ApiGate:
+    """Router middleware: refuse oversize bodies and NUL characters, then authenticate,
+    in the ninja face's order; the user goes into ``scope["user"]`` (``request.user``), so
+    ``api_guards`` and tenant resolvers see it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = conf.get_settings().API_MAX_BODY_BYTES
+        if _declared_length(scope) > limit:
+            await _send_answer(send, errors.too_large_answer())
+            return
+        body: bytes | None = None
+        if scope["method"] in _BODY_METHODS:
+            body = await _read_body(receive, limit)
+            if body is None:
+                await _send_answer(send, errors.too_large_answer())
+                return
+            receive = _replay(body, receive)
+        refusal = errors.nul_answer(scope["path"], query_lists(scope), body)
+        if refusal is not None:
+            await _send_answer(send, refusal)
+            return
+        opt = scope["route_handler"].opt
+        if not opt.get(PUBLIC):
+            request: Request[Any, Any, Any] = Request(scope, receive, send)
+            user = await run_in_django(opt[AUTHENTICATE], request)
+            if user is None:
+                await _send_answer(
+                    send,
+                    (401, errors.error_body(401, errors.UNAUTHENTICATED, "unauthenticated")),
+                    [(b"www-authenticate", b"Bearer")],
+                )
+                return
+            scope["user"] = user
+        await self.app(scope, receive, send)
+
+
+def _declared_length(scope: Any) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client left; the handler will find out
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A ``receive`` that gives the body already read, then the client's next messages."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Any:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
+
+
+def query_lists(scope: Any) -> list[tuple[str, list[str]]]:
+    """The query's keys with their values, in order (Django's ``QueryDict.lists()``)."""
+    found: dict[str, list[str]] = {}
+    text = scope.get("query_string", b"").decode("latin-1")
+    for key, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"):
+        found.setdefault(key, []).append(value)
+    return list(found.items())
+
+
+async def _send_answer(
+    send: Any, answer: errors.Answer, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    status, body = answer
+    content = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
