@@ -68,7 +68,7 @@ def test_start__data_that_is_not_json_raises_and_writes_nothing() -> None:
     registry = WorkflowRegistry()
     registry.register(Tiny)
     engine = PersistentExecutionEngine(registry)
-    with pytest.raises(WorkflowValidationError, match="JSON-serialisable"):
+    with pytest.raises(WorkflowValidationError, match="must be JSON"):
         engine.start_workflow_sync("tiny", {"when": datetime(2026, 1, 1)})
     assert not WorkflowInstanceModel.objects.exists()
 

@@ -9,7 +9,6 @@ takes.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 import uuid
@@ -301,14 +300,15 @@ def storable(
     step_name: str, outcome: semantics.Outcome, changes: tuple[dict[str, Any], list[str]]
 ) -> tuple[semantics.Outcome, tuple[dict[str, Any], list[str]]]:
     """Turn a step whose data cannot be stored as JSON into a failed step."""
-    try:
-        json.dumps([changes[0], semantics.output_of(outcome.result)])
-    except (TypeError, ValueError) as exc:
+    problem = semantics.json_problem(
+        [changes[0], semantics.output_of(outcome.result)], f"The data of step '{step_name}'"
+    )
+    if problem is not None:
         failed = semantics.Outcome(
             StepStatus.FAILED,
             outcome.started_at,
             outcome.completed_at,
-            error=f"Step '{step_name}' produced data that is not JSON-serialisable: {exc}",
+            error=problem,
             input_data=outcome.input_data,
         )
         return failed, ({}, [])

@@ -21,7 +21,6 @@ and writes what they decide:
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 import uuid
@@ -112,12 +111,9 @@ class PersistentExecutionEngine:
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
         data = dict(initial_data or {})
-        try:
-            json.dumps([data, metadata])
-        except (TypeError, ValueError) as exc:
-            raise WorkflowValidationError(
-                [f"initial_data and metadata must be JSON-serialisable: {exc}"]
-            ) from None
+        problem = semantics.json_problem([data, metadata], "initial_data and metadata")
+        if problem is not None:
+            raise WorkflowValidationError([problem])
         self._remember(definition)
         now = semantics.utcnow()
         # No explicit transaction: the instance is one INSERT, committed before any step runs.
@@ -175,10 +171,9 @@ class PersistentExecutionEngine:
         instance_id, step_name, status, execution_id = found
         if status != StepStatus.WAITING:
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
-        try:
-            json.dumps(payload)
-        except (TypeError, ValueError) as exc:
-            raise WorkflowValidationError([f"the payload must be JSON: {exc}"]) from None
+        problem = semantics.json_problem(payload, "The payload")
+        if problem is not None:
+            raise WorkflowValidationError([problem])
         row = self._get_row(instance_id)
         step = self._definition_of(row).steps[step_name]
         data = {step.callback_key: payload}
@@ -199,10 +194,9 @@ class PersistentExecutionEngine:
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
         given) with ``data``; record ``comment`` in its task's activity."""
-        try:
-            json.dumps(data)
-        except (TypeError, ValueError) as exc:
-            raise TaskValidationError({"": [f"The data must be JSON: {exc}"]}) from None
+        problem = semantics.json_problem(data, "The data")
+        if problem is not None:
+            raise TaskValidationError({"": [problem]})
         # Optimistic: apply the completion to the state just read, outside any transaction
         # (conditions are user code), and save it only if nothing changed the instance in
         # between; on a conflict, read and apply again. Only after several conflicts in a

@@ -32,7 +32,9 @@ import asyncio
 import copy
 import dataclasses
 import inspect
+import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -337,6 +339,25 @@ def definition_to_start(registry: Any, workflow: Any, version: str | None) -> Wo
     if errors:
         raise WorkflowValidationError(errors)
     return definition
+
+
+# A JSON ``\u0000`` escape: after an even number of backslashes (escaped ones), or none.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_problem(value: Any, what: str) -> str | None:
+    """Why ``value`` cannot be stored as JSON, or None.
+
+    NUL characters are refused on every database: PostgreSQL cannot store them in JSON
+    or text, and data that one database takes should not fail on another.
+    """
+    try:
+        dumped = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        return f"{what} must be JSON: {exc}"
+    if _NUL_ESCAPE.search(dumped):
+        return f"{what} must not contain NUL characters (\\u0000)"
+    return None
 
 
 def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> None:
