@@ -114,11 +114,20 @@ class Actor:
 def group_names(user: Any) -> frozenset[str]:
     """The names of a Django user's groups, read once per user object (tenant resolvers that
     look at groups can call this too, and share the query)."""
-    names = getattr(user, "_workflows_group_names", None)
+    names = getattr(user, _GROUP_NAMES, None)
     if names is None:
         names = frozenset(user.groups.values_list("name", flat=True))
-        user._workflows_group_names = names
+        remember_group_names(user, names)
     return names
+
+
+def remember_group_names(user: Any, names: Any) -> None:
+    """Keep a user's group names on the user object, for :func:`group_names` (authentication
+    that reads them along with the user saves a query)."""
+    setattr(user, _GROUP_NAMES, frozenset(names))
+
+
+_GROUP_NAMES = "_workflows_group_names"
 
 
 def _django_perm(user: Any, codename: str) -> bool:

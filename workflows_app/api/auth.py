@@ -27,6 +27,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja.security import HttpBearer, SessionAuth
 
 from workflows_app import conf
+from workflows_app.services import remember_group_names
 
 __all__ = ["make_token", "session_auth", "token_auth", "user_for_token"]
 
@@ -66,15 +67,30 @@ def user_for_token(token: str) -> Any | None:
         user_pk, fingerprint = data["u"], data["f"]
     except (signing.BadSignature, TypeError, KeyError):
         return None
-    user_model = get_user_model()
     try:
-        user = user_model._default_manager.get(pk=user_pk)
-    except (user_model.DoesNotExist, ValidationError, ValueError, TypeError):
+        user = _user_with_groups(user_pk)
+    except (ValidationError, ValueError, TypeError):
         return None
-    if not user.is_active:
+    if user is None or not user.is_active:
         return None
     if not constant_time_compare(fingerprint, _fingerprint(user)):
         return None  # the password changed since
+    return user
+
+
+def _user_with_groups(user_pk: Any) -> Any | None:
+    """The user ``user_pk``, with its group names read in the same query (one row per
+    group) and kept for :func:`workflows_app.services.group_names`; None if there is none."""
+    user_model = get_user_model()
+    manager = user_model._default_manager
+    if not any(field.name == "groups" for field in user_model._meta.get_fields()):
+        return manager.filter(pk=user_pk).first()  # a user model without Django's groups
+    names = [field.attname for field in user_model._meta.concrete_fields]
+    rows = list(manager.filter(pk=user_pk).values_list(*names, "groups__name"))
+    if not rows:
+        return None
+    user = user_model.from_db(manager.db, names, rows[0][:-1])
+    remember_group_names(user, [row[-1] for row in rows if row[-1] is not None])
     return user
 
 

@@ -1,0 +1,60 @@
+"""The SQL an API request issues, counted in process (ninja's test client)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from ninja.testing import TestClient
+
+from project.api import api
+from workflows_app.api.auth import user_for_token
+from workflows_app.services import group_names
+
+pytestmark = pytest.mark.django_db
+
+
+def inbox_queries(caller, limit: int) -> int:
+    client = TestClient(api)
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.get(f"/workflows/tasks?limit={limit}", headers=caller.headers)
+    assert answer.status_code == 200, answer.content
+    assert len(answer.json()) == min(limit, 12)
+    return len(queries)
+
+
+def test_inbox__two_queries_whatever_the_page_size(make_caller) -> None:
+    """The token's user with its groups in one query (the tenant resolver reads the same
+    groups), then the page: no COUNT unless asked, no query per task."""
+    alice = make_caller("alice", groups=["reviewers", "tenant:acme"], perms=["start_workflow"])
+    client = TestClient(api)
+    for _ in range(12):
+        started = client.post(
+            "/workflows/instances", json={"definition_name": "api_review"}, headers=alice.headers
+        )
+        assert started.status_code == 201, started.content
+
+    assert [inbox_queries(alice, limit) for limit in (1, 5, 50)] == [2, 2, 2]
+
+
+def test_user_for_token__brings_the_group_names_along(make_caller) -> None:
+    bob = make_caller("bob", groups=["reviewers", "auditors"])
+    token = bob.headers["Authorization"].removeprefix("Bearer ")
+
+    with CaptureQueriesContext(connection) as queries:
+        user = user_for_token(token)
+        names = group_names(user)
+
+    assert len(queries) == 1
+    assert user.pk == bob.user.pk and user.username == "bob"
+    assert names == {"reviewers", "auditors"}
+
+
+def test_user_for_token__a_user_in_no_group(make_caller) -> None:
+    carol = make_caller("carol")
+    token = carol.headers["Authorization"].removeprefix("Bearer ")
+
+    user = user_for_token(token)
+
+    assert user.username == "carol"
+    assert group_names(user) == frozenset()
