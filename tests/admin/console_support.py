@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
+from tests.users import make_user
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 from workflows_app.services import get_service
 
@@ -33,15 +33,7 @@ def make_staff(
 ) -> Client:
     """A test client logged in as a new user of ``groups`` and ``tenant`` with ``perms``
     (codenames of this app)."""
-    user = User.objects.create_user(username, password=None, is_staff=staff)
-    names = [*groups, *([f"tenant:{tenant}"] if tenant else [])]
-    user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in names])
-    if perms:
-        found = Permission.objects.filter(
-            content_type__app_label="workflows_app", codename__in=perms
-        )
-        assert len(found) == len(perms), perms
-        user.user_permissions.add(*found)
+    user = make_user(username, groups=groups, perms=perms, tenant=tenant, staff=staff)
     client = Client()
     client.force_login(user)
     return client

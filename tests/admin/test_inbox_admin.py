@@ -16,13 +16,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.admin.console_support import make_staff
 from tests.api import workflows
 from workflows_app.admin.tasks import HumanTaskAdmin
 from workflows_app.core.registry import default_registry
@@ -40,29 +40,6 @@ def _api_workflows() -> None:
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def make_staff(
-    username: str,
-    *,
-    groups: tuple[str, ...] = (),
-    perms: tuple[str, ...] = (),
-    tenant: str | None = None,
-    staff: bool = True,
-) -> Client:
-    """A test client logged in as a new (staff) user of ``groups`` and ``tenant``."""
-    user = User.objects.create_user(username, password=None, is_staff=staff)
-    names = [*groups, *([f"tenant:{tenant}"] if tenant else [])]
-    user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in names])
-    if perms:
-        found = Permission.objects.filter(
-            content_type__app_label="workflows_app", codename__in=perms
-        )
-        assert len(found) == len(perms), perms
-        user.user_permissions.add(*found)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def start(name: str = "api_review", data: dict[str, Any] | None = None, **kwargs: Any):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group, User
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.template import Context, Template
 from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.users import make_user
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import HumanTaskModel
 
@@ -29,10 +30,8 @@ TAG = Template(
 )
 
 
-def make_user(username: str, *groups: str, staff: bool = True) -> User:
-    user = User.objects.create_user(username, password=None, is_staff=staff)
-    user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in groups])
-    return user
+def staff_user(username: str, *groups: str, staff: bool = True) -> User:
+    return make_user(username, groups=groups, staff=staff)
 
 
 def claim(tenant: str, **data: object) -> HumanTaskModel:
@@ -68,9 +67,9 @@ def acme_tasks() -> dict[str, HumanTaskModel]:
 
 
 def test_counts__offered_assigned_and_overdue_of_the_users_tenant(acme_tasks) -> None:
-    maria = make_user("maria", "managers", "tenant:acme")
-    gus = make_user("gus", "managers", "tenant:globex")
-    erik = make_user("erik", "tenant:acme")
+    maria = staff_user("maria", "managers", "tenant:acme")
+    gus = staff_user("gus", "managers", "tenant:globex")
+    erik = staff_user("erik", "tenant:acme")
 
     assert render(maria) == "3/1/1"
     assert render(gus) == "1/0/1"
@@ -78,7 +77,7 @@ def test_counts__offered_assigned_and_overdue_of_the_users_tenant(acme_tasks) ->
 
 
 def test_counts__three_count_queries_at_most(acme_tasks) -> None:
-    maria = make_user("maria", "managers", "tenant:acme")
+    maria = staff_user("maria", "managers", "tenant:acme")
     maria = User.objects.get(pk=maria.pk)  # no cached groups
 
     with CaptureQueriesContext(connection) as queries:
@@ -93,12 +92,12 @@ def test_counts__none_without_a_staff_user() -> None:
     claim("acme")
 
     assert render(AnonymousUser()) == "//"
-    assert render(make_user("nina", "managers", "tenant:acme", staff=False)) == "//"
+    assert render(staff_user("nina", "managers", "tenant:acme", staff=False)) == "//"
 
 
 def test_admin_index__shows_the_counts_with_links_to_the_inbox(acme_tasks) -> None:
     client = Client()
-    client.force_login(make_user("maria", "managers", "tenant:acme"))
+    client.force_login(staff_user("maria", "managers", "tenant:acme"))
 
     html = client.get(reverse("admin:index")).content.decode()
 
@@ -111,7 +110,7 @@ def test_admin_index__shows_the_counts_with_links_to_the_inbox(acme_tasks) -> No
 
 def test_admin_index__each_link_lists_as_many_tasks_as_it_counts(acme_tasks) -> None:
     client = Client()
-    client.force_login(make_user("maria", "managers", "tenant:acme"))
+    client.force_login(staff_user("maria", "managers", "tenant:acme"))
     html = client.get(reverse("admin:index")).content.decode()
     block = html.split('id="wf-inbox-counts"', 1)[1].split("</div>", 1)[0]
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 import requests
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from ninja.testing import TestClient
 
 from tests.api import workflows
 from tests.live_server import uvicorn_server
+from tests.users import make_user
 from workflows_app.api import make_token
 from workflows_app.core.registry import default_registry
 
@@ -58,15 +59,7 @@ def make_caller() -> Any:
         tenant: str | None = None,
         superuser: bool = False,
     ) -> Caller:
-        user = User.objects.create_user(username, password=None, is_superuser=superuser)
-        names = [*groups, *([f"tenant:{tenant}"] if tenant else [])]
-        user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in names])
-        if perms:
-            found = Permission.objects.filter(
-                content_type__app_label="workflows_app", codename__in=perms
-            )
-            assert len(found) == len(perms), f"unknown permissions among {perms}"
-            user.user_permissions.add(*found)
+        user = make_user(username, groups=groups, perms=perms, tenant=tenant, superuser=superuser)
         return Caller(user, {"Authorization": f"Bearer {make_token(user)}"})
 
     return make

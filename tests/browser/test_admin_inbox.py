@@ -13,8 +13,9 @@ import re
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 
+from tests.users import make_user
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
@@ -27,17 +28,9 @@ def task_url(task: HumanTaskModel) -> str:
     return f"{INBOX}{task.pk}/change/"
 
 
-def make_user(username: str, *, groups: tuple[str, ...] = (), perms: tuple[str, ...] = ()) -> User:
-    """A staff user whose password is its name."""
-    user = User.objects.create_user(username, password=username, is_staff=True)
-    user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in groups])
-    if perms:
-        found = Permission.objects.filter(
-            content_type__app_label="workflows_app", codename__in=perms
-        )
-        assert len(found) == len(perms), perms
-        user.user_permissions.add(*found)
-    return user
+def staff_user(username: str, *, groups: tuple[str, ...] = (), perms: tuple[str, ...] = ()) -> User:
+    """A staff user whose password is its name (the browser logs in with it)."""
+    return make_user(username, groups=groups, perms=perms, staff=True, password=username)
 
 
 def expense_claim(tenant: str, description: str, **data: Any) -> HumanTaskModel:
@@ -78,7 +71,7 @@ def log_in(page: Any, username: str) -> None:
 
 
 def test_manager__does_a_task_from_the_inbox(new_page: Any) -> None:
-    make_user("maria", groups=("managers", "tenant:acme"))
+    staff_user("maria", groups=("managers", "tenant:acme"))
     overdue = expense_claim("acme", "Team dinner", review_within_days=-1)
     task = expense_claim("acme", "Train tickets", review_within_days=3, amount=89)
     page = new_page()
@@ -136,7 +129,7 @@ def test_manager__does_a_task_from_the_inbox(new_page: Any) -> None:
 
 
 def test_operator__retries_a_failed_instance(new_page: Any) -> None:
-    make_user(
+    staff_user(
         "olga",
         groups=("tenant:acme",),
         perms=("view_workflowinstancemodel", "view_humantaskmodel", "retry_workflow"),
@@ -161,7 +154,7 @@ def test_operator__retries_a_failed_instance(new_page: Any) -> None:
 
 
 def test_other_tenant__gets_404_and_an_inbox_without_the_task(new_page: Any) -> None:
-    make_user("gus", groups=("managers", "tenant:globex"))
+    staff_user("gus", groups=("managers", "tenant:globex"))
     acme = expense_claim("acme", "Team dinner")
     globex = expense_claim("globex", "Client lunch")
     before = snapshot(acme)
@@ -183,7 +176,7 @@ def test_other_tenant__gets_404_and_an_inbox_without_the_task(new_page: Any) -> 
 
 
 def test_double_submission__completes_the_task_once(new_page: Any) -> None:
-    make_user("maria", groups=("managers", "tenant:acme"))
+    staff_user("maria", groups=("managers", "tenant:acme"))
     task = expense_claim("acme", "Taxi", amount=38)
     page = new_page()
     log_in(page, "maria")
