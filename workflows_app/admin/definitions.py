@@ -151,6 +151,7 @@ class WorkflowDefinitionAdmin(EngineOwnedAdmin):
             "title": str(row),
             "subtitle": None,
             "opts": self.model._meta,
+            "list_title": self.list_title,
             "row": row,
             "definition": definition,
             "mermaid": definition.to_mermaid() if definition is not None else None,

@@ -278,6 +278,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "title": f"{row.workflow_name} {short_id(row.pk)}",
             "subtitle": None,
             "opts": self.model._meta,
+            "list_title": self.list_title,
             "instance": row,
             "status_badge": status_badge(row.status),
             "definition": definition,

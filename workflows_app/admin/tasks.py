@@ -285,6 +285,7 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             "title": task.title,
             "subtitle": None,
             "opts": self.model._meta,
+            "list_title": self.list_title,
             "task": task,
             "instance": instance,
             "history": history,
