@@ -7,9 +7,11 @@
 - Start then complete of the demo's approval workflow over HTTP: two requests per round
   trip (the start's answer names the pending task).
 
-Each runs twice: the demo served as ASGI (``project.asgi``, as ``make run`` does) and as WSGI
-under uvicorn's ``--interface wsgi``. An unauthenticated request (a 401 before any query)
-shows what the server stack costs before any view runs.
+Each runs four times: the demo served as ASGI (``project.asgi``, as ``make run`` does) and as
+WSGI under uvicorn's ``--interface wsgi``, each without and with the token cache
+(``WORKFLOWS["API_TOKEN_CACHE_SECONDS"]`` = 5: a process remembers a token's user for 5 s).
+An unauthenticated request (a 401 before any query) shows what the server stack costs
+before any view runs.
 
 The server runs as in production: DEBUG off, and PostgreSQL connections from psycopg's pool
 (``DATABASE_POOL=1``), as an ASGI deployment should have them.
@@ -83,7 +85,7 @@ class _Server:
     """A uvicorn process (one worker) serving the demo project on the bench database, as
     ASGI (``project.asgi``) or as WSGI (``project.wsgi``, ``--interface wsgi``)."""
 
-    def __init__(self, interface: str = "asgi") -> None:
+    def __init__(self, interface: str = "asgi", token_cache: str = "0") -> None:
         self.interface = interface
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -96,6 +98,7 @@ class _Server:
             "DATABASE_POOL": "1",
             "DJANGO_DEBUG": "0",
             "PYTHONPATH": str(root),
+            "WORKFLOWS_TOKEN_CACHE": token_cache,
         }
         self.process = subprocess.Popen(
             [
@@ -181,22 +184,32 @@ def _load(
 
 def _queries_per_page(token_user: User) -> str:
     """The SQL queries one inbox request issues, for several page sizes (in process)."""
+    from django.test import override_settings
     from ninja.testing import TestClient
 
     from project.api import api
 
     client = TestClient(api)
     headers = {"Authorization": f"Bearer {make_token(token_user)}"}
+    cached = {**settings.WORKFLOWS, "API_TOKEN_CACHE_SECONDS": 5}
     counts = []
-    for size in (1, 10, 50, 100):
-        with CaptureQueriesContext(connection) as queries:
-            answer = client.get(f"/workflows/tasks?limit={size}", headers=headers)
-        assert answer.status_code == 200 and len(answer.json()) == size, answer.content[:200]
-        counts.append(f"{size}: {len(queries)}")
+    for label, workflows in (("", settings.WORKFLOWS), (" with the token cache", cached)):
+        with override_settings(WORKFLOWS=workflows):
+            client.get("/workflows/tasks?limit=1", headers=headers)  # the cache remembers
+            for size in (1, 10, 50, 100):
+                with CaptureQueriesContext(connection) as queries:
+                    answer = client.get(f"/workflows/tasks?limit={size}", headers=headers)
+                assert answer.status_code == 200 and len(answer.json()) == size, answer.content
+                counts.append(f"{size}{label}: {len(queries)}")
     return ", ".join(counts)
 
 
-INTERFACES = ("asgi", "wsgi")
+# (interface, seconds of token cache)
+SERVERS = (("asgi", "0"), ("asgi", "5"), ("wsgi", "0"), ("wsgi", "5"))
+
+
+def _server_label(interface: str, token_cache: str) -> str:
+    return f"[{interface}{', token cache' if token_cache != '0' else ''}]"
 
 
 def _report_load(label: str, rate: float, latencies: list[float]) -> None:
@@ -218,15 +231,17 @@ def tasks_inbox(args: Any) -> None:
     member = _user("bench_member", [f"group{n}" for n in range(10)], [])
     operator = _user("bench_operator", [], ["view_humantaskmodel"])
     print(f"SQL queries per inbox request by page size: {_queries_per_page(member)}", flush=True)
-    for interface in INTERFACES:
-        server = _Server(interface)
+    for interface, token_cache in SERVERS:
+        server = _Server(interface, token_cache)
+        label = _server_label(interface, token_cache)
         try:
-            # The floor: an unauthenticated request, answered 401 before any query.
-            rate, latencies = _load(server.port, "/api/workflows/tasks", "-", expect=401)
-            _report_load(
-                f"[{interface}] 401 without credentials (the stack alone)", rate, latencies
-            )
-            for label, user, path in (
+            if token_cache == "0":
+                # The floor: an unauthenticated request, answered 401 before any query.
+                rate, latencies = _load(server.port, "/api/workflows/tasks", "-", expect=401)
+                _report_load(
+                    f"[{interface}] 401 without credentials (the stack alone)", rate, latencies
+                )
+            for who, user, path in (
                 ("member of 10 groups", member, f"/api/workflows/tasks?limit={PAGE}"),
                 ("operator, scope=all", operator, f"/api/workflows/tasks?limit={PAGE}&scope=all"),
             ):
@@ -234,7 +249,7 @@ def tasks_inbox(args: Any) -> None:
                 _load(server.port, path, token, seconds=1.0)  # warm up: connections, caches
                 rate, latencies = _load(server.port, path, token)
                 _report_load(
-                    f"[{interface}] GET /workflows/tasks ({PAGE} of {TASKS:,} pending, {label})",
+                    f"{label} GET /workflows/tasks ({PAGE} of {TASKS:,} pending, {who})",
                     rate,
                     latencies,
                 )
@@ -246,8 +261,8 @@ def start_and_complete(args: Any) -> None:
     user = _user("bench_manager", ["managers"], ["start_workflow"])
     token = make_token(user)
     count = max(args.instances // 2, 50)
-    for interface in INTERFACES:
-        server = _Server(interface)
+    for interface, token_cache in SERVERS:
+        server = _Server(interface, token_cache)
         try:
             _round_trips(server.port, token, 5)  # warm up
             threads = [
@@ -264,7 +279,8 @@ def start_and_complete(args: Any) -> None:
             server.stop()
         total = (count // 4) * 4
         print(
-            f"[{interface}] start + complete over HTTP ({connection.vendor}): {total} round "
+            f"{_server_label(interface, token_cache)} start + complete over HTTP "
+            f"({connection.vendor}): {total} round "
             f"trips in {elapsed:.2f} s = {total / elapsed:.0f}/s (4 client threads)",
             flush=True,
         )

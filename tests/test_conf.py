@@ -29,6 +29,7 @@ def test_get_settings__defaults() -> None:
             "workflows_app.api.auth.session_auth",
         ),
         API_TOKEN_MAX_AGE=30 * 24 * 3600.0,
+        API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
         MERMAID_URL="https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs",
     )
@@ -41,6 +42,8 @@ def test_get_settings__defaults() -> None:
         ({"API_AUTH": "workflows_app.api.auth.token_auth"}, "API_AUTH'] must be a list"),
         ({"API_TOKEN_MAX_AGE": 0}, "API_TOKEN_MAX_AGE'] must be a number above 0"),
         ({"API_MAX_BODY_BYTES": True}, "API_MAX_BODY_BYTES'] must be a number above 0"),
+        ({"API_TOKEN_CACHE_SECONDS": -1}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
+        ({"API_TOKEN_CACHE_SECONDS": "5"}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
         ({"MERMAID_URL": None}, "MERMAID_URL'] must be a non-empty URL"),
         ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be a non-empty URL"),
     ],
@@ -100,7 +103,7 @@ def test_check_settings__unknown_key_without_close_match() -> None:
     assert (
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, USER_ID_FIELD, AUTODISCOVER, "
         "LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, API_AUTH, "
-        "API_TOKEN_MAX_AGE, API_MAX_BODY_BYTES, MERMAID_URL."
+        "API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, MERMAID_URL."
     )
 
 

@@ -76,6 +76,13 @@ class WorkflowsSettings:
     API_TOKEN_MAX_AGE: float = 30 * 24 * 3600.0
     """How many seconds a bearer token from ``manage.py workflows_token`` stays valid."""
 
+    API_TOKEN_CACHE_SECONDS: float = 0.0
+    """How many seconds a process remembers the user of a bearer token it checked, to answer
+    the token's next requests without the check and the user's query. 0 (the default)
+    checks every request. Saving a user, or changing its groups or permissions, takes
+    effect at once in the process that did it, and within this time in the others.
+    """
+
     API_MAX_BODY_BYTES: int = 1024 * 1024
     """The largest request body the REST API reads; larger ones get a 413."""
 
@@ -163,6 +170,12 @@ def invalid_values(raw: Any) -> list[str]:
         value = raw.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             problems.append(f"{SETTING_NAME}['{key}'] must be a number above 0, not {value!r}.")
+    cache = raw.get("API_TOKEN_CACHE_SECONDS", 0)
+    if isinstance(cache, bool) or not isinstance(cache, int | float) or cache < 0:
+        problems.append(
+            f"{SETTING_NAME}['API_TOKEN_CACHE_SECONDS'] must be a number of seconds, 0 or "
+            f"more, not {cache!r}."
+        )
     mermaid = raw.get("MERMAID_URL", WorkflowsSettings.MERMAID_URL)
     if not isinstance(mermaid, str) or not mermaid.strip():
         problems.append(f"{SETTING_NAME}['MERMAID_URL'] must be a non-empty URL, not {mermaid!r}.")

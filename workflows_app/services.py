@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -264,7 +264,7 @@ class WorkflowService:
         """Return an instance, its step executions, and its pending tasks ``actor`` sees."""
         row = self.get_instance(actor, instance_id)
         history = StepExecutionModel.objects.find_by_instance(row.pk)
-        return row, history, self.pending_tasks(actor, row.pk)
+        return row, history, self.pending_tasks(actor, row.pk, row.status)
 
     def step_executions(self, actor: Actor, instance_id: Any) -> list[StepExecutionModel]:
         """Return an instance's step executions in the order they started."""
@@ -357,8 +357,17 @@ class WorkflowService:
             return rows
         return rows.filter(_offered(actor) | Q(completed_by=actor.user_id))
 
-    def pending_tasks(self, actor: Actor, instance_id: Any) -> list[HumanTaskModel]:
-        """The pending tasks of an instance that ``actor`` may see, oldest first."""
+    def pending_tasks(
+        self, actor: Actor, instance_id: Any, status: str | None = None
+    ) -> list[HumanTaskModel]:
+        """The pending tasks of an instance that ``actor`` may see, oldest first.
+
+        ``status`` is the instance's, when the caller has it: a completed or canceled
+        instance has no pending tasks (the engine completes or cancels them first), and
+        the database is not asked.
+        """
+        if status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED):
+            return []
         rows = self.tasks(actor).filter(instance_id=instance_id, status="pending")
         return list(rows.only("id", "step_name", "title").order_by("created_at"))
 
@@ -373,29 +382,36 @@ class WorkflowService:
         limit: int = 50,
         offset: int = 0,
         count: bool = True,
-    ) -> tuple[list[HumanTaskModel], int | None]:
+        columns: Sequence[str] = (),
+    ) -> tuple[list[Any], int | None]:
         """Return a page of ``actor``'s inbox and its total (None when not ``count``:
-        counting a large inbox costs more than reading a page of it)."""
-        rows = self.inbox_rows(actor, query)
+        counting a large inbox costs more than reading a page of it).
+
+        The page holds tasks, or with ``columns`` named tuples of those fields only:
+        a list that shows a few fields need not build whole model instances."""
+        rows: QuerySet[Any] = self.inbox_rows(actor, query)
+        if columns:
+            rows = rows.values_list(*columns, named=True)
         if not count:
             return list(rows[offset : offset + limit]), None
         return _page(rows, limit, offset)
 
     def inbox_rows(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         """The rows of ``actor``'s inbox for ``query`` (lazy, ordered)."""
-        rows = _scoped(HumanTaskModel.objects.all(), actor)
+        # The conditions go to one filter() call: each call copies the query.
+        conditions: list[Q] = [Q(tenant_id=actor.tenant_id)] if actor.scoped else []
         if query.scope == "all":
             if not self.sees_all_tasks(actor):
                 raise NotAllowedError("You may not list every task")
         elif query.scope == "assigned":
-            rows = rows.filter(assignee_id=actor.user_id)
+            conditions.append(Q(assignee_id=actor.user_id))
         elif query.scope == "groups":
-            rows = rows.filter(assignee_id__isnull=True, assignee_group__in=actor.groups)
+            conditions.append(Q(assignee_id__isnull=True, assignee_group__in=actor.groups))
         else:
             offered = _offered(actor)
             if query.status != "pending":
                 offered |= Q(completed_by=actor.user_id)
-            rows = rows.filter(offered)
+            conditions.append(offered)
         now = timezone.now()
         filters: dict[str, Any] = {
             "status": query.status,
@@ -405,13 +421,14 @@ class WorkflowService:
             "instance_id": query.instance_id,
             "due_at__lt": query.due_before,
         }
-        rows = rows.filter(**{key: value for key, value in filters.items() if value is not None})
+        conditions += [Q((key, value)) for key, value in filters.items() if value is not None]
         if query.overdue is True:
-            rows = rows.filter(status="pending", due_at__lt=now)
+            conditions.append(Q(status="pending", due_at__lt=now))
         elif query.overdue is False:
-            rows = rows.filter(Q(due_at__isnull=True) | Q(due_at__gte=now))
+            conditions.append(Q(due_at__isnull=True) | Q(due_at__gte=now))
         if query.due_within is not None:
-            rows = rows.filter(due_at__gte=now, due_at__lt=now + query.due_within)
+            conditions.append(Q(due_at__gte=now, due_at__lt=now + query.due_within))
+        rows = HumanTaskModel.objects.filter(*conditions)
         return rows.order_by(*TASK_ORDERINGS[query.ordering])
 
     def get_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
@@ -461,7 +478,7 @@ class WorkflowService:
             raise NotAllowedError("completed_by must be your own user id")
         if task.status == "pending" and not self.may_complete(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
-        self.engine.complete_task_sync(task.pk, actor.user_id, output_data, comment=comment)
+        self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
         return WorkflowInstanceModel.objects.get(pk=task.instance_id)
 
     def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
@@ -527,11 +544,10 @@ def is_due_soon(task: HumanTaskModel, within: timedelta, now: datetime | None = 
 
 def _offered(actor: Actor) -> Q:
     """The tasks offered to ``actor``: assigned to it, or unassigned in its groups or in none."""
-    unassigned = Q(assignee_id__isnull=True)
-    offered = Q(assignee_id=actor.user_id) | (unassigned & Q(assignee_group__isnull=True))
+    in_reach = Q(assignee_group__isnull=True)
     if actor.groups:
-        offered |= unassigned & Q(assignee_group__in=sorted(actor.groups))
-    return offered
+        in_reach |= Q(assignee_group__in=sorted(actor.groups))
+    return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & in_reach)
 
 
 def _scoped(rows: QuerySet, actor: Actor) -> QuerySet:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.integration.helpers import Edge, human, marker, tasks, workflow
 from workflows_app import TaskAlreadyCompletedError, TaskNotFoundError
@@ -73,6 +74,40 @@ def test_complete_task__invalid_data_changes_nothing(engine) -> None:
     task.refresh_from_db()
     assert (task.status, task.activity) == ("pending", [])
     assert WorkflowInstanceModel.objects.get(pk=task.instance_id).status == "waiting"
+
+
+def test_complete_task__given_the_row__does_not_read_it_again(engine) -> None:
+    task = started_task(engine)
+
+    with CaptureQueriesContext(connection) as queries:
+        done = engine.complete_task_sync(task, "ann", {"approved": True})
+
+    assert done.status == "completed"
+    by_id = [q["sql"] for q in queries if 'WHERE "workflow_human_tasks"."id" =' in q["sql"]]
+    assert by_id == []
+
+
+def test_complete_task__a_stale_row__completed_meanwhile(engine) -> None:
+    """The row says pending, but the task was completed since it was read: the engine's
+    own check, when it saves, refuses."""
+    task = started_task(engine)
+    engine.complete_task_sync(task.pk, "bob", {"approved": True})
+    assert task.status == "pending"  # the row read before
+
+    with pytest.raises(TaskAlreadyCompletedError):
+        engine.complete_task_sync(task, "ann", {"approved": False})
+
+    task.refresh_from_db()
+    assert task.completed_by == "bob"
+
+
+def test_complete_task__a_row_already_completed__refused(engine) -> None:
+    task = started_task(engine)
+    engine.complete_task_sync(task.pk, "bob", {"approved": True})
+    task.refresh_from_db()
+
+    with pytest.raises(TaskAlreadyCompletedError):
+        engine.complete_task_sync(task, "ann", {"approved": False})
 
 
 @pytest.mark.parametrize("task_id", [uuid.uuid4(), "not-a-uuid", None])

@@ -13,15 +13,29 @@ working when it is older than ``WORKFLOWS["API_TOKEN_MAX_AGE"]``, when the user
 changes password or is deactivated, and when ``SECRET_KEY`` changes. One token
 cannot be revoked on its own; a project that needs that plugs its own scheme into
 ``WORKFLOWS["API_AUTH"]``.
+
+With ``WORKFLOWS["API_TOKEN_CACHE_SECONDS"]`` above 0, a process remembers the user of a
+token it checked for that long, and skips the check and the query when the same token
+comes back. Saving or deleting a user, changing its groups or permissions, and changing
+groups forget what the process remembered at once; other processes notice within the
+cache time.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja.security import HttpBearer, SessionAuth
@@ -61,9 +75,13 @@ def make_token(user: Any) -> str:
 
 def user_for_token(token: str) -> Any | None:
     """Return the active user a token was made for, or None if it is not (or no longer) valid."""
-    max_age = conf.get_settings().API_TOKEN_MAX_AGE
+    settings = conf.get_settings()
+    if settings.API_TOKEN_CACHE_SECONDS:
+        user = token_cache.get(token)
+        if user is not None:
+            return user
     try:
-        data = signing.loads(token, salt=_SALT, max_age=max_age)
+        data = signing.loads(token, salt=_SALT, max_age=settings.API_TOKEN_MAX_AGE)
         user_pk, fingerprint = data["u"], data["f"]
     except (signing.BadSignature, TypeError, KeyError):
         return None
@@ -75,7 +93,114 @@ def user_for_token(token: str) -> Any | None:
         return None
     if not constant_time_compare(fingerprint, _fingerprint(user)):
         return None  # the password changed since
+    if settings.API_TOKEN_CACHE_SECONDS:
+        expires = _signed_at(token) + settings.API_TOKEN_MAX_AGE - time.time()
+        token_cache.put(token, user, min(settings.API_TOKEN_CACHE_SECONDS, expires))
     return user
+
+
+def _signed_at(token: str) -> float:
+    """When a valid token was made (the timestamp that ``signing.dumps`` puts in it)."""
+    return float(signing.b62_decode(token.rsplit(":", 2)[-2]))
+
+
+class TokenCache:
+    """The users of tokens this process checked lately, each for a number of seconds.
+
+    The user object is shared by the requests that bring the same token while it is
+    remembered (with the group names and permissions it has read), so treat
+    ``request.user`` as read-only. The cache forgets a user when it is saved or deleted,
+    or its groups or permissions change, and forgets everyone when a group is saved or
+    deleted or its permissions change.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._users: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._listening = False
+
+    def get(self, token: str) -> Any | None:
+        entry = self._users.get(token)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            with self._lock:
+                self._users.pop(token, None)
+            return None
+        return entry[1]
+
+    def put(self, token: str, user: Any, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            if not self._listening:
+                self._listen()
+            while len(self._users) >= self.size:
+                del self._users[next(iter(self._users))]  # the oldest entry
+            self._users[token] = (time.monotonic() + seconds, user)
+
+    def forget(self, user_pk: Any) -> None:
+        with self._lock:
+            for token, (_, user) in list(self._users.items()):
+                if user.pk == user_pk:
+                    del self._users[token]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._users.clear()
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def _listen(self) -> None:
+        """Connect the signals that make the cache forget (once, when it first fills)."""
+        user_model = get_user_model()
+        uid = f"workflows_app.api.auth.{id(self)}"
+        post_save.connect(self._user_changed, sender=user_model, dispatch_uid=f"{uid}.save")
+        post_delete.connect(self._user_changed, sender=user_model, dispatch_uid=f"{uid}.delete")
+        m2m_changed.connect(self._relation_changed, dispatch_uid=f"{uid}.m2m")
+        fields = {field.name: field for field in user_model._meta.get_fields()}
+        if "groups" in fields:
+            group_model = fields["groups"].related_model
+            post_save.connect(self._everyone, sender=group_model, dispatch_uid=f"{uid}.gs")
+            post_delete.connect(self._everyone, sender=group_model, dispatch_uid=f"{uid}.gd")
+        self._listening = True
+
+    def _user_changed(self, instance: Any, using: str | None = None, **kwargs: Any) -> None:
+        self._after_change(functools.partial(self.forget, instance.pk), using)
+
+    def _everyone(self, using: str | None = None, **kwargs: Any) -> None:
+        self._after_change(self.clear, using)
+
+    def _relation_changed(
+        self, instance: Any, action: str, using: str | None = None, **kwargs: Any
+    ) -> None:
+        if not action.startswith("post_"):
+            return
+        if isinstance(instance, get_user_model()):
+            self._after_change(functools.partial(self.forget, instance.pk), using)
+        elif type(instance)._meta.app_label == "auth":
+            # A group's members or permissions, or a permission's holders, changed.
+            self._after_change(self.clear, using)
+
+    @staticmethod
+    def _after_change(forget: Callable[[], None], using: str | None) -> None:
+        """Forget now, and again when the change commits: a request in between may have
+        read, and remembered, what was there before."""
+        forget()
+        transaction.on_commit(forget, using=using)
+
+
+token_cache = TokenCache()
+"""The process's :class:`TokenCache` (used when ``API_TOKEN_CACHE_SECONDS`` is above 0)."""
+
+
+@receiver(setting_changed, dispatch_uid="workflows_app.api.auth.forget_tokens")
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    """A new ``SECRET_KEY`` or ``WORKFLOWS`` (in tests) may make remembered tokens invalid."""
+    if setting in ("SECRET_KEY", "WORKFLOWS", "AUTH_USER_MODEL"):
+        token_cache.clear()
 
 
 def _user_with_groups(user_pk: Any) -> Any | None:

@@ -117,7 +117,12 @@ def list_tasks(actor: Actor, filters: TaskFilters) -> tuple[list[HumanTaskDTO], 
         ordering=filters.ordering,
     )
     tasks, total = _service().inbox(
-        actor, query, limit=filters.limit, offset=filters.offset, count=filters.count
+        actor,
+        query,
+        limit=filters.limit,
+        offset=filters.offset,
+        count=filters.count,
+        columns=HumanTaskDTO.COLUMNS,
     )
     now = timezone.now()
     return [HumanTaskDTO.of(task, now) for task in tasks], total
@@ -163,7 +168,7 @@ def webhook_callback(callback_token: str, payload: Any) -> WebhookAcceptedDTO:
 
 def _instance(actor: Actor, row: Any) -> WorkflowInstanceDTO:
     """One instance, with the pending tasks the actor may see."""
-    return WorkflowInstanceDTO.of(row, _service().pending_tasks(actor, row.pk))
+    return WorkflowInstanceDTO.of(row, _service().pending_tasks(actor, row.pk, row.status))
 
 
 _SERVICE: ContextVar[WorkflowService | None] = ContextVar("workflows_service", default=None)

@@ -8,7 +8,7 @@ Litestar adapter answers with these same models.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -307,10 +307,32 @@ class HumanTaskDTO(Schema):
         "completion comment, oldest first.",
     )
 
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "instance_id",
+        "step_name",
+        "title",
+        "description",
+        "assignee_id",
+        "status",
+        "due_at",
+        "created_at",
+        "form_schema",
+        "assignee_group",
+        "priority",
+        "tenant_id",
+        "reminder_at",
+        "completed_at",
+        "completed_by",
+        "activity",
+    )
+    """The task fields :meth:`of` reads: a list reads these columns only."""
+
     @classmethod
-    def of(cls, task: HumanTaskModel, now: datetime | None = None) -> HumanTaskDTO:
+    def of(cls, task: HumanTaskModel | Any, now: datetime | None = None) -> HumanTaskDTO:
+        """The DTO of a task, or of a row holding the :attr:`COLUMNS` as attributes."""
         return cls(
-            id=task.pk,
+            id=task.id,
             instance_id=task.instance_id,
             step_name=task.step_name,
             title=task.title,

@@ -390,17 +390,25 @@ class PersistentExecutionEngine:
         """Complete the pending task ``task_id`` with ``data`` as ``user_id``, and run on.
 
         The same as :meth:`complete_human_task_sync`, for one task rather than a step
-        name. ``comment`` is recorded in the task's activity.
+        name. ``comment`` is recorded in the task's activity. ``task_id`` may also be the
+        task itself, just read (a :class:`~workflows_app.models.HumanTaskModel`), which
+        saves reading it again: whether it still waits is checked when the completion is
+        saved, as always.
         """
-        found = (
-            HumanTaskModel.objects.using(self.using)
-            .filter(pk=_task_pk(task_id))
-            .values_list("instance_id", "step_name", "step_execution_id", "status")
-            .first()
-        )
-        if found is None:
-            raise TaskNotFoundError(task_id)
-        instance_id, step_name, execution_id, status = found
+        if isinstance(task_id, HumanTaskModel):
+            found = (task_id.instance_id, task_id.step_name, task_id.step_execution_id)
+            instance_id, step_name, execution_id = found
+            status, task_id = task_id.status, task_id.pk
+        else:
+            row = (
+                HumanTaskModel.objects.using(self.using)
+                .filter(pk=_task_pk(task_id))
+                .values_list("instance_id", "step_name", "step_execution_id", "status")
+                .first()
+            )
+            if row is None:
+                raise TaskNotFoundError(task_id)
+            instance_id, step_name, execution_id, status = row
         _check_pending(task_id, status)
         return self._complete_waiting(
             instance_id,
