@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.engine import statements
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
     HumanTaskModel,
@@ -389,6 +390,14 @@ class WorkflowService:
 
         The page holds tasks, or with ``columns`` named tuples of those fields only:
         a list that shows a few fields need not build whole model instances."""
+        if columns and _INBOX_VALUES.issuperset(_set_fields(query)):
+            self._check_scope(actor, query)
+            items = self._compiled_inbox_page(actor, query, tuple(columns), limit, offset)
+            if not count:
+                return items, None
+            if offset == 0 and len(items) < limit:
+                return items, len(items)
+            return items, self.inbox_rows(actor, query).count()
         rows: QuerySet[Any] = self.inbox_rows(actor, query)
         if columns:
             rows = rows.values_list(*columns, named=True)
@@ -396,13 +405,47 @@ class WorkflowService:
             return list(rows[offset : offset + limit]), None
         return _page(rows, limit, offset)
 
+    def _compiled_inbox_page(
+        self, actor: Actor, query: TaskFilter, columns: tuple[str, ...], limit: int, offset: int
+    ) -> list[Any]:
+        """:meth:`inbox_rows` sliced to a page, its SQL compiled once per shape (a page of
+        the inbox is asked for on every request; building its query costs more than
+        running it)."""
+        values: dict[str, Any] = {"user_id": actor.user_id, "groups": sorted(actor.groups)}
+        if actor.tenant_id is not None:
+            values["tenant_id"] = actor.tenant_id
+        values.update(_set_fields(query))
+
+        def build(given: Mapping[str, Any]) -> QuerySet:
+            stand_in = dataclasses.replace(
+                actor,
+                user_id=given["user_id"],
+                groups=frozenset(given["groups"]),
+                tenant_id=given.get("tenant_id"),
+            )
+            fields = {name: given.get(name) for name in _INBOX_VALUES}
+            rows = self._inbox_queryset(stand_in, dataclasses.replace(query, **fields))
+            return rows.values_list(*columns)[offset : offset + limit]
+
+        # What changes the SQL besides the values (the build must not look at them).
+        pending = query.status == "pending"
+        shape = (actor.scoped, query.scope, query.ordering, pending, columns, limit, offset)
+        return _INBOX_PAGES.run(shape, values, build)
+
     def inbox_rows(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         """The rows of ``actor``'s inbox for ``query`` (lazy, ordered)."""
+        self._check_scope(actor, query)
+        return self._inbox_queryset(actor, query)
+
+    def _check_scope(self, actor: Actor, query: TaskFilter) -> None:
+        if query.scope == "all" and not self.sees_all_tasks(actor):
+            raise NotAllowedError("You may not list every task")
+
+    def _inbox_queryset(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         # The conditions go to one filter() call: each call copies the query.
         conditions: list[Q] = [Q(tenant_id=actor.tenant_id)] if actor.scoped else []
         if query.scope == "all":
-            if not self.sees_all_tasks(actor):
-                raise NotAllowedError("You may not list every task")
+            pass  # every task of the tenant (see _check_scope)
         elif query.scope == "assigned":
             conditions.append(Q(assignee_id=actor.user_id))
         elif query.scope == "groups":
@@ -540,6 +583,23 @@ def is_due_soon(task: HumanTaskModel, within: timedelta, now: datetime | None = 
         return False
     now = now or timezone.now()
     return now <= task.due_at < now + within
+
+
+_INBOX_PAGES = statements.CompiledQuery(HumanTaskModel)
+
+# The TaskFilter fields that can vary within one compiled inbox query (strings compared
+# whole); a filter that sets any other field is built by the ORM each time.
+_INBOX_VALUES = frozenset({"status", "assignee_id", "assignee_group", "workflow_name"})
+_TASK_FILTERS = tuple(
+    field.name
+    for field in dataclasses.fields(TaskFilter)
+    if field.name not in ("scope", "ordering")
+)
+
+
+def _set_fields(query: TaskFilter) -> dict[str, Any]:
+    """The fields of ``query`` that narrow the list and are set."""
+    return {name: value for name in _TASK_FILTERS if (value := getattr(query, name)) is not None}
 
 
 def _offered(actor: Actor) -> Q:

@@ -7,15 +7,23 @@ written here, once per model and column list, and their values adapted by the
 model fields themselves (``get_db_prep_save``), so every database backend gets
 what the ORM would have sent; rows read back go through the same backend and
 field converters as in the ORM. Everything else stays in the ORM.
+
+:class:`CompiledQuery` does the same for a read whose queryset is worth building once:
+the ORM builds and compiles it, and later calls reuse its SQL with their own values.
 """
 
 from __future__ import annotations
 
+import collections
+import uuid
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from django.db import connections, models
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, models, router
+from django.db.models import QuerySet
 from django.utils import timezone
 
 _AUTO_NOW = ("created_at", "updated_at")
@@ -160,3 +168,146 @@ def select(
             values.append(value)
         objects.append(model.from_db(using, attnames, values))
     return objects
+
+
+Value = str | Sequence[str]
+
+
+class CompiledQuery:
+    """A read built by the ORM once per shape, then run again with other values.
+
+    Building and compiling a queryset costs more than running a small indexed query (for
+    the inbox page on PostgreSQL: 0.5 ms of Python against 0.25 ms in the database).
+    ``build`` makes the queryset (a sliced ``values_list``) from a mapping of named
+    values, each a string or a list of strings. The first call of a shape runs ``build``
+    with a placeholder for every value, compiles it, and keeps its SQL with the position
+    of each value among the parameters; later calls of that shape put their own values
+    there and run the SQL. Rows come back through the backend's and the fields'
+    converters, as from the ORM, as named tuples of the selected fields.
+
+    Only values compared as whole parameters (``exact``, ``in``) can be placeholders. A
+    build whose SQL carries a placeholder any other way (inside a ``LIKE`` pattern, say)
+    is not kept: that shape runs through the ORM every time. ``build`` must not branch
+    on the values themselves: what changes the SQL (a value being None, the length of a
+    list, a limit) belongs in the shape key.
+    """
+
+    def __init__(self, model: type[models.Model], size: int = 256) -> None:
+        self.model = model
+        self.size = size
+        self._compiled: dict[Hashable, _Compiled | None] = {}
+        self._marker = f"\x00{uuid.uuid4().hex}:"
+
+    def run(
+        self,
+        shape: Hashable,
+        values: Mapping[str, Value],
+        build: Callable[[Mapping[str, Value]], QuerySet],
+    ) -> list[Any]:
+        using = router.db_for_read(self.model)
+        lengths = tuple(
+            (name, None if isinstance(value, str) else len(value))
+            for name, value in sorted(values.items())
+        )
+        key = (shape, using, lengths)
+        compiled = self._compiled.get(key, _MISSING)
+        if compiled is _MISSING:
+            compiled = self._compile(using, values, build)
+            if len(self._compiled) >= self.size:
+                self._compiled.clear()
+            self._compiled[key] = compiled
+        if compiled is None:
+            return list(build(values).using(using))
+        return compiled.run(values)
+
+    def _compile(
+        self, using: str, values: Mapping[str, Value], build: Callable[..., QuerySet]
+    ) -> _Compiled | None:
+        slots: dict[str, tuple[str, int | None]] = {}
+        placeholders: dict[str, Value] = {}
+        for name, value in values.items():
+            if isinstance(value, str):
+                placeholders[name] = self._slot(slots, name, None)
+            else:
+                placeholders[name] = [self._slot(slots, name, i) for i in range(len(value))]
+        queryset = build(placeholders).using(using)
+        compiler = queryset.query.get_compiler(using)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return None  # nothing can match (an empty list): the ORM knows without asking
+        template: list[tuple[bool, Any]] = []
+        for param in params:
+            if isinstance(param, str) and self._marker in param:
+                if param not in slots:
+                    return None  # the value went into a larger parameter
+                template.append((True, slots[param]))
+            else:
+                template.append((False, param))
+        if self._marker in sql:
+            return None  # the value went into the SQL itself
+        expressions = [column for column, _sql, _alias in compiler.select[: compiler.col_count]]
+        names = list(queryset.query.values_select)
+        if len(names) != len(expressions):
+            return None  # annotations or extra columns: not a plain values_list
+        return _Compiled(using, sql, template, expressions, _row_class(tuple(names)))
+
+    def _slot(self, slots: dict[str, tuple[str, int | None]], name: str, index: int | None) -> str:
+        placeholder = f"{self._marker}{name}:{index}"
+        slots[placeholder] = (name, index)
+        return placeholder
+
+
+_MISSING: Any = object()
+
+
+@cache
+def _row_class(names: tuple[str, ...]) -> type:
+    return collections.namedtuple("Row", names)  # type: ignore[misc]
+
+
+class _Compiled:
+    def __init__(
+        self,
+        using: str,
+        sql: str,
+        template: list[tuple[bool, Any]],
+        expressions: list[Any],
+        row: type,
+    ) -> None:
+        self.using = using
+        self.sql = sql
+        self.template = template
+        self.expressions = expressions
+        self.row = row
+        connection = connections[using]
+        self.converters = [
+            (index, expression, chain)
+            for index, expression in enumerate(expressions)
+            if (
+                chain := connection.ops.get_db_converters(expression)
+                + expression.get_db_converters(connection)
+            )
+        ]
+
+    def run(self, values: Mapping[str, Value]) -> list[Any]:
+        params = [
+            (values[slot[0]] if slot[1] is None else values[slot[0]][slot[1]]) if is_slot else slot
+            for is_slot, slot in self.template
+        ]
+        connection = connections[self.using]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if not self.converters:
+            return [self.row._make(row) for row in rows]
+        converted = []
+        for row in rows:
+            row = list(row)
+            for index, expression, chain in self.converters:
+                value = row[index]
+                for convert in chain:
+                    value = convert(value, expression, connection)
+                row[index] = value
+            converted.append(self.row._make(row))
+        return converted

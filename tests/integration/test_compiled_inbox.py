@@ -1,0 +1,259 @@
+"""The inbox page compiled once per shape (``statements.CompiledQuery``) answers exactly what
+the ORM answers, for every filter, caller and tenant, on every database."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.integration.helpers import human, marker, workflow
+from workflows_app import Edge
+from workflows_app.engine import statements
+from workflows_app.models import HumanTaskModel, StepExecutionModel
+from workflows_app.services import TASK_ORDERINGS, Actor, NotAllowedError, TaskFilter, get_service
+
+pytestmark = pytest.mark.django_db
+
+COLUMNS = (
+    "id",
+    "instance_id",
+    "title",
+    "assignee_id",
+    "assignee_group",
+    "status",
+    "due_at",
+    "created_at",
+    "form_schema",
+    "tenant_id",
+    "priority",
+    "activity",
+)
+
+
+@pytest.fixture
+def tasks(engine) -> list[HumanTaskModel]:
+    """Tasks of every kind: assigned or not, in a group or none, of two tenants or none,
+    pending or completed, due or not, with JSON in their columns."""
+    wf = workflow([marker("A"), human("H", title="Check")], [Edge("A", "H")], name="inbox_mix")
+    instance = engine.start_workflow_sync(wf, {})
+    execution = StepExecutionModel.objects.filter(instance_id=instance.id).first()
+    now = timezone.now()
+    rows = []
+    combinations = itertools.product(
+        (None, "ann", "bob"),  # assignee
+        (None, "red", "blue", "green"),  # group
+        (None, "acme", "globex"),  # tenant
+        ("pending", "completed"),
+    )
+    for n, (assignee, group, tenant, status) in enumerate(combinations):
+        rows.append(
+            HumanTaskModel(
+                instance_id=instance.id,
+                step_execution_id=execution.pk,
+                step_name="H",
+                title=f"Task {n}",
+                assignee_id=assignee,
+                assignee_group=group,
+                tenant_id=tenant,
+                status=status,
+                completed_by="ann" if status == "completed" and n % 3 else None,
+                due_at=now + timedelta(hours=n % 7 - 3) if n % 4 else None,
+                priority=n % 3,
+                form_schema={"type": "object", "n": n} if n % 2 else None,
+                activity=[{"action": "claimed", "by": "ann"}] if n % 5 == 0 else [],
+            )
+        )
+    HumanTaskModel.objects.filter(instance_id=instance.id).delete()
+    return HumanTaskModel.objects.bulk_create(rows)
+
+
+def _actor(user_id="ann", groups=(), tenant_id=None, scoped=False, perms=()) -> Actor:
+    return Actor(
+        user_id=user_id,
+        groups=frozenset(groups),
+        tenant_id=tenant_id,
+        scoped=scoped,
+        has_perm=lambda codename: codename in perms,
+    )
+
+
+def _by_the_orm(actor: Actor, query: TaskFilter, limit: int, offset: int) -> list[tuple]:
+    rows = get_service().inbox_rows(actor, query).values_list(*COLUMNS)
+    return [tuple(row) for row in rows[offset : offset + limit]]
+
+
+def _page(actor: Actor, query: TaskFilter, limit: int, offset: int) -> list:
+    return get_service().inbox(
+        actor, query, limit=limit, offset=offset, count=False, columns=COLUMNS
+    )[0]
+
+
+def _compiled(actor: Actor, query: TaskFilter, limit: int, offset: int) -> list[tuple]:
+    return [tuple(row) for row in _page(actor, query, limit, offset)]
+
+
+ACTORS = [
+    _actor(),
+    _actor("bob", groups=["red"]),
+    _actor("ann", groups=["red", "blue", "green"]),
+    _actor("cy", groups=["blue"], tenant_id="acme", scoped=True),
+    _actor("ann", groups=["red", "green"], tenant_id="globex", scoped=True),
+    _actor("dee", scoped=True),  # tenancy on, no tenant: rows without one
+    _actor("eve", groups=["red"], perms=["view_humantaskmodel"]),
+]
+
+QUERIES = [
+    TaskFilter(),
+    TaskFilter(status=None),
+    TaskFilter(status="completed"),
+    TaskFilter(scope="assigned"),
+    TaskFilter(scope="groups", status=None),
+    TaskFilter(assignee_group="red"),
+    TaskFilter(assignee_id="ann", status=None),
+    TaskFilter(workflow_name="inbox_mix"),
+    TaskFilter(workflow_name="another"),
+    *[TaskFilter(ordering=ordering) for ordering in TASK_ORDERINGS],
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=repr)
+def test_compiled_page__the_orms_answer(tasks, query) -> None:
+    for actor, (limit, offset) in itertools.product(ACTORS, [(50, 0), (5, 0), (5, 5), (1, 40)]):
+        assert _compiled(actor, query, limit, offset) == _by_the_orm(actor, query, limit, offset), (
+            actor,
+            limit,
+            offset,
+        )
+
+
+def test_compiled_page__scope_all(tasks) -> None:
+    operator = _actor("eve", perms=["view_humantaskmodel"])
+    assert _compiled(operator, TaskFilter(scope="all"), 100, 0) == _by_the_orm(
+        operator, TaskFilter(scope="all"), 100, 0
+    )
+    assert len(_compiled(operator, TaskFilter(scope="all"), 100, 0)) == 36  # every pending task
+
+
+def test_compiled_page__permission_checked_on_every_call(tasks) -> None:
+    """The SQL of a shape is kept; the rule about who may list every task is not."""
+    operator = _actor("eve", perms=["view_humantaskmodel"])
+    member = _actor("ann")
+    assert _compiled(operator, TaskFilter(scope="all"), 10, 0)
+
+    with pytest.raises(NotAllowedError):
+        _compiled(member, TaskFilter(scope="all"), 10, 0)
+
+
+def test_compiled_page__same_shape_other_values__no_leak(tasks) -> None:
+    red = _actor("bob", groups=["red"], tenant_id="acme", scoped=True)
+    blue = _actor("ann", groups=["blue"], tenant_id="globex", scoped=True)
+    first = _page(red, TaskFilter(), 50, 0)
+    second = _page(blue, TaskFilter(), 50, 0)
+
+    assert {row.assignee_group for row in first if row.assignee_id is None} == {"red", None}
+    assert {row.assignee_id for row in first} == {"bob", None}
+    assert {row.tenant_id for row in first} == {"acme"}
+    assert {row.assignee_group for row in second if row.assignee_id is None} == {"blue", None}
+    assert {row.assignee_id for row in second} == {"ann", None}
+    assert {row.tenant_id for row in second} == {"globex"}
+
+
+def test_compiled_page__one_query_and_typed_values(tasks) -> None:
+    actor = _actor("ann", groups=["red", "blue"])
+    _compiled(actor, TaskFilter(status=None), 50, 0)  # compiles
+
+    with CaptureQueriesContext(connection) as queries:
+        page, _ = get_service().inbox(
+            actor, TaskFilter(status=None), limit=50, count=False, columns=COLUMNS
+        )
+
+    assert len(queries) == 1
+    with_schema = next(row for row in page if row.form_schema is not None)
+    assert isinstance(with_schema.form_schema, dict)
+    assert with_schema.due_at is None or with_schema.due_at.tzinfo is not None
+    assert all(row.created_at.tzinfo is not None for row in page)
+    assert all(isinstance(row.activity, list) for row in page)
+
+
+def test_compiled_page__with_count(tasks) -> None:
+    actor = _actor("ann", groups=["red", "blue", "green"])
+    page, total = get_service().inbox(actor, TaskFilter(), limit=3, count=True, columns=COLUMNS)
+    assert len(page) == 3
+    assert total == get_service().inbox_rows(actor, TaskFilter()).count()
+
+
+def test_filters_with_dates_or_ids__built_by_the_orm(tasks) -> None:
+    """Filters that are not plain strings are not compiled ahead; they still answer right."""
+    actor = _actor("ann", groups=["red", "blue", "green"])
+    instance_id = tasks[0].instance_id
+    for query in (
+        TaskFilter(overdue=True),
+        TaskFilter(overdue=False),
+        TaskFilter(instance_id=instance_id),
+        TaskFilter(due_within=timedelta(hours=2)),
+        TaskFilter(due_before=timezone.now()),
+    ):
+        assert _compiled(actor, query, 50, 0) == _by_the_orm(actor, query, 50, 0), query
+
+
+# -- CompiledQuery itself -------------------------------------------------------------
+
+
+def test_compiled_query__value_inside_a_pattern__not_kept(tasks) -> None:
+    """``icontains`` wraps the value in a LIKE pattern: that shape runs through the ORM."""
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        return HumanTaskModel.objects.filter(title__icontains=values["text"]).values_list("title")
+
+    assert sorted(compiled.run("like", {"text": "task 1"}, build))[:2] == [
+        ("Task 1",),
+        ("Task 10",),
+    ]
+    assert sorted(compiled.run("like", {"text": "task 2"}, build))[:2] == [
+        ("Task 2",),
+        ("Task 20",),
+    ]
+    assert list(compiled._compiled.values()) == [None]
+
+
+def test_compiled_query__lists_of_each_length(tasks) -> None:
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        rows = HumanTaskModel.objects.filter(assignee_group__in=values["groups"])
+        return rows.values_list("assignee_group").distinct().order_by("assignee_group")
+
+    assert compiled.run("in", {"groups": ["red"]}, build) == [("red",)]
+    assert compiled.run("in", {"groups": ["blue", "red"]}, build) == [("blue",), ("red",)]
+    assert compiled.run("in", {"groups": ["green"]}, build) == [("green",)]
+    assert len(compiled._compiled) == 2  # one per list length
+
+
+def test_compiled_query__keeps_at_most_its_size(tasks) -> None:
+    compiled = statements.CompiledQuery(HumanTaskModel, size=3)
+
+    def build(values):
+        return HumanTaskModel.objects.filter(title=values["title"]).values_list("title")
+
+    for n in range(5):
+        assert compiled.run(("shape", n), {"title": f"Task {n}"}, build) == [(f"Task {n}",)]
+    assert len(compiled._compiled) <= 3
+
+
+def test_actor_stand_in__keeps_every_field() -> None:
+    """The compiled inbox replaces the actor's values by placeholders: if Actor grows a
+    field that the inbox reads, the shape key must learn about it (this test says so)."""
+    assert [field.name for field in dataclasses.fields(Actor)] == [
+        "user_id",
+        "groups",
+        "tenant_id",
+        "scoped",
+        "has_perm",
+    ]
