@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from ninja.testing import TestClient
@@ -58,3 +59,21 @@ def test_user_for_token__a_user_in_no_group(make_caller) -> None:
 
     assert user.username == "carol"
     assert group_names(user) == frozenset()
+
+
+@pytest.mark.parametrize("user_pk", ["abc", "", "1.5", "99999999999999999999", None, [1]])
+def test_user_for_token__a_signed_pk_that_is_no_user__none(make_caller, user_pk) -> None:
+    """A token signed with the right key but naming no possible user (it cannot happen
+    unless the key leaked) is refused, not an error."""
+    make_caller("alice")
+    token = signing.dumps({"u": user_pk, "f": "0" * 20}, salt="workflows_app.api.token")
+    assert user_for_token(token) is None
+
+
+def test_user_for_token__two_users_one_compiled_query(make_caller) -> None:
+    """The user's query is compiled once; each token still gets its own user and groups."""
+    alice = make_caller("alice", groups=["reviewers"])
+    bob = make_caller("bob", groups=["auditors", "tenant:acme"])
+    for caller, groups in ((alice, {"reviewers"}), (bob, {"auditors", "tenant:acme"})) * 2:
+        user = user_for_token(caller.headers["Authorization"].removeprefix("Bearer "))
+        assert (user.username, group_names(user)) == (caller.user.username, groups)

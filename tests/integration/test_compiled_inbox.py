@@ -257,3 +257,34 @@ def test_actor_stand_in__keeps_every_field() -> None:
         "scoped",
         "has_perm",
     ]
+
+
+def test_compiled_query__integers(tasks) -> None:
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        rows = HumanTaskModel.objects.filter(priority=values["priority"], status="pending")
+        return rows.values_list("priority").distinct()
+
+    for priority in (0, 1, 2, 7):
+        assert compiled.run("p", {"priority": priority}, build) == (
+            [(priority,)] if priority < 3 else []
+        )
+    assert list(compiled._compiled.values()) != [None]
+
+
+def test_compiled_query__integer_turned_into_text__not_kept(tasks) -> None:
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        return HumanTaskModel.objects.filter(title=values["title"]).values_list("title")
+
+    assert compiled.run("t", {"title": 5}, build) == []  # "5" is no title
+    assert list(compiled._compiled.values()) == [None]
+
+
+@pytest.mark.parametrize("value", [None, True, 1.5, b"x", ["a", None]])
+def test_compiled_query__other_values__type_error(value) -> None:
+    compiled = statements.CompiledQuery(HumanTaskModel)
+    with pytest.raises(TypeError):
+        compiled.run("x", {"value": value}, lambda values: HumanTaskModel.objects.none())

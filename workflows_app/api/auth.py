@@ -33,7 +33,8 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import CharField, IntegerField
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -41,6 +42,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja.security import HttpBearer, SessionAuth
 
 from workflows_app import conf
+from workflows_app.engine.statements import CompiledQuery
 from workflows_app.services import remember_group_names
 
 __all__ = ["make_token", "session_auth", "token_auth", "user_for_token"]
@@ -205,18 +207,42 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 
 def _user_with_groups(user_pk: Any) -> Any | None:
     """The user ``user_pk``, with its group names read in the same query (one row per
-    group) and kept for :func:`workflows_app.services.group_names`; None if there is none."""
+    group) and kept for :func:`workflows_app.services.group_names`; None if there is none.
+
+    The query is compiled once (:class:`~workflows_app.engine.statements.CompiledQuery`)
+    when the user model's primary key is an integer or text, as Django's is."""
     user_model = get_user_model()
     manager = user_model._default_manager
     if not any(field.name == "groups" for field in user_model._meta.get_fields()):
         return manager.filter(pk=user_pk).first()  # a user model without Django's groups
     names = [field.attname for field in user_model._meta.concrete_fields]
-    rows = list(manager.filter(pk=user_pk).values_list(*names, "groups__name"))
+
+    def build(values: Any) -> Any:
+        return manager.filter(pk=values["pk"]).values_list(*names, "groups__name")
+
+    pk_field = user_model._meta.pk
+    if isinstance(pk_field, IntegerField | CharField):
+        value = pk_field.to_python(user_pk)
+        if value is None:
+            return None
+        if isinstance(pk_field, IntegerField):
+            ops = connections[manager.db].ops
+            low, high = ops.integer_field_range(pk_field.get_internal_type())
+            if (low is not None and value < low) or (high is not None and value > high):
+                return None  # no row can have it (and SQLite would refuse the number)
+        rows = _compiled_users(user_model).run("user_with_groups", {"pk": value}, build)
+    else:
+        rows = list(build({"pk": user_pk}))
     if not rows:
         return None
     user = user_model.from_db(manager.db, names, rows[0][:-1])
     remember_group_names(user, [row[-1] for row in rows if row[-1] is not None])
     return user
+
+
+@functools.cache
+def _compiled_users(user_model: Any) -> CompiledQuery:
+    return CompiledQuery(user_model)
 
 
 class BearerTokenAuth(HttpBearer):
