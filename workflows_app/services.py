@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import router
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -329,7 +330,7 @@ class WorkflowService:
             version=version,
             metadata=metadata,
         )
-        return WorkflowInstanceModel.objects.get(pk=state.id)
+        return self._written_instance(state.id)
 
     def cancel(self, actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceModel:
         """Cancel a running or waiting instance."""
@@ -337,7 +338,7 @@ class WorkflowService:
         if not actor.can("cancel_workflow"):
             raise NotAllowedError("You may not cancel workflows")
         self.engine.cancel_workflow_sync(row.pk, reason)
-        return WorkflowInstanceModel.objects.get(pk=row.pk)
+        return self._written_instance(row.pk)
 
     def retry(
         self, actor: Actor, instance_id: Any, from_step: str | None = None
@@ -347,7 +348,12 @@ class WorkflowService:
         if not actor.can("retry_workflow"):
             raise NotAllowedError("You may not retry workflows")
         self.engine.retry_sync(row.pk, from_step)
-        return WorkflowInstanceModel.objects.get(pk=row.pk)
+        return self._written_instance(row.pk)
+
+    def _written_instance(self, instance_id: Any) -> WorkflowInstanceModel:
+        """An instance the engine just wrote, read back from the engine's database."""
+        [row] = statements.select(self.engine.using, WorkflowInstanceModel, {"id": instance_id})
+        return row
 
     # -- tasks ------------------------------------------------------------------------
 
@@ -369,8 +375,45 @@ class WorkflowService:
         """
         if status in (WorkflowStatus.COMPLETED, WorkflowStatus.CANCELED):
             return []
-        rows = self.tasks(actor).filter(instance_id=instance_id, status="pending")
-        return list(rows.only("id", "step_name", "title").order_by("created_at"))
+        pk = _as_uuid(instance_id)
+        if pk is None:
+            return []
+
+        def narrow(rows: QuerySet, given: Mapping[str, Any]) -> QuerySet:
+            rows = rows.filter(instance_id=given["instance_id"], status="pending")
+            return rows.order_by("created_at")
+
+        return self._compiled_tasks(
+            actor, "pending", {"instance_id": pk}, narrow, ("id", "step_name", "title")
+        )
+
+    def _compiled_tasks(
+        self,
+        actor: Actor,
+        shape: str,
+        values: dict[str, Any],
+        narrow: Callable[[QuerySet, Mapping[str, Any]], QuerySet],
+        columns: tuple[str, ...] = (),
+        *,
+        sees_all: bool | None = None,
+    ) -> list[HumanTaskModel]:
+        """``narrow(self.tasks(actor), values)`` as task objects with ``columns`` (all
+        fields by default), its SQL compiled once per shape. ``sees_all`` overrides
+        :meth:`sees_all_tasks` (False: only the tasks offered to the actor, or completed
+        by it)."""
+        columns = columns or _TASK_FIELDS
+        if sees_all is None:
+            sees_all = self.sees_all_tasks(actor)
+
+        def build(given: Mapping[str, Any]) -> QuerySet:
+            stand_in = _stand_in(actor, given, sees_all)
+            return narrow(self.tasks(stand_in), given).values_list(*columns)
+
+        given = {**_actor_values(actor), **values}
+        key = (shape, sees_all, actor.scoped, columns)
+        rows = _TASK_READS.run(key, given, build)
+        using = router.db_for_read(HumanTaskModel)
+        return [HumanTaskModel.from_db(using, columns, row) for row in rows]
 
     def sees_all_tasks(self, actor: Actor) -> bool:
         return actor.can("complete_any_task") or actor.can("view_humantaskmodel")
@@ -411,18 +454,10 @@ class WorkflowService:
         """:meth:`inbox_rows` sliced to a page, its SQL compiled once per shape (a page of
         the inbox is asked for on every request; building its query costs more than
         running it)."""
-        values: dict[str, Any] = {"user_id": actor.user_id, "groups": sorted(actor.groups)}
-        if actor.tenant_id is not None:
-            values["tenant_id"] = actor.tenant_id
-        values.update(_set_fields(query))
+        values = {**_actor_values(actor), **_set_fields(query)}
 
         def build(given: Mapping[str, Any]) -> QuerySet:
-            stand_in = dataclasses.replace(
-                actor,
-                user_id=given["user_id"],
-                groups=frozenset(given["groups"]),
-                tenant_id=given.get("tenant_id"),
-            )
+            stand_in = _stand_in(actor, given)
             fields = {name: given.get(name) for name in _INBOX_VALUES}
             rows = self._inbox_queryset(stand_in, dataclasses.replace(query, **fields))
             return rows.values_list(*columns)[offset : offset + limit]
@@ -477,7 +512,17 @@ class WorkflowService:
     def get_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Return a task ``actor`` sees, or raise TaskNotFoundError."""
         pk = _as_uuid(task_id)
-        task = None if pk is None else self.tasks(actor).filter(pk=pk).first()
+        task = None
+        if pk is not None:
+            # Among the tasks offered to the actor first: most lookups end there, without
+            # asking for the actor's permissions.
+            for sees_all in (False, True):
+                if sees_all and not self.sees_all_tasks(actor):
+                    break
+                found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=sees_all)
+                if found:
+                    task = found[0]
+                    break
         if task is None:
             raise TaskNotFoundError(task_id)
         return task
@@ -522,7 +567,7 @@ class WorkflowService:
         if task.status == "pending" and not self.may_complete(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
         self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
-        return WorkflowInstanceModel.objects.get(pk=task.instance_id)
+        return self._written_instance(task.instance_id)
 
     def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Make a pending, unassigned task ``actor``'s."""
@@ -564,7 +609,7 @@ class WorkflowService:
         """Resume the webhook step waiting for ``callback_token`` (the token is the
         credential: no actor)."""
         state = self.engine.complete_webhook_sync(callback_token, payload)
-        return WorkflowInstanceModel.objects.get(pk=state.id)
+        return self._written_instance(state.id)
 
 
 _LIVE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
@@ -586,6 +631,36 @@ def is_due_soon(task: HumanTaskModel, within: timedelta, now: datetime | None = 
 
 
 _INBOX_PAGES = statements.CompiledQuery(HumanTaskModel)
+_TASK_READS = statements.CompiledQuery(HumanTaskModel)
+_TASK_FIELDS = tuple(field.attname for field in HumanTaskModel._meta.concrete_fields)
+
+
+def _actor_values(actor: Actor) -> dict[str, Any]:
+    """What of ``actor`` goes into the SQL of its task queries as values."""
+    values: dict[str, Any] = {"user_id": actor.user_id, "groups": sorted(actor.groups)}
+    if actor.tenant_id is not None:
+        values["tenant_id"] = actor.tenant_id
+    return values
+
+
+def _stand_in(actor: Actor, given: Mapping[str, Any], sees_all: bool | None = None) -> Actor:
+    """``actor`` with the values of :func:`_actor_values` replaced by ``given`` (the
+    placeholders of a compiled query), and, with ``sees_all``, that answer to the
+    permissions that decide whether it sees every task."""
+    stand_in = dataclasses.replace(
+        actor,
+        user_id=given["user_id"],
+        groups=frozenset(given["groups"]),
+        tenant_id=given.get("tenant_id"),
+    )
+    if sees_all is not None:
+        stand_in = dataclasses.replace(stand_in, has_perm=lambda codename: sees_all)
+    return stand_in
+
+
+def _by_pk(rows: QuerySet, given: Mapping[str, Any]) -> QuerySet:
+    return rows.filter(pk=given["pk"])
+
 
 # The TaskFilter fields that can vary within one compiled inbox query (strings compared
 # whole); a filter that sets any other field is built by the ORM each time.

@@ -171,8 +171,9 @@ def select(
     return objects
 
 
-Scalar = str | int
+Scalar = str | int | uuid.UUID
 Value = Scalar | Sequence[Scalar]
+_SCALARS = (str, int, uuid.UUID)
 
 
 class CompiledQuery:
@@ -180,19 +181,20 @@ class CompiledQuery:
 
     Building and compiling a queryset costs more than running a small indexed query (for
     the inbox page on PostgreSQL: 0.5 ms of Python against 0.25 ms in the database).
-    ``build`` makes the queryset (a sliced ``values_list``) from a mapping of named
-    values, each a string, an integer, or a list of them. The first call of a shape runs
+    ``build`` makes the queryset (a ``values_list``) from a mapping of named values, each
+    a string, an integer, a UUID, or a list of them. The first call of a shape runs
     ``build`` with a placeholder for every value, compiles it, and keeps its SQL with the
     position of each value among the parameters; later calls of that shape put their own
     values there and run the SQL. Rows come back through the backend's and the fields'
     converters, as from the ORM, as named tuples of the selected fields.
 
-    Only values compared whole (``exact``, ``in``) with a text or integer column can be
-    placeholders: such values reach the database as they are. A build whose SQL carries
-    a placeholder any other way (inside a ``LIKE`` pattern, or turned into text) is not
-    kept: that shape runs through the ORM every time. ``build`` must not branch on the
-    values themselves: what changes the SQL (a value being None, the length of a list, a
-    limit) belongs in the shape key.
+    Only values compared whole (``exact``, ``in``) with a column of their own type can be
+    placeholders: strings and integers reach the database as they are, and UUIDs as
+    themselves or as their hex digits, as the backend wants them. A build whose SQL
+    carries a placeholder any other way (inside a ``LIKE`` pattern, or turned into text)
+    is not kept: that shape runs through the ORM every time. ``build`` must not branch
+    on the values themselves: what changes the SQL (a value being None, the length of a
+    list, a limit) belongs in the shape key.
     """
 
     def __init__(self, model: type[models.Model], size: int = 256) -> None:
@@ -225,21 +227,30 @@ class CompiledQuery:
     def _compile(
         self, using: str, values: Mapping[str, Value], build: Callable[..., QuerySet]
     ) -> _Compiled | None:
-        slots: dict[Scalar, tuple[str, int | None]] = {}
+        # What each placeholder may become among the parameters: (name, index, encoding).
+        slots: dict[tuple[type, Any], tuple[str, int | None, Any]] = {}
+        texts = [self._marker]  # what must not be seen anywhere else
 
         def slot(name: str, index: int | None, value: Scalar) -> Scalar:
             placeholder: Scalar
             if isinstance(value, str):
                 placeholder = f"{self._marker}{name}:{index}"
+                slots[str, placeholder] = (name, index, "same")
+            elif isinstance(value, uuid.UUID):
+                placeholder = uuid.uuid4()
+                slots[uuid.UUID, placeholder] = (name, index, "same")
+                slots[str, placeholder.hex] = (name, index, "hex")
+                texts.extend((placeholder.hex, str(placeholder)))
             else:
                 placeholder = self._first_number + len(slots)
-            slots[placeholder] = (name, index)
+                slots[int, placeholder] = (name, index, "same")
+                texts.append(str(placeholder))
             return placeholder
 
         placeholders: dict[str, Value] = {
             name: (
                 slot(name, None, value)
-                if _is_scalar(value)
+                if isinstance(value, _SCALARS)
                 else [slot(name, i, item) for i, item in enumerate(value)]
             )
             for name, value in values.items()
@@ -250,12 +261,12 @@ class CompiledQuery:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
             return None  # nothing can match (an empty list): the ORM knows without asking
-        texts = [self._marker, *(str(p) for p in slots if not isinstance(p, str))]
         template: list[tuple[bool, Any]] = []
         for param in params:
-            if type(param) in (str, int) and param in slots:
-                template.append((True, slots[param]))
-            elif isinstance(param, str) and any(text in param for text in texts):
+            found = _find(slots, param)
+            if found is not None:
+                template.append((True, found))
+            elif any(text in str(param) for text in texts):
                 return None  # the value went into a larger parameter
             else:
                 template.append((False, param))
@@ -268,17 +279,31 @@ class CompiledQuery:
         return _Compiled(using, sql, template, expressions, _row_class(tuple(names)))
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int)
+def _find(slots: dict[tuple[type, Any], tuple[str, int | None, Any]], param: Any) -> Any:
+    """The slot that ``param`` fills, with how to encode a value for it, or None."""
+    if isinstance(param, bool):
+        return None
+    if isinstance(param, int):
+        found = slots.get((int, int(param)))
+        if found is not None and type(param) is not int:
+            # The backend wraps integers in a type of its own (psycopg's Int4, say).
+            return (*found[:2], type(param))
+        return found
+    for kind in (str, uuid.UUID):
+        if isinstance(param, kind):
+            return slots.get((kind, param))
+    return None
 
 
 def _kinds(value: Value) -> type | tuple[type, ...]:
     """The type of a value, or of each item of a list (what the SQL's shape depends on)."""
-    if type(value) in (str, int):
+    if type(value) in _SCALARS:
         return type(value)
-    if isinstance(value, list | tuple) and all(type(item) in (str, int) for item in value):
+    if isinstance(value, list | tuple) and all(type(item) in _SCALARS for item in value):
         return tuple(type(item) for item in value)
-    raise TypeError(f"A compiled query takes strings, integers and lists of them, not {value!r}")
+    raise TypeError(
+        f"A compiled query takes strings, integers, UUIDs and lists of them, not {value!r}"
+    )
 
 
 _MISSING: Any = object()
@@ -314,10 +339,18 @@ class _Compiled:
         ]
 
     def run(self, values: Mapping[str, Value]) -> list[Any]:
-        params = [
-            (values[slot[0]] if slot[1] is None else values[slot[0]][slot[1]]) if is_slot else slot
-            for is_slot, slot in self.template
-        ]
+        params = []
+        for is_slot, slot in self.template:
+            if not is_slot:
+                params.append(slot)
+                continue
+            name, index, encoding = slot
+            value = values[name] if index is None else values[name][index]
+            if encoding == "hex":
+                value = value.hex
+            elif encoding != "same":
+                value = encoding(value)
+            params.append(value)
         connection = connections[self.using]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
