@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -177,8 +178,11 @@ def test_compiled_page__one_query_and_typed_values(tasks) -> None:
     with_schema = next(row for row in page if row.form_schema is not None)
     assert isinstance(with_schema.form_schema, dict)
     assert with_schema.due_at is None or with_schema.due_at.tzinfo is not None
-    assert all(row.created_at.tzinfo is not None for row in page)
     assert all(isinstance(row.activity, list) for row in page)
+    # Datetimes as the ORM gives them: aware, in the same time zone object.
+    [orm_row] = HumanTaskModel.objects.filter(pk=page[0].id).values_list("created_at")
+    assert page[0].created_at.tzinfo is orm_row[0].tzinfo is not None
+    assert page[0].created_at.isoformat() == orm_row[0].isoformat()
 
 
 def test_compiled_page__with_count(tasks) -> None:
@@ -288,3 +292,15 @@ def test_compiled_query__other_values__type_error(value) -> None:
     compiled = statements.CompiledQuery(HumanTaskModel)
     with pytest.raises(TypeError):
         compiled.run("x", {"value": value}, lambda values: HumanTaskModel.objects.none())
+
+
+def test_compiled_page__naive_datetimes_without_use_tz(tasks) -> None:
+    """With USE_TZ off the ORM reads naive datetimes; so do compiled queries."""
+    actor = _actor("ann", groups=["red", "blue"])
+    with override_settings(USE_TZ=False):
+        compiled = _compiled(actor, TaskFilter(status=None), 50, 0)
+        orm = _by_the_orm(actor, TaskFilter(status=None), 50, 0)
+
+    assert compiled == orm
+    created = [row[COLUMNS.index("created_at")] for row in compiled]
+    assert created and all(value.tzinfo is None for value in created)
