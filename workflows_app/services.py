@@ -455,15 +455,18 @@ class WorkflowService:
         the inbox is asked for on every request; building its query costs more than
         running it)."""
         values = {**_actor_values(actor), **_set_fields(query)}
+        # The default status is part of the shape, not a value: the inbox's rules look at it.
+        pending = values.get("status") == "pending"
+        if pending:
+            del values["status"]
 
         def build(given: Mapping[str, Any]) -> QuerySet:
             stand_in = _stand_in(actor, given)
-            fields = {name: given.get(name) for name in _INBOX_VALUES}
+            fields = {name: given.get(name, getattr(query, name)) for name in _INBOX_VALUES}
             rows = self._inbox_queryset(stand_in, dataclasses.replace(query, **fields))
             return rows.values_list(*columns)[offset : offset + limit]
 
         # What changes the SQL besides the values (the build must not look at them).
-        pending = query.status == "pending"
         shape = (actor.scoped, query.scope, query.ordering, pending, columns, limit, offset)
         return _INBOX_PAGES.run(shape, values, build)
 

@@ -63,7 +63,9 @@ def tasks(engine) -> list[HumanTaskModel]:
                 assignee_group=group,
                 tenant_id=tenant,
                 status=status,
-                completed_by="ann" if status == "completed" and n % 3 else None,
+                # (a pending task with completed_by, as no engine path leaves one, tells
+                # apart the rules of the pending inbox and of the others)
+                completed_by="ann" if n % 3 else None,
                 due_at=now + timedelta(hours=n % 7 - 3) if n % 4 else None,
                 priority=n % 3,
                 form_schema={"type": "object", "n": n} if n % 2 else None,
