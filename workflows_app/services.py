@@ -60,7 +60,8 @@ __all__ = ["Actor", "NotAllowedError", "TaskFilter", "WorkflowService", "get_ser
 
 APP_LABEL = "workflows_app"
 
-TASK_STATUSES = ("pending", "completed", "canceled")
+TASK_STATUSES = ("pending", "on_hold", "completed", "canceled")
+"""A task's statuses. ``on_hold``: its instance failed; pending again when it is retried."""
 
 TASK_SCOPES = ("offered", "assigned", "groups", "all")
 """Which tasks an inbox lists: ``offered`` (the default: every task offered to the user),

@@ -387,3 +387,13 @@ def seeded(live_server_url: str, make_caller: Any) -> dict[str, str]:
 @hypothesis.settings(suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
 def test_api_keeps_to_its_schema(case: Any, live_server_url: str, seeded: dict[str, str]) -> None:
     case.call_and_validate(base_url=live_server_url, headers=seeded, checks=CHECKS)
+
+
+def test_task_statuses__the_services_own() -> None:
+    """The API's task status enum is the service's list (the admin's filter offers it too)."""
+    from typing import get_args
+
+    from workflows_app.api.schemas import TaskStatus
+    from workflows_app.services import TASK_STATUSES
+
+    assert get_args(TaskStatus) == TASK_STATUSES

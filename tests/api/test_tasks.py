@@ -94,6 +94,25 @@ def test_inbox__status_filter(client, alice) -> None:
     assert (finished["status"], finished["completed_by"]) == ("completed", "alice")
 
 
+def test_task_of_a_failed_instance__on_hold__out_of_the_inbox_and_409(client, alice) -> None:
+    started = start(client, alice)
+    task = task_of(started)
+    # What the engine does when an instance fails while one of its tasks waits
+    # (tests/integration/test_failed_instance_tasks.py).
+    WorkflowInstanceModel.objects.filter(pk=started["id"]).update(status="failed")
+    HumanTaskModel.objects.filter(pk=task.pk).update(status="on_hold")
+
+    assert ids(client.get("/tasks", alice)) == []
+    assert ids(client.get("/tasks?status=on_hold", alice)) == [str(task.pk)]
+    assert ids(client.get("/tasks?status=any", alice)) == [str(task.pk)]
+    for action, body in (("complete", {"output_data": {"approved": True}}), ("claim", None)):
+        answer = client.post(f"/tasks/{task.pk}/{action}", alice, json=body)
+        error = assert_error(answer, 409, "conflict")
+        assert "on hold" in error["detail"]
+    task.refresh_from_db()
+    assert (task.status, task.assignee_id) == ("on_hold", None)
+
+
 def test_inbox__overdue_filter(client, alice) -> None:
     late = task_of(start(client, alice))
     on_time = task_of(start(client, alice))

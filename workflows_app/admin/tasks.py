@@ -31,7 +31,7 @@ from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.admin.forms import TaskForm
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
 from workflows_app.models import HumanTaskModel
-from workflows_app.services import TaskFilter, is_due_soon, is_overdue
+from workflows_app.services import TASK_STATUSES, TaskFilter, is_due_soon, is_overdue
 
 DUE_SOON = timedelta(hours=24)
 """A pending task due within this is marked "due soon"."""
@@ -84,12 +84,8 @@ class StatusFilter(_ServiceFilter):
     default = "pending"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            ("pending", "Pending"),
-            ("completed", "Completed"),
-            ("canceled", "Canceled"),
-            ("any", "Any"),
-        ]
+        statuses = [(status, status.replace("_", " ").capitalize()) for status in TASK_STATUSES]
+        return [*statuses, ("any", "Any")]
 
 
 class DueFilter(_ServiceFilter):

@@ -38,7 +38,7 @@ __all__ = [
 InstanceStatus = Literal[
     "pending", "running", "paused", "waiting", "completed", "failed", "canceled"
 ]
-TaskStatus = Literal["pending", "completed", "canceled"]
+TaskStatus = Literal["pending", "on_hold", "completed", "canceled"]  # services.TASK_STATUSES
 TaskScope = Literal["offered", "assigned", "groups", "all"]
 TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
 GraphFormat = Literal["mermaid", "json"]

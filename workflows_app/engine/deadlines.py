@@ -48,7 +48,7 @@ def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
                     robust=True,
                 )
             events.append(("task.reminder", {**_about(task), "recipients": recipients}))
-        engine._send_after_commit(events)
+        engine._committing(events)
     return len(tasks)
 
 
@@ -94,7 +94,7 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
                     )
                 )
         HumanTaskModel.objects.using(engine.using).filter(pk__in=marked).update(overdue_at=now)
-        engine._send_after_commit(events)
+        engine._committing(events)
     for task, goto in escalations:
         try:
             _escalate(engine, task, goto, now)

@@ -60,6 +60,9 @@ __all__ = ["PersistentExecutionEngine"]
 
 logger = logging.getLogger(__name__)
 
+HOLD = "on_hold"
+"""The status of a pending task whose instance failed (pending again when it is retried)."""
+
 
 class _Transition:
     """What one transaction did: the fresh state, the events, and who runs on."""
@@ -224,7 +227,7 @@ class PersistentExecutionEngine:
                     events[:0] = self._complete_task_rows(
                         instance_id, waiting[token.id], step_name, user_id, data, comment
                     )
-                    self._send_after_commit(events)
+                    self._committing(events)
             if saved:  # steps run after the commit, never inside the transaction
                 return self._run_on(instance_id, definition, state, lease, row.lock_version + 1)
 
@@ -435,7 +438,7 @@ class PersistentExecutionEngine:
                     f"Task '{task.pk}' is already claimed by '{task.assignee_id}'"
                 )
             events = self._assign(task, "claimed", user_id, task.assignee_group, user_id)
-            self._send_after_commit(events)
+            self._committing(events)
         return task
 
     def release_task_sync(self, task_id: Any, released_by: str | None = None) -> HumanTaskModel:
@@ -453,7 +456,7 @@ class PersistentExecutionEngine:
                     f"Task '{task.pk}' has no group to give it back to: reassign it instead"
                 )
             events = self._assign(task, "released", None, task.assignee_group, released_by)
-            self._send_after_commit(events)
+            self._committing(events)
         return task
 
     def reassign_task_sync(
@@ -475,7 +478,7 @@ class PersistentExecutionEngine:
             raise WorkflowValidationError(["name the new assignee_id or assignee_group"])
         with transaction.atomic(using=self.using):
             task = self._locked_pending_task(task_id)
-            self._send_after_commit(
+            self._committing(
                 self._reassign_rows(task, assignee_id, assignee_group, reason, reassigned_by)
             )
         return task
@@ -752,7 +755,7 @@ class PersistentExecutionEngine:
             owner = commits.keep_or_release(state, claimed, batch.owner)
             if self._save_if_unchanged(instance_id, state, batch.version, owner):
                 self._insert(batch.executions, batch.tasks)
-                self._send_after_commit(batch.events)
+                self._committing(batch.events)
                 if owner is None:
                     self._hand_off(instance_id, state)  # a timer or a retry to come
                 return state, claimed, commits.Batch(instance_id, batch.version + 1, batch.owner)
@@ -777,7 +780,7 @@ class PersistentExecutionEngine:
             owner = commits.keep_or_release(t.state, claimed, batch.owner)
             self._save(row, t.state, owner)
             self._insert(replayed.executions, replayed.tasks)
-            self._send_after_commit(replayed.events)
+            self._committing(replayed.events)
             if owner is None:
                 self._hand_off(instance_id, t.state)
         return t.state, claimed, commits.Batch(instance_id, row.lock_version, batch.owner)
@@ -795,7 +798,7 @@ class PersistentExecutionEngine:
         values = {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}
         del values["created_at"], values["updated_at"]  # now, as for every insert
         statements.insert(self.using, WorkflowInstanceModel, [values])
-        self._send_after_commit(events)
+        self._committing(events)
 
     def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
         statements.insert(self.using, StepExecutionModel, executions)
@@ -848,7 +851,7 @@ class PersistentExecutionEngine:
             apply(row, t)
             if t.changed:
                 self._save(row, t.state, t.lease.owner)
-                self._send_after_commit(t.events)
+                self._committing(t.events)
             t.version = row.lock_version
         return t
 
@@ -985,10 +988,28 @@ class PersistentExecutionEngine:
             partial(tasks.dispatch, instance_id, eta), using=self.using, robust=True
         )
 
-    def _send_after_commit(self, events: list[semantics.Event]) -> None:
-        """Send ``events`` once the current transaction commits, if anyone listens."""
+    def _committing(self, events: list[semantics.Event]) -> None:
+        """What the transaction that saves a change with ``events`` does besides: tasks
+        follow their instance (see :meth:`_hold_tasks`), and the events are sent once it
+        commits, if anyone listens."""
+        self._hold_tasks(events)
         if events and (self.event_bus is not None or self._heard(events)):
             transaction.on_commit(partial(self._emit, events), using=self.using, robust=True)
+
+    def _hold_tasks(self, events: list[semantics.Event]) -> None:
+        """A failed instance's pending tasks go on hold (nobody can complete them until the
+        instance is retried, so they leave inboxes, reminders and escalations); a retry
+        makes them pending again."""
+        for name, payload in events:
+            if name == "workflow.failed":
+                before, after = "pending", HOLD
+            elif name == "workflow.retried":
+                before, after = HOLD, "pending"
+            else:
+                continue
+            HumanTaskModel.objects.using(self.using).filter(
+                instance_id=payload["instance_id"], status=before
+            ).update(status=after, updated_at=semantics.utcnow())
 
     def _heard(self, events: list[semantics.Event]) -> bool:
         sender = type(self)
@@ -1039,5 +1060,10 @@ def _check_pending(task_id: Any, status: str) -> None:
     """Raise unless a task in ``status`` can still be acted on."""
     if status == "completed":
         raise TaskAlreadyCompletedError(task_id)
+    if status == HOLD:
+        raise WorkflowStateError(
+            f"Task '{task_id}' is on hold: its workflow failed, and the task can be acted on "
+            "again once the workflow is retried"
+        )
     if status != "pending":
         raise WorkflowStateError(f"Task '{task_id}' is {status}")

@@ -215,7 +215,7 @@ class Worker:
                 return True
             owner = f"{self.worker_id}/{uuid.uuid4().hex[:12]}"[-64:]
             engine._save(row, state, owner)
-            engine._send_after_commit(events)
+            engine._committing(events)
         return row.pk, definition, state, claimed, row.lock_version, owner
 
     def _heartbeat(self) -> None:
