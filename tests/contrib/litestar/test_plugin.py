@@ -349,3 +349,40 @@ def test_configure_django__from_a_settings_dict_in_a_fresh_process() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
+    """The handlers parse their input themselves; their schema still lists it, as the
+    ninja face's does: the same query parameters and the same body fields."""
+    from project.api import api as ninja_api
+
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig())])
+    litestar_paths = app.openapi_schema.to_schema()["paths"]
+    ninja_schema = ninja_api.get_openapi_schema()
+    components = ninja_schema["components"]["schemas"]
+
+    def inputs(operation: dict, resolve: Any) -> tuple[set[str], set[str] | None]:
+        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        body = operation.get("requestBody")
+        if body is None:
+            return query, None
+        schema = resolve(body["content"]["application/json"]["schema"])
+        return query, set(schema.get("properties", {}))
+
+    def ninja_resolve(schema: dict) -> dict:
+        ref = schema.get("$ref")
+        return components[ref.rsplit("/", 1)[-1]] if ref else schema
+
+    compared = 0
+    for path, operations in ninja_schema["paths"].items():
+        if not path.startswith("/api/workflows/"):
+            continue
+        litestar_path = path.removeprefix("/api")
+        for method, operation in operations.items():
+            theirs = litestar_paths[litestar_path][method]
+            assert inputs(theirs, lambda schema: schema) == inputs(operation, ninja_resolve), (
+                method,
+                path,
+            )
+            compared += 1
+    assert compared == 17

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.conf import settings
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import Operation
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic import ValidationError as PydanticError
 
@@ -245,6 +246,49 @@ class _RetryQuery(BaseModel):
     from_step: str | None = Field(None, max_length=255)
 
 
+# -- what the OpenAPI schema says of the input ---------------------------------------------
+
+
+def documented(
+    query: type[BaseModel] | None = None, body: type[BaseModel] | object | None = None
+) -> type[Operation]:
+    """An OpenAPI operation that lists ``query``'s fields as query parameters and ``body``
+    as the JSON request body: the handlers parse both themselves, so Litestar cannot see
+    them. The schemas are pydantic's, as in the ninja face's schema."""
+    parameters = []
+    if query is not None:
+        schema = _inline_schema(query)
+        required = set(schema.get("required", ()))
+        for name, field_schema in schema["properties"].items():
+            parameter = {"name": name, "in": "query", "required": name in required}
+            if "description" in field_schema:
+                parameter["description"] = field_schema["description"]
+            parameters.append({**parameter, "schema": field_schema})
+    request_body = None
+    if body is not None:
+        body_schema = {} if body is ANY_JSON else _inline_schema(body)  # type: ignore[arg-type]
+        request_body = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+
+    class DocumentedOperation(Operation):
+        def to_schema(self) -> dict[str, Any]:
+            schema = super().to_schema()
+            if parameters:
+                schema["parameters"] = [*schema.get("parameters", []), *parameters]
+            if request_body is not None:
+                schema["requestBody"] = request_body
+            return schema
+
+    return DocumentedOperation
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema, which must stand alone (no definitions to refer to)."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:
+        raise TypeError(f"{model.__name__} has nested models: its schema cannot be inlined")
+    return schema
+
+
 # -- routes ---------------------------------------------------------------------------------
 # Path parameters are read from ``request.path_params`` (as strings), not declared: the
 # handlers parse them, like everything else, as the ninja face does.
@@ -265,14 +309,14 @@ class DefinitionController(Controller):
     path = "/definitions"
     tags = [DEFINITIONS]
 
-    @get("/")
+    @get("/", operation_class=documented(_DefinitionsQuery))
     async def list_definitions(self, request: Req) -> Response[list[WorkflowDefinitionDTO]]:
         """The latest version of each workflow (``active_only=false``: every version)."""
         return await serve(
             request, operations.list_definitions, query=_DefinitionsQuery, unpack=True
         )
 
-    @get("/{name:str}")
+    @get("/{name:str}", operation_class=documented(_VersionQuery))
     async def get_definition(self, request: Req) -> Response[WorkflowDefinitionDTO]:
         """One workflow definition, at ``version`` or its latest."""
         return await serve(
@@ -282,7 +326,7 @@ class DefinitionController(Controller):
             unpack=True,
         )
 
-    @get("/{name:str}/graph")
+    @get("/{name:str}/graph", operation_class=documented(_GraphQuery))
     async def get_definition_graph(self, request: Req) -> Response[GraphDTO]:
         """The definition's graph: Mermaid source and nodes/edges (``json``: nodes and edges
         only)."""
@@ -300,12 +344,12 @@ class InstanceController(Controller):
     path = "/instances"
     tags = [INSTANCES]
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, operation_class=documented(body=StartWorkflowDTO))
     async def start_workflow(self, request: Req) -> Response[WorkflowInstanceDTO]:
         """Start an instance; it runs until it waits, completes or fails."""
         return await serve(request, operations.start_workflow, body=StartWorkflowDTO, status=201)
 
-    @get("/")
+    @get("/", operation_class=documented(InstanceFilters))
     async def list_instances(self, request: Req) -> Response[list[WorkflowInstanceDTO]]:
         """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
         return await serve(request, operations.list_instances, query=InstanceFilters)
@@ -326,7 +370,7 @@ class InstanceController(Controller):
         """(added) The instance's step executions, in the order they started."""
         return await serve(request, operations.step_executions, ids=_path(request, "instance_id"))
 
-    @post("/{instance_id:str}/cancel", status_code=201)
+    @post("/{instance_id:str}/cancel", status_code=201, operation_class=documented(_CancelQuery))
     async def cancel_instance(self, request: Req) -> Response[WorkflowInstanceDTO]:
         """Cancel a running or waiting instance, and its pending tasks."""
         return await serve(
@@ -338,7 +382,7 @@ class InstanceController(Controller):
             status=201,
         )
 
-    @post("/{instance_id:str}/retry", status_code=201)
+    @post("/{instance_id:str}/retry", status_code=201, operation_class=documented(_RetryQuery))
     async def retry_instance(self, request: Req) -> Response[WorkflowInstanceDTO]:
         """Run a failed instance again from its failed step, or from ``from_step``."""
         return await serve(
@@ -355,7 +399,7 @@ class TaskController(Controller):
     path = "/tasks"
     tags = [TASKS]
 
-    @get("/")
+    @get("/", operation_class=documented(TaskFilters))
     async def list_tasks(self, request: Req) -> Response[list[HumanTaskDTO]]:
         """The caller's inbox, earliest due first; with ``count=true`` the total is in
         ``X-Total-Count``."""
@@ -366,7 +410,9 @@ class TaskController(Controller):
         """One task the caller may see."""
         return await serve(request, operations.get_task, ids=_path(request, "task_id"))
 
-    @post("/{task_id:str}/complete", status_code=201)
+    @post(
+        "/{task_id:str}/complete", status_code=201, operation_class=documented(body=CompleteTaskDTO)
+    )
     async def complete_task(self, request: Req) -> Response[WorkflowInstanceDTO]:
         """Complete a task with data valid for its ``form_schema``; the answer is its
         instance as it then stands."""
@@ -392,7 +438,9 @@ class TaskController(Controller):
             request, operations.release_task, ids=_path(request, "task_id"), status=201
         )
 
-    @post("/{task_id:str}/reassign", status_code=201)
+    @post(
+        "/{task_id:str}/reassign", status_code=201, operation_class=documented(body=ReassignTaskDTO)
+    )
     async def reassign_task(self, request: Req) -> Response[HumanTaskDTO]:
         """Give a task to another user and/or group; the reason is recorded."""
         return await serve(
@@ -404,7 +452,13 @@ class TaskController(Controller):
         )
 
 
-@post("/webhooks/{callback_token:str}", status_code=201, tags=[WEBHOOKS], opt={PUBLIC: True})
+@post(
+    "/webhooks/{callback_token:str}",
+    status_code=201,
+    tags=[WEBHOOKS],
+    opt={PUBLIC: True},
+    operation_class=documented(body=ANY_JSON),
+)
 async def webhook_callback(request: Req) -> Response[WebhookAcceptedDTO]:
     """(added) Resume the webhook step waiting for ``callback_token`` with the JSON body.
     The token is the credential: no other authentication."""
