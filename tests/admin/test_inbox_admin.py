@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from tests.admin.console_support import make_staff
 from tests.api import workflows
-from workflows_app.admin.tasks import HumanTaskAdmin
+from workflows_app.admin.tasks import CappedCountPaginator, HumanTaskAdmin
 from workflows_app.core.registry import default_registry
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
@@ -336,6 +336,29 @@ def test_inbox__page_size_is_the_admins(alice, monkeypatch: pytest.MonkeyPatch) 
     assert len(first.context["cl"].result_list) == 2
     assert len(second.context["cl"].result_list) == 1
     assert first.context["cl"].result_count == 3
+
+
+def test_inbox__counts_up_to_a_cap(alice, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inbox of millions is not counted on every page: past the cap it says "more than"."""
+    for _ in range(5):
+        review()
+    monkeypatch.setattr(HumanTaskAdmin, "list_per_page", 2)
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+
+    with CaptureQueriesContext(connection) as queries:
+        first = alice.get(INBOX)
+
+    assert b"more than 3 human tasks" in first.content
+    assert b'class="showall"' not in first.content
+    assert first.context["cl"].result_count == 4  # the cap's row, no further
+    [count_sql] = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert "LIMIT 4" in count_sql.upper() and "ORDER BY" not in count_sql.upper()
+    assert len(alice.get(INBOX + "?p=2").context["cl"].result_list) == 2
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 10)
+    below = alice.get(INBOX)
+    assert b"5 human tasks" in below.content and b"more than" not in below.content
+    assert below.context["cl"].result_count == 5
 
 
 # -- the task page ---------------------------------------------------------------------

@@ -19,11 +19,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
@@ -119,6 +121,28 @@ LIST_DEFERRED = (
 """Columns the list does not show (large JSON and text): not read for its rows."""
 
 
+class CappedCountPaginator(Paginator):
+    """Counts the list's rows up to :attr:`cap` only. An operator's inbox may hold
+    millions of pending tasks: counting them all would cost a scan on every page, for a
+    number nobody pages through. Past the cap, the list says "more than 10,000" and
+    offers the pages up to there; filters and search narrow it down."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        # Without ORDER BY, the database stops at the cap's row.
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
+
+    @property
+    def cap_text(self) -> str:
+        return f"{self.cap:,}"
+
+
 class HumanTaskAdmin(EngineOwnedAdmin):
     list_display = ("title", "workflow", "step_name", "assigned", "due", "priority", "status")
     list_filter = FILTERS
@@ -127,6 +151,7 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     sortable_by = ("title", "due", "priority", "status")
     list_per_page = 50
     show_full_result_count = False  # one COUNT per page, not two
+    paginator = CappedCountPaginator
     change_form_template = "admin/workflows_app/humantaskmodel/task.html"
     list_title = "Task inbox"
 
