@@ -122,6 +122,20 @@ def test_list__columns_filters_and_search() -> None:
     assert set(live_counts(client, "?q=webhook")) == {("api_webhook", "1.0.0")}
 
 
+def test_list__versions_newest_first_by_semantic_versioning() -> None:
+    """Text would put "1.10.0" before "1.9.0"; the list sorts versions as versions."""
+    for version in ("1.9.0", "1.10.0", "1.2.0", "2.0.0-rc.1", "2.0.0", "0.9"):
+        WorkflowDefinitionModel.objects.create(name="semver_demo", version=version)
+    client = make_staff("ann")
+
+    newest_first = [version for _name, version in live_counts(client, "?name=semver_demo")]
+    by_header = client.get(LIST + "?name=semver_demo&o=1")  # the version column, ascending
+    oldest_first = [item.version for item in by_header.context["cl"].result_list]
+
+    assert newest_first == ["2.0.0", "2.0.0-rc.1", "1.10.0", "1.9.0", "1.2.0", "0.9"]
+    assert oldest_first == newest_first[::-1]
+
+
 def test_list__queries_do_not_grow_with_the_instances() -> None:
     client = make_staff("ann", tenant="acme")
     start("api_webhook", tenant="acme")
