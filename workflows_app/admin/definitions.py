@@ -48,7 +48,6 @@ class WorkflowDefinitionAdmin(EngineOwnedAdmin):
     list_display = ("name", "version_label", "active", "live", "summary")
     list_filter = ("name", "is_active")
     search_fields = ("name", "description")
-    ordering = ("name", "-version_order")
     list_per_page = 100
     show_full_result_count = False
     actions: Any = ("activate_versions", "deactivate_versions")
@@ -58,6 +57,10 @@ class WorkflowDefinitionAdmin(EngineOwnedAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinitionModel]:
         rows = self.service.definition_rows(actor_of(request))
         return rows.annotate(version_order=_version_order())
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # An annotation of get_queryset (the ``ordering`` attribute may only name fields).
+        return ["name", "-version_order"]
 
     @admin.display(description="version", ordering="version_order")
     def version_label(self, row: WorkflowDefinitionModel) -> str:
