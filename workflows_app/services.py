@@ -102,10 +102,11 @@ class Actor:
     def for_user(cls, user: Any, request: Any = None) -> Actor:
         """Return the actor of an authenticated Django ``user`` (one query: its groups)."""
         resolver = tenant_resolver()
+        tenant = resolver(request) if resolver is not None else None
         return cls(
             user_id=str(getattr(user, conf.get_settings().USER_ID_FIELD)),
             groups=group_names(user),
-            tenant_id=resolver(request) if resolver is not None else None,
+            tenant_id=None if tenant is None else str(tenant),  # a column of text
             scoped=resolver is not None,
             has_perm=functools.partial(_django_perm, user),
         )

@@ -291,3 +291,25 @@ def test_no_resolver__nothing_is_scoped(make_caller) -> None:
     assert [row["id"] for row in listed] == [given["id"]]
     answer = client.get(f"/instances/{foreign['id']}", gus)
     assert answer.status_code == 404, answer
+
+
+def _numbered_tenant(request) -> int:
+    """A resolver that answers a number (an organisation's primary key, say)."""
+    return 7
+
+
+@pytest.mark.django_db
+def test_resolver_answering_a_number__taken_as_text(make_caller) -> None:
+    """(in process only) The tenant column is text: a number from the resolver is its text,
+    for the inbox as for everything else."""
+    client = NinjaClient()
+    ann = make_caller("ann", groups=["reviewers"], perms=ALL_PERMS)
+    with override_settings(WORKFLOWS={"TENANT_RESOLVER": _numbered_tenant}):
+        started = _start(client, ann)
+        inbox = client.get("/tasks", ann)
+        again = client.get("/tasks", ann)  # the compiled query, the second time
+
+    assert started["tenant_id"] == "7"
+    assert inbox.status_code == 200, inbox
+    assert [task["id"] for task in inbox.json()] == [str(_task(started).pk)]
+    assert again.json() == inbox.json()

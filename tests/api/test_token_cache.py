@@ -15,6 +15,7 @@ import requests
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection, transaction
+from django.db.models.signals import post_save
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -228,6 +229,40 @@ def test_change_committed_later__forgotten_again_at_commit(
 
     assert token_cache.get(token) is None
     assert _inbox(token).status_code == 401
+
+
+def test_user_read_before_a_change__not_remembered(cached, make_caller) -> None:
+    """A request that read the user before a change, and finishes after it, must not
+    remember what it read."""
+    alice = make_caller("alice")
+    token = make_token(alice.user)
+    read = auth._user_with_groups
+
+    def read_then_changed(user_pk):
+        user = read(user_pk)
+        alice.user.is_active = False
+        alice.user.save(update_fields=["is_active"])  # meanwhile, in another request
+        return user
+
+    with mock.patch.object(auth, "_user_with_groups", read_then_changed):
+        assert _inbox(token).status_code == 200  # it read the user while still active
+
+    assert len(token_cache) == 0
+    assert _inbox(token).status_code == 401
+
+
+def test_user_saved_through_a_proxy_model__forgotten(cached, make_caller) -> None:
+    """A proxy of the user model (an admin's, say) sends signals with itself as sender."""
+    alice = make_caller("alice")
+    token = make_token(alice.user)
+    assert _inbox(token).status_code == 200
+
+    class StaffProxy:  # a stand-in sender: only the instance's class matters
+        pass
+
+    post_save.send(sender=StaffProxy, instance=alice.user, created=False, using="default")
+
+    assert len(token_cache) == 0
 
 
 def test_bad_tokens__never_remembered(cached) -> None:

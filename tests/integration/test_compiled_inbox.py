@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -306,3 +308,38 @@ def test_compiled_page__naive_datetimes_without_use_tz(tasks) -> None:
     assert compiled == orm
     created = [row[COLUMNS.index("created_at")] for row in compiled]
     assert created and all(value.tzinfo is None for value in created)
+
+
+def test_compiled_query__rows_kept_out__still_named(tasks) -> None:
+    """A shape that runs through the ORM answers named rows too, as callers read them."""
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        return HumanTaskModel.objects.filter(title__icontains=values["text"]).values_list(
+            "title", "status"
+        )
+
+    rows = compiled.run("like", {"text": "task 1"}, build)
+    assert list(compiled._compiled.values()) == [None]
+    assert rows and all(row.title.startswith("Task 1") for row in rows)
+
+
+def test_compiled_query__an_integer_that_drops_its_condition__not_kept(tasks) -> None:
+    """Out of a small integer field's range, a placeholder would make Django drop the
+    condition; the SQL must not be kept for other values. (SQLite checks no range: there
+    the condition stays, and the test passes either way.)"""
+    compiled = statements.CompiledQuery(HumanTaskModel)
+
+    def build(values):
+        rows = HumanTaskModel.objects.filter(Q(priority__lt=values["n"]) | Q(title="none"))
+        return rows.values_list("priority").order_by("priority").distinct()
+
+    with mock.patch.object(
+        HumanTaskModel._meta.get_field("priority"),
+        "get_internal_type",
+        return_value="SmallIntegerField",
+    ):
+        first = compiled.run("small", {"n": 1}, build)
+        second = compiled.run("small", {"n": 2}, build)
+    assert first == [(0,)]
+    assert second == [(0,), (1,)]

@@ -82,6 +82,7 @@ def user_for_token(token: str) -> Any | None:
         user = token_cache.get(token)
         if user is not None:
             return user
+    generation = token_cache.generation
     try:
         data = signing.loads(token, salt=_SALT, max_age=settings.API_TOKEN_MAX_AGE)
         user_pk, fingerprint = data["u"], data["f"]
@@ -97,7 +98,8 @@ def user_for_token(token: str) -> Any | None:
         return None  # the password changed since
     if settings.API_TOKEN_CACHE_SECONDS:
         expires = _signed_at(token) + settings.API_TOKEN_MAX_AGE - time.time()
-        token_cache.put(token, user, min(settings.API_TOKEN_CACHE_SECONDS, expires))
+        seconds = min(settings.API_TOKEN_CACHE_SECONDS, expires)
+        token_cache.put(token, user, seconds, generation)
     return user
 
 
@@ -121,6 +123,8 @@ class TokenCache:
         self._users: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self._listening = False
+        self.generation = 0
+        """How many times the cache forgot: a user read before it last forgot is not put."""
 
     def get(self, token: str) -> Any | None:
         entry = self._users.get(token)
@@ -132,10 +136,14 @@ class TokenCache:
             return None
         return entry[1]
 
-    def put(self, token: str, user: Any, seconds: float) -> None:
+    def put(self, token: str, user: Any, seconds: float, generation: int | None = None) -> None:
+        """Remember ``token``'s user for ``seconds``, unless the cache forgot anything since
+        ``generation`` (what the user was read at): the user may be what was changed."""
         if seconds <= 0:
             return
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             if not self._listening:
                 self._listen()
             while len(self._users) >= self.size:
@@ -144,12 +152,14 @@ class TokenCache:
 
     def forget(self, user_pk: Any) -> None:
         with self._lock:
+            self.generation += 1
             for token, (_, user) in list(self._users.items()):
                 if user.pk == user_pk:
                     del self._users[token]
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._users.clear()
 
     def __len__(self) -> int:
@@ -159,8 +169,9 @@ class TokenCache:
         """Connect the signals that make the cache forget (once, when it first fills)."""
         user_model = get_user_model()
         uid = f"workflows_app.api.auth.{id(self)}"
-        post_save.connect(self._user_changed, sender=user_model, dispatch_uid=f"{uid}.save")
-        post_delete.connect(self._user_changed, sender=user_model, dispatch_uid=f"{uid}.delete")
+        # Any sender: a proxy of the user model (an admin's, say) sends its own signals.
+        post_save.connect(self._user_changed, dispatch_uid=f"{uid}.save")
+        post_delete.connect(self._user_changed, dispatch_uid=f"{uid}.delete")
         m2m_changed.connect(self._relation_changed, dispatch_uid=f"{uid}.m2m")
         fields = {field.name: field for field in user_model._meta.get_fields()}
         if "groups" in fields:
@@ -170,7 +181,8 @@ class TokenCache:
         self._listening = True
 
     def _user_changed(self, instance: Any, using: str | None = None, **kwargs: Any) -> None:
-        self._after_change(functools.partial(self.forget, instance.pk), using)
+        if isinstance(instance, get_user_model()):
+            self._after_change(functools.partial(self.forget, instance.pk), using)
 
     def _everyone(self, using: str | None = None, **kwargs: Any) -> None:
         self._after_change(self.clear, using)

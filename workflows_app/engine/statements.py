@@ -225,7 +225,9 @@ class CompiledQuery:
                 self._compiled.clear()
             self._compiled[key] = compiled
         if compiled is None:
-            return list(build(values).using(using))
+            queryset = build(values).using(using)
+            row = _row_class(tuple(queryset.query.values_select))
+            return [row._make(item) for item in queryset]
         return compiled.run(values)
 
     def _compile(
@@ -266,16 +268,23 @@ class CompiledQuery:
         except EmptyResultSet:
             return None  # nothing can match (an empty list): the ORM knows without asking
         template: list[tuple[bool, Any]] = []
+        used = set()
         for param in params:
             found = _find(slots, param)
             if found is not None:
                 template.append((True, found))
+                used.add(found[:2])
             elif any(text in str(param) for text in texts):
                 return None  # the value went into a larger parameter
             else:
                 template.append((False, param))
         if any(text in sql for text in texts):
             return None  # the value went into the SQL itself
+        numbers = {found[:2] for (kind, _value), found in slots.items() if kind is int}
+        if not numbers <= used:
+            # An integer can drop a condition by its value alone (one out of a field's
+            # range matches nothing, or everything): its SQL would not fit other values.
+            return None
         expressions = [column for column, _sql, _alias in compiler.select[: compiler.col_count]]
         names = list(queryset.query.values_select)
         if len(names) != len(expressions):
@@ -324,7 +333,7 @@ def _forget_compiled(*, setting: str, **kwargs: Any) -> None:
 
 @cache
 def _row_class(names: tuple[str, ...]) -> type:
-    return collections.namedtuple("Row", names)  # type: ignore[misc]
+    return collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
 
 class _Compiled:
