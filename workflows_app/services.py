@@ -440,9 +440,7 @@ class WorkflowService:
             items = self._compiled_inbox_page(actor, query, tuple(columns), limit, offset)
             if not count:
                 return items, None
-            if offset == 0 and len(items) < limit:
-                return items, len(items)
-            return items, self.inbox_rows(actor, query).count()
+            return _with_total(items, limit, offset, self.inbox_rows(actor, query).count)
         rows: QuerySet[Any] = self.inbox_rows(actor, query)
         if columns:
             rows = rows.values_list(*columns, named=True)
@@ -517,17 +515,14 @@ class WorkflowService:
     def get_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Return a task ``actor`` sees, or raise TaskNotFoundError."""
         pk = _as_uuid(task_id)
-        task = None
+        found = []
         if pk is not None:
             # Among the tasks offered to the actor first: most lookups end there, without
             # asking for the actor's permissions.
-            for sees_all in (False, True):
-                if sees_all and not self.sees_all_tasks(actor):
-                    break
-                found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=sees_all)
-                if found:
-                    task = found[0]
-                    break
+            found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=False)
+            if not found and self.sees_all_tasks(actor):
+                found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=True)
+        task = found[0] if found else None
         if task is None:
             raise TaskNotFoundError(task_id)
         return task
@@ -696,10 +691,16 @@ def _scoped(rows: QuerySet, actor: Actor) -> QuerySet:
 
 
 def _page(rows: QuerySet, limit: int, offset: int) -> tuple[list[Any], int]:
-    items = list(rows[offset : offset + limit])
+    return _with_total(list(rows[offset : offset + limit]), limit, offset, rows.count)
+
+
+def _with_total(
+    items: list[Any], limit: int, offset: int, count: Callable[[], int]
+) -> tuple[list[Any], int]:
+    """A page and the list's total: counted only when the page does not hold it all."""
     if offset == 0 and len(items) < limit:
         return items, len(items)  # the whole list is on this page: no COUNT needed
-    return items, rows.count()
+    return items, count()
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
