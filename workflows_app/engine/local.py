@@ -9,15 +9,13 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import CallbackNotFoundError, WorkflowInstanceNotFoundError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import WorkflowStatus
-from workflows_app.engine import semantics
+from workflows_app.engine import runner, semantics
 
 __all__ = ["LocalExecutionEngine"]
 
@@ -51,7 +49,7 @@ class LocalExecutionEngine:
         # Webhook steps waiting, by callback token.
         self._callbacks: dict[str, tuple[UUID, str]] = {}
         # The step each instance is running, so that cancel_workflow can interrupt it.
-        self._running: dict[UUID, asyncio.Future[semantics.Outcome]] = {}
+        self._running: dict[UUID, asyncio.Future[runner.Outcome]] = {}
 
     # -- the documented API ----------------------------------------------------
 
@@ -104,7 +102,7 @@ class LocalExecutionEngine:
         self, step: Any, context: WorkflowContext, previous_result: Any = None
     ) -> Any:
         """Run one step outside any instance; return its result, or raise its error."""
-        return await semantics.execute_step(step, context, previous_result, self)
+        return await runner.execute_step(step, context, previous_result, self)
 
     async def schedule_step(
         self, instance_id: UUID, step_name: str, delay: timedelta | None = None
@@ -125,7 +123,7 @@ class LocalExecutionEngine:
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
         semantics.waiting_token(instance, step_name)
-        await semantics.check_submission(definition.steps.get(step_name), data)
+        await runner.acheck_submission(definition.steps.get(step_name), data)
         events = semantics.resume(instance, definition, step_name, user_id, data)
         await self._save(instance)
         await self._emit(events)
@@ -191,27 +189,27 @@ class LocalExecutionEngine:
 
     def start_workflow_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
         """Sync version of :meth:`start_workflow`."""
-        return async_to_sync(self.start_workflow)(*args, **kwargs)
+        return runner.wait(self.start_workflow(*args, **kwargs))
 
     def complete_human_task_sync(self, *args: Any, **kwargs: Any) -> None:
         """Sync version of :meth:`complete_human_task`."""
-        return async_to_sync(self.complete_human_task)(*args, **kwargs)
+        return runner.wait(self.complete_human_task(*args, **kwargs))
 
     def complete_webhook_sync(self, callback_token: str, payload: Any) -> None:
         """Sync version of :meth:`complete_webhook`."""
-        return async_to_sync(self.complete_webhook)(callback_token, payload)
+        return runner.wait(self.complete_webhook(callback_token, payload))
 
     def cancel_workflow_sync(self, *args: Any, **kwargs: Any) -> None:
         """Sync version of :meth:`cancel_workflow`."""
-        return async_to_sync(self.cancel_workflow)(*args, **kwargs)
+        return runner.wait(self.cancel_workflow(*args, **kwargs))
 
     def retry_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
         """Sync version of :meth:`retry`."""
-        return async_to_sync(self.retry)(*args, **kwargs)
+        return runner.wait(self.retry(*args, **kwargs))
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Sync version of :meth:`get_instance`."""
-        return async_to_sync(self.get_instance)(instance_id)
+        return runner.wait(self.get_instance(instance_id))
 
     # -- internals -----------------------------------------------------------------
 
@@ -256,7 +254,7 @@ class LocalExecutionEngine:
             else:
                 await self._emit(semantics.enter(instance, token, step))
                 running = asyncio.ensure_future(
-                    semantics.run_step(step, instance.context, engine=self)
+                    runner.arun_step(step, instance.context, engine=self)
                 )
                 self._running[instance.id] = running
                 try:

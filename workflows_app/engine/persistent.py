@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 
@@ -48,7 +48,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, WorkflowStatus
-from workflows_app.engine import commits, semantics, statements
+from workflows_app.engine import commits, runner, semantics, statements
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
@@ -213,11 +213,7 @@ class PersistentExecutionEngine:
                 raise self._not_waiting(step_name, execution_id)
             definition = self._definition_of(row)
             if validate and not validated:
-                step = definition.steps.get(step_name)
-                if semantics.task_fields_need_event_loop(step):
-                    async_to_sync(semantics.check_submission)(step, data)
-                else:
-                    semantics.run_sync(semantics.check_submission(step, data))
+                runner.check_submission(definition.steps.get(step_name), data)
                 validated = True
             events = semantics.resume(state, definition, step_name, user_id, data)
             lease = self._take_lease(row, state, definition, events)
@@ -649,7 +645,7 @@ class PersistentExecutionEngine:
         self, step: Any, context: WorkflowContext, previous_result: Any = None
     ) -> Any:
         """Run one step outside any instance (used by step groups); return its result."""
-        return await semantics.execute_step(step, context, previous_result, self)
+        return await runner.execute_step(step, context, previous_result, self)
 
     # -- running -------------------------------------------------------------------------
 
@@ -694,7 +690,7 @@ class PersistentExecutionEngine:
                 elif step is None or semantics.waits(step):
                     human = step is not None and semantics.is_human(step)
                     try:
-                        fields = self._task_fields(step, state.context) if human else None
+                        fields = runner.task_fields(step, state.context) if human else None
                     except Exception as exc:  # the step's assignment code broke
                         logger.exception("task of step %r: assignment failed", token.step)
                         batch.fail(
@@ -716,7 +712,7 @@ class PersistentExecutionEngine:
                     claimed = token
                 continue
             step = definition.steps[claimed.step]
-            outcome = self._execute(step, state.context)
+            outcome = runner.run_step(step, state.context, self)
             changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
             outcome, changes = commits.storable(claimed.step, outcome, changes)
             if changes == commits.NO_CHANGES and outcome.input_data is not None:
@@ -803,16 +799,6 @@ class PersistentExecutionEngine:
     def _insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
         statements.insert(self.using, StepExecutionModel, executions)
         statements.insert(self.using, HumanTaskModel, tasks)
-
-    def _execute(self, step: Any, context: WorkflowContext) -> semantics.Outcome:
-        if semantics.needs_event_loop(step):
-            return async_to_sync(semantics.run_step)(step, context, self)
-        return semantics.run_sync(semantics.run_step(step, context, self))
-
-    def _task_fields(self, step: Any, context: WorkflowContext) -> dict[str, Any]:
-        if semantics.task_fields_need_event_loop(step):
-            return async_to_sync(semantics.task_fields)(step, context)
-        return semantics.run_sync(semantics.task_fields(step, context))
 
     def _claim_next(
         self,
@@ -1030,7 +1016,7 @@ class PersistentExecutionEngine:
                         )
             if self.event_bus is not None:
                 try:
-                    async_to_sync(self.event_bus.emit)(name, **payload)
+                    runner.call(self.event_bus.emit, name, **payload)
                 except Exception:
                     logger.exception("event bus failed on %s", name)
 

@@ -23,41 +23,29 @@ branches) or *failed*. The rules:
 
 The transition functions are plain (synchronous, no I/O): they change the
 instance in place and return the events to send, as ``(name, kwargs)``.
-:func:`run_step` is the only one that runs user code.
+:mod:`workflows_app.engine.runner` runs the user code of steps.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import dataclasses
-import inspect
 import json
 import logging
 import re
 import secrets
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-import jsonschema
 
 from workflows_app.core import clock
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
     InvalidTransitionError,
-    StepTimeoutError,
-    TaskValidationError,
     WorkflowAlreadyCompletedError,
     WorkflowStateError,
     WorkflowValidationError,
 )
-from workflows_app.core.groups import StepGroup
 from workflows_app.core.models import Token, WorkflowInstanceData
-from workflows_app.core.steps import BaseHumanStep, BaseStep
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 
 logger = logging.getLogger(__name__)
@@ -104,7 +92,7 @@ def new_callback_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-# -- running user code --------------------------------------------------------
+# -- what running a step did ----------------------------------------------------
 
 
 @dataclass
@@ -120,159 +108,6 @@ class Outcome:
     input_data: dict[str, Any] | None = None
 
 
-async def call(function: Callable[..., Any], *args: Any) -> Any:
-    """Call a sync or async callable and return its result."""
-    result = function(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-def _overrides(step: Any, method: str) -> bool:
-    """Return True unless ``method`` is BaseStep's do-nothing default."""
-    return getattr(type(step), method, None) is not getattr(BaseStep, method)
-
-
-async def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
-    """Run ``step`` against ``context``: guard, execute, hooks.
-
-    Never raises for an error of the step's code (the guard included): that is a
-    FAILED outcome.
-    """
-    started_at = utcnow()
-    input_data = copy.deepcopy(context.data)
-    try:
-        if _overrides(step, "can_execute") and not await call(step.can_execute, context):
-            return Outcome(StepStatus.SKIPPED, started_at, utcnow(), input_data=input_data)
-        if isinstance(step, StepGroup):
-            result = await step.execute(context, engine)
-        elif getattr(step, "timeout", None) is not None:
-            result = await _execute_with_timeout(step, context)
-        else:
-            result = await call(step.execute, context)
-        if _overrides(step, "on_success"):
-            await call(step.on_success, context, result)
-    except Exception as exc:
-        if _overrides(step, "on_failure"):
-            try:
-                await call(step.on_failure, context, exc)
-            except Exception:
-                logger.exception("on_failure of step %r raised", getattr(step, "name", step))
-        return Outcome(
-            StepStatus.FAILED,
-            started_at,
-            utcnow(),
-            error=str(exc) or type(exc).__name__,
-            exception=exc,
-            input_data=input_data,
-        )
-    return Outcome(StepStatus.SUCCEEDED, started_at, utcnow(), result=result, input_data=input_data)
-
-
-async def execute_step(step: Any, context: Any, previous_result: Any, engine: Any) -> Any:
-    """Run one step outside any instance (for groups); return its result or raise its error."""
-    if previous_result is not None:
-        context.data["_previous_result"] = previous_result
-    outcome = await run_step(step, context, engine)
-    if outcome.status == StepStatus.FAILED:
-        assert outcome.exception is not None
-        raise outcome.exception
-    return outcome.result
-
-
-def _overrides_validation(step: Any) -> bool:
-    method = getattr(type(step), "validate_submission", None)
-    return method is not None and method is not BaseHumanStep.validate_submission
-
-
-def needs_event_loop(step: Any) -> bool:
-    """Return True if running ``step`` awaits anything (some method is async)."""
-    if isinstance(step, StepGroup):
-        return True
-    return any(
-        _overrides(step, name) and inspect.iscoroutinefunction(getattr(step, name))
-        for name in ("can_execute", "execute", "on_success", "on_failure")
-    ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
-
-
-async def _execute_with_timeout(step: Any, context: Any) -> Any:
-    """Run ``step.execute`` for at most ``step.timeout``.
-
-    An async step is cancelled at the timeout. A sync step runs in a thread of its
-    own, which is left to finish in the background: Python cannot stop it, so the
-    step's effects may still happen (steps must be idempotent anyway).
-    """
-    seconds = step.timeout.total_seconds()
-    if inspect.iscoroutinefunction(step.execute):
-        try:
-            return await asyncio.wait_for(step.execute(context), seconds)
-        except TimeoutError:
-            raise StepTimeoutError(step.name, seconds) from None
-    # The thread works on a copy of the data, so that a step that overran cannot write
-    # into the instance after the engine moved on.
-    private = dataclasses.replace(context, data=copy.deepcopy(context.data))
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["result"] = step.execute(private)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name=f"step-{step.name}", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise StepTimeoutError(step.name, seconds)
-    context.data.clear()
-    context.data.update(private.data)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
-
-
-def run_sync(coroutine: Any) -> Any:
-    """Run a coroutine that never suspends (it only calls sync code) to its end.
-
-    This is how synchronous callers use the async functions of this module
-    without an event loop when every user callable involved is synchronous
-    (see :func:`needs_event_loop`).
-    """
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise RuntimeError("the coroutine awaited something; run it in an event loop")
-
-
-async def check_submission(step: Any, data: Any) -> None:
-    """Raise :class:`TaskValidationError` unless ``data`` suits the human step's form."""
-    if not isinstance(data, dict):
-        raise TaskValidationError({"": ["The submitted data must be a JSON object."]})
-    problems: dict[str, list[str]] = {}
-    schema = getattr(step, "form_schema", None)
-    if schema:
-        validator_class = jsonschema.validators.validator_for(schema)
-        validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-        for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-            path = "/".join(str(part) for part in error.absolute_path)
-            if error.validator == "required" and isinstance(error.instance, dict):
-                # Report a missing property at the property, not at its parent.
-                missing = error.message.split("'")[1] if "'" in error.message else ""
-                path = f"{path}/{missing}" if path else missing
-                message = "This field is required."
-            else:
-                message = error.message
-            problems.setdefault(path, []).append(message)
-    if _overrides_validation(step):
-        extra = await call(step.validate_submission, data)
-        for path, messages in (extra or {}).items():
-            problems.setdefault(path, []).extend(messages)
-    if problems:
-        raise TaskValidationError(problems)
-
-
 def data_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Return what a step changed in the context data: (keys set, keys removed)."""
     changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
@@ -285,39 +120,6 @@ def apply_changes(data: dict[str, Any], changes: tuple[dict[str, Any], list[str]
     data.update(changed)
     for key in removed:
         data.pop(key, None)
-
-
-_TASK_METHODS = (
-    "get_assignee",
-    "get_assignee_group",
-    "get_title",
-    "get_description",
-    "get_due_date",
-    "get_reminder_date",
-)
-
-
-async def task_fields(step: Any, context: Any) -> dict[str, Any]:
-    """Return the assignment, deadlines and texts of the task a human step creates."""
-    return {
-        "assignee_id": await call(step.get_assignee, context),
-        "assignee_group": await call(step.get_assignee_group, context),
-        "title": (await call(step.get_title, context)) or step.name,
-        "description": await call(step.get_description, context),
-        "due_at": await call(step.get_due_date, context),
-        "reminder_at": await call(step.get_reminder_date, context),
-        "form_schema": getattr(step, "form_schema", None),
-        "priority": getattr(step, "priority", 0),
-    }
-
-
-def task_fields_need_event_loop(step: Any) -> bool:
-    """Return True if computing :func:`task_fields` awaits user code."""
-    return any(
-        getattr(type(step), name, None) is not getattr(BaseHumanStep, name)
-        and inspect.iscoroutinefunction(getattr(step, name))
-        for name in _TASK_METHODS
-    ) or (_overrides_validation(step) and inspect.iscoroutinefunction(step.validate_submission))
 
 
 # -- starting -------------------------------------------------------------------

@@ -1,0 +1,422 @@
+"""The step runner: the one place that calls the user code of steps.
+
+A step's ``execute``, its guard and hooks, the assignment methods of a human
+step and its ``validate_submission`` may be plain functions or coroutine
+functions, wrapped by decorators, partials or callable objects. The runner
+never inspects a function to guess which: it calls it, and if the call
+returned an awaitable, it awaits that.
+
+- In the caller's event loop, for the in-memory engine (``arun_step`` and the
+  other ``a``-prefixed functions).
+- Otherwise on an event loop that belongs to the calling thread and lives as
+  long as it (``run_step`` and the other plain functions): the persistent
+  engine, the worker and the ``_sync`` methods run step code this way. A sync
+  step costs no event loop at all; an async step costs one turn of a loop
+  that is already there.
+
+Inside that per-thread loop, Django's async ORM (``await Model.objects.acreate()``)
+and anything else wrapped with asgiref's thread-sensitive ``sync_to_async``
+runs on the calling thread itself, with its database connection, as it would
+under ``async_to_sync``.
+
+What a step does is written once, as a *plan*: a generator that yields each
+call of user code and receives its result (or has its exception thrown in).
+The two drivers, :func:`drive` and :func:`adrive`, perform the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import dataclasses
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import jsonschema
+from asgiref.sync import AsyncToSync
+
+from workflows_app.core.exceptions import StepTimeoutError, TaskValidationError
+from workflows_app.core.groups import StepGroup
+from workflows_app.core.steps import BaseHumanStep, BaseStep
+from workflows_app.core.types import StepStatus
+from workflows_app.engine import semantics
+
+__all__ = [
+    "Call",
+    "Outcome",
+    "acall",
+    "acheck_submission",
+    "adrive",
+    "arun_step",
+    "atask_fields",
+    "call",
+    "check_submission",
+    "drive",
+    "execute_step",
+    "run_step",
+    "task_fields",
+    "wait",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Outcome = semantics.Outcome
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of user code that a plan asks its driver to make.
+
+    With a ``timeout`` (seconds), the function is called in a thread of its own and an
+    awaitable it returns is awaited for what is left of the time; past it, the driver
+    raises :class:`~workflows_app.StepTimeoutError` naming ``step_name``.
+    """
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    timeout: float | None = None
+    step_name: str = ""
+
+
+Plan = Generator[Call, Any, T]
+
+
+# -- the drivers -------------------------------------------------------------------------
+
+
+def drive(plan: Plan[T]) -> T:
+    """Run ``plan`` in this thread; await what its calls return on this thread's loop."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = plan.throw(error) if error is not None else plan.send(send)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            send = _perform(request)
+        except Exception as exc:
+            send, error = None, exc
+
+
+async def adrive(plan: Plan[T]) -> T:
+    """Run ``plan`` in the running event loop, awaiting what its calls return there."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            request = plan.throw(error) if error is not None else plan.send(send)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            send = await _aperform(request)
+        except Exception as exc:
+            send, error = None, exc
+
+
+def _perform(request: Call) -> Any:
+    if request.timeout is not None:
+        return _perform_timed(request)
+    result = request.function(*request.args, **request.kwargs)
+    if inspect.isawaitable(result):
+        result = wait(result)
+    return result
+
+
+async def _aperform(request: Call) -> Any:
+    if request.timeout is not None:
+        deadline = time.monotonic() + request.timeout
+        started = _call_in_thread(request)
+        try:
+            result = await asyncio.wait_for(asyncio.wrap_future(started), request.timeout)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, _left(deadline))
+        except TimeoutError:
+            raise StepTimeoutError(request.step_name, request.timeout) from None
+        return result
+    result = request.function(*request.args, **request.kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _perform_timed(request: Call) -> Any:
+    deadline = time.monotonic() + request.timeout  # type: ignore[operator]
+    try:
+        result = _call_in_thread(request).result(request.timeout)
+    except concurrent.futures.TimeoutError:
+        raise StepTimeoutError(request.step_name, request.timeout) from None
+    if inspect.isawaitable(result):
+        try:
+            result = wait(asyncio.wait_for(result, _left(deadline)))
+        except TimeoutError:
+            raise StepTimeoutError(request.step_name, request.timeout) from None
+    return result
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+def _call_in_thread(request: Call) -> concurrent.futures.Future[Any]:
+    """Call ``request.function`` in a new daemon thread; return the future of its result.
+
+    A sync function that overruns is left to finish in the background (Python cannot
+    stop a thread); the thread closes its database connections when it ends. An async
+    function only creates its coroutine there: the driver awaits it, and cancels it at
+    the timeout.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        try:
+            future.set_result(request.function(*request.args, **request.kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        finally:
+            _close_connections()
+
+    threading.Thread(target=target, name=f"step-{request.step_name}", daemon=True).start()
+    return future
+
+
+def _close_connections() -> None:
+    from django.conf import settings
+    from django.db import connections
+
+    if settings.configured:
+        connections.close_all()
+
+
+# -- this thread's event loop ----------------------------------------------------------------
+
+
+class _ThisThread(concurrent.futures.Executor):
+    """Runs what asgiref's thread-sensitive ``sync_to_async`` hands it on the calling thread.
+
+    The calling thread is the one running the per-thread loop, so the call is made at
+    once; the loop is marked as not running for its duration, since the function is
+    sync code (Django refuses ORM calls from a thread whose event loop is running).
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        running = asyncio._get_running_loop()
+        asyncio._set_running_loop(None)
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        finally:
+            asyncio._set_running_loop(running)
+        return future
+
+
+_THIS_THREAD = _ThisThread()
+
+
+class _LoopHolder:
+    """This thread's event loop; closed when the thread ends (its locals are dropped)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_closed() and not self.loop.is_running():
+            self.loop.close()
+
+
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    holder = getattr(_local, "holder", None)
+    if holder is None or holder.loop.is_closed():
+        holder = _local.holder = _LoopHolder()
+    return holder.loop
+
+
+async def _on_this_thread(awaitable: Awaitable[T]) -> T:
+    # Thread-sensitive sync_to_async calls made while awaiting run on this thread.
+    AsyncToSync.executors.current = _THIS_THREAD
+    return await awaitable
+
+
+def wait(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to its end on this thread's event loop and return its result.
+
+    Raise :class:`RuntimeError` in a thread whose event loop is running (there, await it).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise RuntimeError(
+            "A coroutine of step code cannot be run to its end from a thread whose event "
+            "loop is running: use the engine's async API there"
+        )
+    return _thread_loop().run_until_complete(_on_this_thread(awaitable))
+
+
+def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function``; if it returned an awaitable, wait for it on this thread's loop."""
+    return _perform(Call(function, args, kwargs))
+
+
+async def acall(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function``; if it returned an awaitable, await it."""
+    return await _aperform(Call(function, args, kwargs))
+
+
+# -- the plans -------------------------------------------------------------------------------
+
+
+def _overrides(step: Any, method: str, base: type = BaseStep) -> bool:
+    """Return True unless ``method`` is the do-nothing default of ``base``."""
+    return getattr(type(step), method, None) is not getattr(base, method, None)
+
+
+def _step_plan(step: Any, context: Any, engine: Any) -> Plan[Outcome]:
+    """Guard, execute, hooks. A failure of the step's code is a FAILED outcome, never raised."""
+    started_at = semantics.utcnow()
+    input_data = copy.deepcopy(context.data)
+    try:
+        if _overrides(step, "can_execute") and not (yield Call(step.can_execute, (context,))):
+            return Outcome(StepStatus.SKIPPED, started_at, semantics.utcnow(), input_data=input_data)
+        if isinstance(step, StepGroup):
+            result = yield Call(step.execute, (context, engine))
+        elif getattr(step, "timeout", None) is not None:
+            # The step works on a copy of the data, so that a step that overran cannot write
+            # into the instance after the engine moved on.
+            private = dataclasses.replace(context, data=copy.deepcopy(context.data))
+            seconds = step.timeout.total_seconds()
+            result = yield Call(step.execute, (private,), timeout=seconds, step_name=step.name)
+            context.data.clear()
+            context.data.update(private.data)
+        else:
+            result = yield Call(step.execute, (context,))
+        if _overrides(step, "on_success"):
+            yield Call(step.on_success, (context, result))
+    except Exception as exc:
+        if _overrides(step, "on_failure"):
+            try:
+                yield Call(step.on_failure, (context, exc))
+            except Exception:
+                logger.exception("on_failure of step %r raised", getattr(step, "name", step))
+        return Outcome(
+            StepStatus.FAILED,
+            started_at,
+            semantics.utcnow(),
+            error=str(exc) or type(exc).__name__,
+            exception=exc,
+            input_data=input_data,
+        )
+    return Outcome(
+        StepStatus.SUCCEEDED, started_at, semantics.utcnow(), result=result, input_data=input_data
+    )
+
+
+def _task_fields_plan(step: Any, context: Any) -> Plan[dict[str, Any]]:
+    """The assignment, deadlines and texts of the task a human step creates."""
+    title = yield Call(step.get_title, (context,))
+    return {
+        "assignee_id": (yield Call(step.get_assignee, (context,))),
+        "assignee_group": (yield Call(step.get_assignee_group, (context,))),
+        "title": title or step.name,
+        "description": (yield Call(step.get_description, (context,))),
+        "due_at": (yield Call(step.get_due_date, (context,))),
+        "reminder_at": (yield Call(step.get_reminder_date, (context,))),
+        "form_schema": getattr(step, "form_schema", None),
+        "priority": getattr(step, "priority", 0),
+    }
+
+
+def _submission_plan(step: Any, data: Any) -> Plan[None]:
+    """Raise :class:`TaskValidationError` unless ``data`` suits the human step's form."""
+    if not isinstance(data, dict):
+        raise TaskValidationError({"": ["The submitted data must be a JSON object."]})
+    problems = form_problems(getattr(step, "form_schema", None), data)
+    if _overrides(step, "validate_submission", BaseHumanStep):
+        extra = yield Call(step.validate_submission, (data,))
+        for path, messages in (extra or {}).items():
+            problems.setdefault(path, []).extend(messages)
+    if problems:
+        raise TaskValidationError(problems)
+
+
+def form_problems(schema: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Return what is wrong with ``data`` for the JSON Schema ``schema``, by field path."""
+    problems: dict[str, list[str]] = {}
+    if not schema:
+        return problems
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = "/".join(str(part) for part in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # Report a missing property at the property, not at its parent.
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}/{missing}" if path else missing
+            message = "This field is required."
+        else:
+            message = error.message
+        problems.setdefault(path, []).append(message)
+    return problems
+
+
+# -- what the engines call -------------------------------------------------------------------
+
+
+def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
+    """Run ``step`` against ``context`` (guard, execute, hooks) in this thread."""
+    return drive(_step_plan(step, context, engine))
+
+
+async def arun_step(step: Any, context: Any, engine: Any = None) -> Outcome:
+    """Run ``step`` against ``context`` (guard, execute, hooks) in the running loop."""
+    return await adrive(_step_plan(step, context, engine))
+
+
+def task_fields(step: Any, context: Any) -> dict[str, Any]:
+    """Return the fields of the task that the human ``step`` creates."""
+    return drive(_task_fields_plan(step, context))
+
+
+async def atask_fields(step: Any, context: Any) -> dict[str, Any]:
+    """Async twin of :func:`task_fields`."""
+    return await adrive(_task_fields_plan(step, context))
+
+
+def check_submission(step: Any, data: Any) -> None:
+    """Raise :class:`~workflows_app.TaskValidationError` unless ``data`` suits ``step``."""
+    drive(_submission_plan(step, data))
+
+
+async def acheck_submission(step: Any, data: Any) -> None:
+    """Async twin of :func:`check_submission`."""
+    await adrive(_submission_plan(step, data))
+
+
+async def execute_step(step: Any, context: Any, previous_result: Any, engine: Any) -> Any:
+    """Run one step outside any instance (for step groups); return its result or raise."""
+    if previous_result is not None:
+        context.data["_previous_result"] = previous_result
+    outcome = await arun_step(step, context, engine)
+    if outcome.status == StepStatus.FAILED:
+        assert outcome.exception is not None
+        raise outcome.exception
+    return outcome.result
