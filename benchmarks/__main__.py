@@ -19,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--instances", type=int, default=500, help="instances per engine run")
     parser.add_argument(
+        "--compare-instances",
+        type=int,
+        default=200,
+        help="instances per workload for the documented-path and peer comparisons",
+    )
+    parser.add_argument(
         "--tasks", type=int, default=1_000_000, help="task rows for the inbox query (PostgreSQL)"
     )
     parser.add_argument("--only", help="run only the benchmarks whose name contains this")
@@ -30,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
-    from benchmarks import admin, api, engine, inbox, workers
+    from benchmarks import admin, api, engine, inbox, peers, workers
 
     print(f"database: {connection.vendor}", flush=True)
     if connection.vendor == "sqlite":
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         benchmarks = (
             *engine.BENCHMARKS,
+            *peers.BENCHMARKS,
             *inbox.BENCHMARKS,
             *workers.BENCHMARKS,
             *api.BENCHMARKS,
