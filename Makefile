@@ -32,6 +32,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV_PYTHON) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # Figures, never assertions: SQLite, then PostgreSQL ($(BENCH_POSTGRES_URL)) when it answers.
 BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from workflows_app.core.registry import version_key
-from workflows_app.core.types import WorkflowStatus
+from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 
 if TYPE_CHECKING:
     from workflows_app.models import (
@@ -159,7 +159,7 @@ class StepExecutionQuerySet(models.QuerySet):
 
     def find_failed(self, instance_id: Any = None) -> list[StepExecutionModel]:
         """Return failed executions (of one instance, if given), newest first."""
-        rows = self.filter(status="failed")
+        rows = self.filter(status=StepStatus.FAILED)
         if instance_id is not None:
             rows = rows.filter(instance_id=instance_id)
         return list(rows.order_by(F("completed_at").desc(nulls_last=True)))
@@ -182,7 +182,7 @@ class HumanTaskQuerySet(models.QuerySet):
         tenant_id: str | None = None,
     ) -> HumanTaskQuerySet:
         """Return the query set behind :meth:`find_pending` (lazy, for paging)."""
-        rows = self.filter(status="pending").for_tenant(tenant_id)
+        rows = self.filter(status=TaskStatus.PENDING).for_tenant(tenant_id)
         if assignee_id is not None:
             rows = rows.filter(Q(assignee_id=assignee_id) | Q(assignee_id__isnull=True))
         if assignee_group is not None:
@@ -212,7 +212,7 @@ class HumanTaskQuerySet(models.QuerySet):
 
     def find_overdue(self, now: datetime | None = None) -> list[HumanTaskModel]:
         """Return pending tasks whose due date has passed, earliest first."""
-        rows = self.filter(status="pending", due_at__lt=now or timezone.now())
+        rows = self.filter(status=TaskStatus.PENDING, due_at__lt=now or timezone.now())
         return list(rows.order_by("due_at"))
 
     def complete_task(self, task_id: Any, completed_by: str) -> HumanTaskModel | None:
@@ -222,14 +222,17 @@ class HumanTaskQuerySet(models.QuerySet):
         task and resume its workflow, call the engine.
         """
         now = timezone.now()
-        self.filter(pk=task_id, status="pending").update(
-            status="completed", completed_by=completed_by, completed_at=now, updated_at=now
+        self.filter(pk=task_id, status=TaskStatus.PENDING).update(
+            status=TaskStatus.COMPLETED,
+            completed_by=completed_by,
+            completed_at=now,
+            updated_at=now,
         )
         return self.filter(pk=task_id).first()
 
     def cancel_task(self, task_id: Any) -> HumanTaskModel | None:
         """Mark a pending task canceled (a task in another state is left as it is)."""
-        self.filter(pk=task_id, status="pending").update(
-            status="canceled", updated_at=timezone.now()
+        self.filter(pk=task_id, status=TaskStatus.PENDING).update(
+            status=TaskStatus.CANCELED, updated_at=timezone.now()
         )
         return self.filter(pk=task_id).first()

@@ -8,10 +8,12 @@ needs are marked "(added)" and documented in docs/persistence.rst.
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 
 from django.db import models
 
 from workflows_app import managers
+from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 
 __all__ = [
     "HumanTaskModel",
@@ -19,6 +21,12 @@ __all__ = [
     "WorkflowDefinitionModel",
     "WorkflowInstanceModel",
 ]
+
+
+def _status_choices(statuses: type[StrEnum]) -> list[tuple[str, str]]:
+    """The choices of a status field: the enum's values (stored and sent as they are),
+    labelled for people: ``("on_hold", "On hold")``."""
+    return [(status.value, status.value.replace("_", " ").capitalize()) for status in statuses]
 
 
 class TimestampedModel(models.Model):
@@ -66,7 +74,11 @@ class WorkflowInstanceModel(TimestampedModel):
     )
     workflow_name = models.CharField(max_length=255)
     workflow_version = models.CharField(max_length=50)
-    status = models.CharField(max_length=50, default="pending")
+    status = models.CharField(
+        max_length=50,
+        choices=_status_choices(WorkflowStatus),
+        default=WorkflowStatus.PENDING.value,
+    )
     current_step = models.CharField(max_length=255, null=True, blank=True)
     context_data = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict)
@@ -128,7 +140,9 @@ class StepExecutionModel(TimestampedModel):
     )
     step_name = models.CharField(max_length=255)
     step_type = models.CharField(max_length=50)
-    status = models.CharField(max_length=50, default="pending")
+    status = models.CharField(
+        max_length=50, choices=_status_choices(StepStatus), default=StepStatus.PENDING.value
+    )
     input_data = models.JSONField(null=True, blank=True)
     output_data = models.JSONField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
@@ -176,7 +190,9 @@ class HumanTaskModel(TimestampedModel):
     assignee_group = models.CharField(max_length=255, null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     reminder_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=50, default="pending")
+    status = models.CharField(
+        max_length=50, choices=_status_choices(TaskStatus), default=TaskStatus.PENDING.value
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.CharField(max_length=255, null=True, blank=True)
     # (added) The instance's tenant, so that inbox queries need no join.
@@ -206,12 +222,12 @@ class HumanTaskModel(TimestampedModel):
             # it fast however many completed tasks accumulate (PostgreSQL and SQLite).
             models.Index(
                 fields=["assignee_group", "due_at"],
-                condition=models.Q(status="pending"),
+                condition=models.Q(status=TaskStatus.PENDING.value),
                 name="ix_human_tasks_pending_group",
             ),
             models.Index(
                 fields=["assignee_id", "due_at"],
-                condition=models.Q(status="pending"),
+                condition=models.Q(status=TaskStatus.PENDING.value),
                 name="ix_human_tasks_pending_user",
             ),
         ]

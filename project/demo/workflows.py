@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows_app import BaseHumanStep, BaseMachineStep, Workflow
+from workflows_app import BaseHumanStep, BaseMachineStep, StepStatus, Workflow
 from workflows_app.core import clock
 from workflows_app.models import StepExecutionModel
 
@@ -109,7 +109,7 @@ class SyncToLedger(BaseMachineStep):
 
     def execute(self, context):
         failed_before = StepExecutionModel.objects.filter(
-            instance_id=context.instance_id, step_name=self.name, status="failed"
+            instance_id=context.instance_id, step_name=self.name, status=StepStatus.FAILED
         ).exists()
         if not failed_before:
             raise ConnectionError("the ledger service did not answer (demo: retry me)")

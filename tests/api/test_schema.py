@@ -389,11 +389,23 @@ def test_api_keeps_to_its_schema(case: Any, live_server_url: str, seeded: dict[s
     case.call_and_validate(base_url=live_server_url, headers=seeded, checks=CHECKS)
 
 
-def test_task_statuses__the_services_own() -> None:
-    """The API's task status enum is the service's list (the admin's filter offers it too)."""
+def test_statuses__the_engines_own_values() -> None:
+    """The API's status enums are the engine's, as lowercase strings (the model fields'
+    choices and the admin's filters offer the same values)."""
     from typing import get_args
 
-    from workflows_app.api.schemas import TaskStatus
-    from workflows_app.services import TASK_STATUSES
+    from workflows_app.api.schemas import InstanceStatus, TaskStatus
+    from workflows_app.core.types import StepStatus, WorkflowStatus
+    from workflows_app.core.types import TaskStatus as TaskStatusEnum
+    from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
-    assert get_args(TaskStatus) == TASK_STATUSES
+    assert get_args(TaskStatus) == ("pending", "on_hold", "completed", "canceled")
+    assert get_args(TaskStatus) == tuple(TaskStatusEnum)
+    assert get_args(InstanceStatus) == tuple(WorkflowStatus)
+    fields = {
+        HumanTaskModel: TaskStatusEnum,
+        WorkflowInstanceModel: WorkflowStatus,
+        StepExecutionModel: StepStatus,
+    }
+    for model, enum in fields.items():
+        assert [value for value, _ in model._meta.get_field("status").choices] == list(enum)

@@ -20,11 +20,7 @@ from workflows_app.services import Actor, NotAllowedError, WorkflowService, get_
 
 def actor_of(request: HttpRequest) -> Actor:
     """The request's actor, built once per request."""
-    found = getattr(request, "_workflows_actor", None)
-    if found is None:
-        found = Actor.for_user(request.user, request)
-        request._workflows_actor = found  # type: ignore[attr-defined]
-    return found
+    return Actor.for_request(request, request.user)
 
 
 class EngineOwnedAdmin(admin.ModelAdmin):

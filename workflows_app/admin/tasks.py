@@ -32,8 +32,9 @@ from django.utils.timesince import timesince, timeuntil
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.admin.forms import TaskForm
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
+from workflows_app.core.types import TaskStatus
 from workflows_app.models import HumanTaskModel
-from workflows_app.services import TASK_STATUSES, TaskFilter, is_due_soon, is_overdue
+from workflows_app.services import TaskFilter, is_due_soon, is_overdue
 
 DUE_SOON = timedelta(hours=24)
 """A pending task due within this is marked "due soon"."""
@@ -83,11 +84,10 @@ class ScopeFilter(_ServiceFilter):
 class StatusFilter(_ServiceFilter):
     title = "status"
     parameter_name = "status"
-    default = "pending"
+    default = TaskStatus.PENDING
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        statuses = [(status, status.replace("_", " ").capitalize()) for status in TASK_STATUSES]
-        return [*statuses, ("any", "Any")]
+        return [*HumanTaskModel._meta.get_field("status").choices, ("any", "Any")]
 
 
 class DueFilter(_ServiceFilter):
@@ -300,7 +300,7 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     def _render(self, request: HttpRequest, task: HumanTaskModel, form: TaskForm) -> HttpResponse:
         actor = actor_of(request)
         instance, history = self.service.task_context(actor, task)
-        pending = task.status == "pending"
+        pending = task.status == TaskStatus.PENDING
         context = {
             **self.admin_site.each_context(request),
             "title": task.title,

@@ -61,7 +61,7 @@ from workflows_app.core.steps import (
     TimerStep,
     WebhookStep,
 )
-from workflows_app.core.types import Context, StepStatus, StepType, WorkflowStatus
+from workflows_app.core.types import Context, StepStatus, StepType, TaskStatus, WorkflowStatus
 
 __all__ = [
     "BaseHumanStep",
@@ -95,6 +95,7 @@ __all__ = [
     "StepType",
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
+    "TaskStatus",
     "TaskValidationError",
     "TimerStep",
     "Token",

@@ -6,7 +6,8 @@ simpleeval (never ``eval``). Inside an expression:
 
 - ``context`` is a read-only view of the workflow context (``get``, ``data``,
   ``metadata``, ``has_step_executed``, ``current_step``, ``user_id``,
-  ``tenant_id``, ``instance_id``);
+  ``tenant_id``, ``instance_id``); ``ctx`` is the same view, as upstream's
+  examples write it (``ctx.get('approved') == True``);
 - ``data`` is the context data (read-only);
 - any other bare name is a context data key (``approved``, ``amount >= 1000``);
   a missing key is ``None``;
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from workflows_app.core.context import WorkflowContext
 
 __all__ = ["ConditionError", "check_condition", "evaluate_condition"]
+
+CONTEXT_NAMES = frozenset({"context", "ctx"})
+"""The names of the context view in an expression (``ctx``: upstream's spelling)."""
 
 FUNCTIONS: dict[str, Any] = {
     "len": len,
@@ -145,7 +149,7 @@ def evaluate_condition(expression: str, context: WorkflowContext) -> bool:
     data = context.data
 
     def resolve(node: ast.Name) -> Any:
-        if node.id == "context":
+        if node.id in CONTEXT_NAMES:
             return view
         if node.id == "data":
             return view.data

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 if TYPE_CHECKING:
     from workflows_app.core.protocols import Step, Workflow
 
-__all__ = ["Context", "StepStatus", "StepT", "StepType", "T", "WorkflowStatus", "WorkflowT"]
+__all__ = [
+    "Context",
+    "StepStatus",
+    "StepT",
+    "StepType",
+    "T",
+    "TaskStatus",
+    "WorkflowStatus",
+    "WorkflowT",
+]
 
 
 class StepType(StrEnum):
@@ -53,6 +62,17 @@ class WorkflowStatus(StrEnum):
     def is_terminal(self) -> bool:
         """Return True for completed, failed and canceled."""
         return self in _TERMINAL
+
+
+class TaskStatus(StrEnum):
+    """The state of a human task."""
+
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    """Its instance failed: the task waits, and is pending again when the instance is retried."""
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+    """Its instance was canceled, or an escalation moved the instance past its step."""
 
 
 _TERMINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})

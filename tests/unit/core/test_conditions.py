@@ -13,6 +13,7 @@ from workflows_app import (
     WorkflowRegistry,
     WorkflowValidationError,
 )
+from workflows_app.core.conditions import ConditionError
 
 
 class Noop(BaseMachineStep):
@@ -56,6 +57,15 @@ def two_step_definition(expression: str, name: str = "conds") -> WorkflowDefinit
         ("'vip' in data", {}, False),
         ("status in ('new', 'open')", {"status": "open"}, True),
         ("items[0]['qty'] == 2", {"items": [{"qty": 2}]}, True),
+        # ``ctx``: upstream's name for the context in its tests and examples.
+        ("ctx.get('approved') == True", {"approved": True}, True),
+        ("ctx.get('approved') == True", {"approved": False}, False),
+        ("ctx.get('approved') == True", {}, False),
+        ("ctx.get('amount', 0) >= 1000 and context.get('amount') < 2000", {"amount": 1500}, True),
+        ("ctx.data['amount'] == 7", {"amount": 7}, True),
+        ("ctx.has_step_executed('review')", {}, False),
+        # A data key named like the view is read through ``data``.
+        ("ctx.get('ctx') == 1 and data['ctx'] == 1", {"ctx": 1}, True),
     ],
 )
 def test_condition__string_expression_is_evaluated(kit, expression, data, expected) -> None:
@@ -95,6 +105,9 @@ HOSTILE = [
     "__import__('os').system('true')",
     "context.__class__",
     "context._x",
+    "ctx.__class__",
+    "ctx._context",
+    "ctx.set('a', 1)",
     "context.data.__class__.__subclasses__()",
     "context.set('a', 1)",
     "eval('1')",
@@ -194,3 +207,35 @@ def test_condition__evaluation_does_not_mutate_context_through_get(kit) -> None:
         is True
     )
     assert ctx.data == {"amount": 5}
+
+
+def test_condition__ctx_and_context_are_one_read_only_view(kit) -> None:
+    ctx = kit.context({"amount": 5}, current_step="check")
+    for name in ("ctx", "context"):
+        assert Edge("a", "b", f"{name}.current_step == 'check'").evaluate_condition(ctx) is True
+        with pytest.raises(ConditionError, match="calling 'update' is not allowed"):
+            Edge("a", "b", f"{name}.data.update({{'amount': 6}})").evaluate_condition(ctx)
+    assert ctx.data == {"amount": 5}
+
+
+async def test_condition__upstream_approval_written_with_ctx_routes_the_decision(
+    engine, kit
+) -> None:
+    """The approval of upstream's README and tests, its conditions copied as written."""
+    approved, rejected = kit.marker("approved"), kit.marker("rejected")
+    wf = kit.workflow(
+        [kit.human("review"), approved, rejected],
+        [
+            Edge("review", "approved", "ctx.get('approved') == True"),
+            Edge("review", "rejected", "ctx.get('approved') == False"),
+        ],
+        terminal={"approved", "rejected"},
+    )
+    yes = await engine.start_workflow(wf, {"amount": 10})
+    no = await engine.start_workflow(wf, {"amount": 20})
+    await engine.complete_human_task(yes.id, "review", "u1", {"approved": True})
+    await engine.complete_human_task(no.id, "review", "u1", {"approved": False})
+    yes, no = await engine.get_instance(yes.id), await engine.get_instance(no.id)
+    assert (yes.status, kit.names(yes)) == ("completed", ["review", "approved"])
+    assert (no.status, kit.names(no)) == ("completed", ["review", "rejected"])
+    assert (approved.calls, rejected.calls) == (1, 1)

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from workflows_app.core.types import TaskStatus
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
 
@@ -211,7 +212,7 @@ class Command(BaseCommand):
             started += 1
             if spec.claimed_by is None and spec.approved_by is None:
                 continue
-            task = HumanTaskModel.objects.get(instance_id=state.id, status="pending")
+            task = HumanTaskModel.objects.get(instance_id=state.id, status=TaskStatus.PENDING)
             if spec.claimed_by is not None:
                 engine.claim_task_sync(task.pk, spec.claimed_by)
             if spec.approved_by is not None:
