@@ -32,6 +32,8 @@ def main() -> None:
         Worker(engine, burst=True, poll_interval=0.05).run()
     elif mode == "forever":
         Worker(engine, poll_interval=0.05).run()
+    elif mode == "pickup":  # the default poll interval; "listen" or "poll" (only)
+        Worker(engine, listen=sys.argv[2] == "listen").run()
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

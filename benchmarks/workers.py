@@ -1,9 +1,11 @@
-"""Workers (PostgreSQL): scale-out, a thousand timers, and a worker killed mid-flight."""
+"""Workers (PostgreSQL): scale-out, a thousand timers, a worker killed mid-flight, and
+how soon an idle worker picks up a started instance (LISTEN/NOTIFY against polling)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -39,10 +41,23 @@ class Alarm(Workflow):
     steps = [TimerStep("alarm", timedelta(seconds=3))]
 
 
+class Stamp(BaseMachineStep):
+    """A step that first records when it started (``time.time()``, in the worker's process)."""
+
+    def execute(self, context):
+        context.set("step_started", time.time())
+
+
+class Pickup(Workflow):
+    name = "bench_pickup"
+    steps = [Stamp("stamp")]
+
+
 def registry() -> WorkflowRegistry:
     result = WorkflowRegistry()
     result.register(FiveSteps)
     result.register(Alarm)
+    result.register(Pickup)
     return result
 
 
@@ -52,7 +67,7 @@ def _engine() -> Any:
     return PersistentExecutionEngine(registry())
 
 
-def _spawn(mode: str, lease: float = 60) -> subprocess.Popen:
+def _spawn(mode: str, lease: float = 60, *arguments: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "BENCH_DB_NAME": str(connection.settings_dict["NAME"]),
@@ -60,7 +75,7 @@ def _spawn(mode: str, lease: float = 60) -> subprocess.Popen:
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.child", mode],
+        [sys.executable, "-m", "benchmarks.child", mode, *arguments],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -168,6 +183,70 @@ def crash(args: Any) -> None:
     )
 
 
+def _listeners() -> int:
+    """How many worker listeners are connected to the benchmark's database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            ["workflows_app listener"],
+        )
+        return cursor.fetchone()[0]
+
+
+def _pickup_latencies(listen: bool, count: int, spacing: float) -> list[float]:
+    """Start ``count`` instances ``spacing`` seconds apart, with 2 idle worker processes;
+    return, for each, the seconds from the start call's return to its step's start."""
+    from workflows_app.models import WorkflowInstanceModel
+
+    _clear()
+    workers = [_spawn("pickup", 60, "listen" if listen else "poll") for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 30
+        while listen and _listeners() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2)  # let them start up and go idle: process start is not what is measured
+        engine = _engine()
+        returned = {}
+        settings = {"EXECUTION_MODE": "worker", "LISTEN_NOTIFY": listen}
+        with override_settings(WORKFLOWS=settings):
+            for _ in range(count):
+                instance = engine.start_workflow_sync("bench_pickup")
+                returned[str(instance.id)] = time.time()
+                time.sleep(spacing)
+        while WorkflowInstanceModel.objects.exclude(status="completed").exists():
+            time.sleep(0.05)
+    finally:
+        for worker in workers:
+            worker.terminate()
+        _wait(workers)
+    rows = WorkflowInstanceModel.objects.values_list("id", "context_data__step_started")
+    started = {str(pk): float(at) for pk, at in rows}
+    return [started[pk] - at for pk, at in returned.items()]
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[94] * 1000
+
+
+def pickup(args: Any) -> None:
+    """Worker-mode pickup latency: from the start call's return to the first step's start."""
+    if connection.vendor != "postgresql":
+        print("worker pickup latency: PostgreSQL only, skipped", flush=True)
+        return
+    count, spacing = 200, 0.05  # apart enough that both workers are idle at each start
+    listen = _percentiles(_pickup_latencies(True, count, spacing))
+    poll = _percentiles(_pickup_latencies(False, count, spacing))
+    print(
+        f"worker pickup latency, {count} instances started {spacing * 1000:.0f} ms apart, "
+        f"2 idle worker processes: LISTEN/NOTIFY p50 {listen[0]:.1f} ms, p95 {listen[1]:.1f} ms "
+        f"(targets 20 / 100 ms); polling only (poll interval 1 s) p50 {poll[0]:.0f} ms, "
+        f"p95 {poll[1]:.0f} ms",
+        flush=True,
+    )
+
+
 def workers(args: Any) -> None:
     if connection.vendor != "postgresql":
         print("worker benchmarks: PostgreSQL only, skipped", flush=True)
@@ -177,4 +256,4 @@ def workers(args: Any) -> None:
     crash(args)
 
 
-BENCHMARKS = [("workers", workers)]
+BENCHMARKS = [("workers", workers), ("workers_pickup", pickup)]

@@ -100,7 +100,8 @@ else:
             "OPTIONS": SQLITE_OPTIONS,
             # A file, not memory, so that subprocesses started by tests (workers, servers)
             # see the same test database.
-            "TEST": {"NAME": BASE_DIR / "test_db.sqlite3"},
+            # DATABASE_TEST_NAME (a path) keeps two test runs on one machine apart.
+            "TEST": {"NAME": os.environ.get("DATABASE_TEST_NAME") or BASE_DIR / "test_db.sqlite3"},
         }
     }
 

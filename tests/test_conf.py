@@ -18,6 +18,7 @@ def test_get_settings__defaults() -> None:
     assert conf.get_settings() == conf.WorkflowsSettings(
         EXECUTION_MODE="inline",
         DISPATCH="worker",
+        LISTEN_NOTIFY=True,
         USER_ID_FIELD="username",
         AUTODISCOVER=True,
         LEASE_SECONDS=60.0,
@@ -51,6 +52,49 @@ def test_get_settings__defaults() -> None:
 def test_invalid_values__api_settings(raw, message) -> None:
     [problem] = conf.invalid_values(raw)
     assert message in problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"DISPATCH": "redis"}, "DISPATCH'] must be 'worker', 'celery' or the dotted path"),
+        ({"DISPATCH": "mysite..Dispatcher"}, "DISPATCH'] must be 'worker', 'celery' or the"),
+        ({"DISPATCH": None}, "DISPATCH'] must be 'worker', 'celery' or the dotted path"),
+        ({"LISTEN_NOTIFY": "no"}, "LISTEN_NOTIFY'] must be True or False"),
+    ],
+)
+def test_invalid_values__dispatch(raw, message) -> None:
+    [problem] = conf.invalid_values(raw)
+    assert message in problem
+
+
+@pytest.mark.parametrize("value", ["worker", "celery", "mysite.dispatch.MyDispatcher"])
+def test_invalid_values__dispatch_accepts_names_and_dotted_paths(value) -> None:
+    assert conf.invalid_values({"DISPATCH": value, "LISTEN_NOTIFY": False}) == []
+
+
+class NotADispatcher:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("tests.nowhere.Dispatcher", "No module named 'tests.nowhere'"),
+        ("tests.test_conf.NotADispatcher", "is not a subclass of Dispatcher"),
+    ],
+)
+def test_check_dispatch__a_dispatcher_that_cannot_be_used(name, message) -> None:
+    with override_settings(WORKFLOWS={"DISPATCH": name}):
+        [error] = workflows_checks.check_dispatch()
+    assert error.id == "workflows_app.E003"
+    assert message in error.msg
+
+
+@pytest.mark.parametrize("name", ["worker", "celery", "workflows_app.engine.dispatch.Dispatcher"])
+def test_check_dispatch__valid(name) -> None:
+    with override_settings(WORKFLOWS={"DISPATCH": name}):
+        assert workflows_checks.check_dispatch() == []
 
 
 def test_get_settings__frozen() -> None:
@@ -101,9 +145,9 @@ def test_check_settings__unknown_key_without_close_match() -> None:
 
     assert error.id == "workflows_app.E001"
     assert (
-        error.hint == "Known keys: EXECUTION_MODE, DISPATCH, USER_ID_FIELD, AUTODISCOVER, "
-        "LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, API_AUTH, "
-        "API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, MERMAID_URL."
+        error.hint == "Known keys: EXECUTION_MODE, DISPATCH, LISTEN_NOTIFY, USER_ID_FIELD, "
+        "AUTODISCOVER, LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, "
+        "API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, MERMAID_URL."
     )
 
 

@@ -62,3 +62,33 @@ def check_worker_database(
         for alias in databases
         if not connections[alias].features.has_select_for_update_skip_locked
     ]
+
+
+@checks.register()
+def check_dispatch(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Report a ``DISPATCH`` dispatcher that cannot be imported or is no dispatcher (E003)."""
+    if conf.invalid_values(conf.raw_setting()):
+        return []  # E002 reports them
+    name = conf.get_settings().DISPATCH
+    if name == "worker":
+        return []
+    from workflows_app.engine import dispatch
+
+    try:
+        dispatch.import_dispatcher(name)
+    except (ImportError, TypeError) as exc:
+        hint = (
+            "Install the celery extra: pip install 'django-workflows-app[celery]'."
+            if name == "celery"
+            else "Name a subclass of workflows_app.engine.dispatch.Dispatcher."
+        )
+        return [
+            checks.Error(
+                f"settings.{conf.SETTING_NAME}['DISPATCH'] = {name!r} cannot be used: {exc}",
+                hint=hint,
+                id="workflows_app.E003",
+            )
+        ]
+    return []

@@ -21,7 +21,8 @@ from django.dispatch import receiver
 SETTING_NAME = "WORKFLOWS"
 
 ExecutionMode = Literal["inline", "worker"]
-Dispatch = Literal["worker", "celery"]
+Dispatch = str
+"""``"worker"``, ``"celery"``, or the dotted path of a dispatcher class."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +36,15 @@ class WorkflowsSettings:
     DISPATCH: Dispatch = "worker"
     """Who runs instances that have steps to run (in worker mode, and timers and retries
     in both modes): ``"worker"``, the ``workflows_worker`` processes, which poll the
-    database; ``"celery"``, Celery workers, which get a task as soon as an instance is
-    runnable (needs the ``celery`` extra)."""
+    database (and on PostgreSQL are woken by ``NOTIFY``, see ``LISTEN_NOTIFY``);
+    ``"celery"``, Celery workers, which get a task as soon as an instance is runnable
+    (needs the ``celery`` extra); or the dotted path of a
+    :class:`workflows_app.engine.dispatch.Dispatcher` subclass."""
+
+    LISTEN_NOTIFY: bool = True
+    """On PostgreSQL with ``DISPATCH = "worker"``: a commit that leaves an instance with a
+    step to run now sends ``NOTIFY`` in its transaction, and idle workers ``LISTEN`` and
+    wake at once instead of at their next poll. False: workers only poll."""
 
     USER_ID_FIELD: str = "username"
     """The user model attribute whose value is stored as a task's assignee or completer id."""
@@ -130,9 +138,14 @@ def invalid_values(raw: Any) -> list[str]:
         choices = ", ".join(repr(choice) for choice in get_args(ExecutionMode))
         problems.append(f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}.")
     dispatch = raw.get("DISPATCH", "worker")
-    if dispatch not in get_args(Dispatch):
-        choices = ", ".join(repr(choice) for choice in get_args(Dispatch))
-        problems.append(f"{SETTING_NAME}['DISPATCH'] must be one of {choices}, not {dispatch!r}.")
+    if dispatch not in ("worker", "celery") and not _dotted_path(dispatch):
+        problems.append(
+            f"{SETTING_NAME}['DISPATCH'] must be 'worker', 'celery' or the dotted path of a "
+            f"dispatcher class, not {dispatch!r}."
+        )
+    listen = raw.get("LISTEN_NOTIFY", True)
+    if not isinstance(listen, bool):
+        problems.append(f"{SETTING_NAME}['LISTEN_NOTIFY'] must be True or False, not {listen!r}.")
     field = raw.get("USER_ID_FIELD", "username")
     if not isinstance(field, str) or not field:
         problems.append(
@@ -180,6 +193,14 @@ def invalid_values(raw: Any) -> list[str]:
     if not isinstance(mermaid, str) or not mermaid.strip():
         problems.append(f"{SETTING_NAME}['MERMAID_URL'] must be a non-empty URL, not {mermaid!r}.")
     return problems
+
+
+def _dotted_path(value: Any) -> bool:
+    """Return whether ``value`` looks like ``package.module.Name``."""
+    if not isinstance(value, str):
+        return False
+    parts = value.split(".")
+    return len(parts) > 1 and all(part.isidentifier() for part in parts)
 
 
 @functools.cache

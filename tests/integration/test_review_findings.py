@@ -332,7 +332,7 @@ def test_regression__escalation_is_lost_if_its_transition_fails_once(
     instance = engine.start_workflow_sync(wf)
     clock["t"] += timedelta(hours=5)
 
-    original = engine._transition
+    original = engine.store.transition
     failures = []
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -341,7 +341,7 @@ def test_regression__escalation_is_lost_if_its_transition_fails_once(
             raise OperationalError("deadlock detected")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_transition", flaky)
+    monkeypatch.setattr(engine.store, "transition", flaky)
     deadlines.mark_overdue(engine, clock["t"])  # the failure is logged, the task left due
     assert failures == [True]
     assert HumanTaskModel.objects.get().overdue_at is None
@@ -360,12 +360,12 @@ def test_regression__escalation_is_lost_if_its_transition_fails_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_regression__conditions_run_inside_the_transaction_on_the_conflict_path(
-    engine, registry
+    engine, registry, monkeypatch
 ) -> None:
     """DESIGN 3.3: user code never runs inside a transaction or under a row lock. When the
-    optimistic save of a completion conflicts, ``_transition`` re-applies ``resume`` under
+    optimistic save of a completion conflicts, the locked transition re-applies ``resume`` under
     ``SELECT ... FOR UPDATE``, and ``resume`` -> ``_move_on`` -> ``_route`` evaluates the
-    edge conditions (user callables) there. ``_flush``'s replay (``StepResult.replay`` ->
+    edge conditions (user callables) there. The drive's flush replay (``StepResult.replay`` ->
     ``advance``; ``Sleep.replay`` -> ``get_due_date``) does the same."""
     seen: list[bool] = []
 
@@ -380,7 +380,9 @@ def test_regression__conditions_run_inside_the_transaction_on_the_conflict_path(
     )
     instance = engine.start_workflow_sync(wf)
 
-    original = engine._take_lease
+    from workflows_app.engine import leases
+
+    original = leases.take
     raced = []
 
     def racing(*args: Any, **kwargs: Any) -> Any:
@@ -391,7 +393,7 @@ def test_regression__conditions_run_inside_the_transaction_on_the_conflict_path(
             )
         return original(*args, **kwargs)
 
-    engine._take_lease = racing  # type: ignore[method-assign]
+    monkeypatch.setattr(leases, "take", racing)
     engine.complete_human_task_sync(instance.id, "H1", "u1", {})
     assert _row(instance.id).status == "completed"
     assert True not in seen, f"condition evaluated inside a transaction: {seen}"

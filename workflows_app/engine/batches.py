@@ -1,9 +1,11 @@
-"""What a drive writes when it commits (internal to the persistent engine).
+"""The batch: what a drive did since its last commit, and the rows committing it writes.
 
-The instance columns a transition changes, the lease, ``wake_at``, and the batch of
-step results, parked human and webhook steps and started timers that a drive
-collects between two commits, with what applying the batch again after a conflict
-takes.
+A drive runs consecutive machine steps and commits their results together (see
+:mod:`.drive`). Between two commits it collects, in a :class:`Batch`, the results of
+the steps it ran, the human and webhook steps it parked, the timers it started and
+the branches it failed, with the step execution and task rows to insert. If another
+change reached the instance meanwhile, the batch is applied again, item by item, to
+what is there now (each item's ``replay``).
 """
 
 from __future__ import annotations
@@ -12,85 +14,19 @@ import copy
 import logging
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from workflows_app import conf
-from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType
 from workflows_app.engine import semantics
-from workflows_app.models import StepExecutionModel
 
 # Step log lines belong to the engine that runs them.
 logger = logging.getLogger("workflows_app.engine.persistent")
 
 
 NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
-
-
-KEEP: Any = object()  # leave the lease columns as they are
-
-
-class Lease:
-    """Who runs an instance on after a change (``KEEP``: whoever holds it), and its claim."""
-
-    def __init__(self, owner: Any, claimed: Token | None) -> None:
-        self.owner = owner
-        self.claimed = claimed
-
-
-def inline() -> bool:
-    return conf.get_settings().EXECUTION_MODE == "inline"
-
-
-def new_owner() -> str:
-    return uuid.uuid4().hex
-
-
-def keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: str) -> Any:
-    """Return ``owner`` while the drive goes on, None when this commit leaves nothing to run."""
-    return owner if claimed is not None or semantics.next_ready(state) is not None else None
-
-
-def wake_at(state: WorkflowInstanceData, now: Any) -> Any:
-    """Return when a worker should look at the instance.
-
-    Now when a step is ready, or claimed by a drive (whose lease a worker takes over if it
-    lapses); the first due time of a retry or a timer; or None.
-    """
-    if state.status.is_terminal:
-        return None
-    if any(t.state in (semantics.READY, semantics.RUNNING) for t in state.tokens):
-        return now
-    return semantics.next_due(state)
-
-
-def columns(state: WorkflowInstanceData, owner: Any = KEEP) -> dict[str, Any]:
-    """Return the instance columns that transitions change, from ``state``.
-
-    ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
-    None (released), or ``KEEP`` (left alone).
-    """
-    now = semantics.utcnow()
-    columns = {
-        "status": str(state.status),
-        "current_step": state.current_step,
-        "context_data": state.context.data,
-        "error": state.error,
-        "completed_at": state.completed_at,
-        "tokens": [token.to_dict() for token in state.tokens],
-        "last_user_id": state.context.user_id,
-        "wake_at": wake_at(state, now),
-    }
-    if owner is not KEEP:
-        columns["lease_owner"] = owner
-        columns["lease_expires_at"] = (
-            None if owner is None else now + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
-        )
-    return columns
 
 
 class Batch:
@@ -313,20 +249,6 @@ def storable(
         )
         return failed, ({}, [])
     return outcome, changes
-
-
-def history_entry(row: StepExecutionModel) -> StepExecution:
-    return StepExecution(
-        step_name=row.step_name,
-        status=StepStatus(row.status),
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        result=row.output_data,
-        error=row.error,
-        input_data=row.input_data,
-        output_data=row.output_data,
-        attempt=row.attempt,
-    )
 
 
 def find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:

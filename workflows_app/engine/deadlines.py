@@ -15,8 +15,8 @@ from django.db import transaction
 
 from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowStateError
-from workflows_app.core.types import StepStatus
-from workflows_app.engine import semantics, statements
+from workflows_app.core.types import StepStatus, TaskStatus
+from workflows_app.engine import semantics, statements, task_actions
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 __all__ = ["mark_overdue", "send_reminders"]
@@ -29,7 +29,7 @@ def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
     with transaction.atomic(using=engine.using):
         tasks = list(
             HumanTaskModel.objects.using(engine.using)
-            .filter(status="pending", reminder_at__lte=now, reminded_at__isnull=True)
+            .filter(status=TaskStatus.PENDING, reminder_at__lte=now, reminded_at__isnull=True)
             .select_for_update(skip_locked=True)
             .order_by("reminder_at")[:limit]
         )
@@ -48,7 +48,7 @@ def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
                     robust=True,
                 )
             events.append(("task.reminder", {**_about(task), "recipients": recipients}))
-        engine._committing(events)
+        engine.effects.send_after_commit(events)
     return len(tasks)
 
 
@@ -63,7 +63,7 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
     with transaction.atomic(using=engine.using):
         tasks = list(
             HumanTaskModel.objects.using(engine.using)
-            .filter(status="pending", due_at__lte=now, overdue_at__isnull=True)
+            .filter(status=TaskStatus.PENDING, due_at__lte=now, overdue_at__isnull=True)
             .select_for_update(skip_locked=True)
             .order_by("due_at")[:limit]
         )
@@ -85,7 +85,8 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
             events.append(("task.overdue", {**_about(task), "due_at": task.due_at}))
             if escalation is not None:
                 events.extend(
-                    engine._reassign_rows(
+                    task_actions.reassign(
+                        engine.using,
                         task,
                         escalation.assignee_id,
                         escalation.assignee_group,
@@ -94,7 +95,7 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
                     )
                 )
         HumanTaskModel.objects.using(engine.using).filter(pk__in=marked).update(overdue_at=now)
-        engine._committing(events)
+        engine.effects.send_after_commit(events)
     for task, goto in escalations:
         try:
             _escalate(engine, task, goto, now)
@@ -104,18 +105,18 @@ def mark_overdue(engine: Any, now: Any, limit: int = 100) -> int:
 
 
 def _escalate(engine: Any, task: HumanTaskModel, goto: str, now: Any) -> None:
-    definition = engine._definition_of(task.instance)
+    definition = engine.store.definition_of(task.instance)
 
     def apply(row: Any, t: Any) -> None:
         fresh = HumanTaskModel.objects.using(engine.using).filter(
-            pk=task.pk, status="pending", overdue_at__isnull=True
+            pk=task.pk, status=TaskStatus.PENDING, overdue_at__isnull=True
         )
         if not fresh.select_for_update().exists():
             t.changed = False  # completed, canceled or escalated meanwhile
             return
         t.events = [("task.overdue", {**_about(task), "due_at": task.due_at})]
         t.events += semantics.escalate(t.state, definition, task.step_name, goto)
-        fresh.update(status="canceled", overdue_at=now)
+        fresh.update(status=TaskStatus.CANCELED, overdue_at=now)
         statements.update(
             engine.using,
             StepExecutionModel,
@@ -124,19 +125,19 @@ def _escalate(engine: Any, task: HumanTaskModel, goto: str, now: Any) -> None:
         )
 
     try:
-        t = engine._transition(task.instance_id, apply)
+        # The commit hands the instance off (to a worker) as it does after every change.
+        engine.store.transition(task.instance_id, apply, engine.effects.committing)
     except WorkflowStateError as exc:  # the step no longer waits (or the instance finished)
         logger.info("escalation of task %s skipped: %s", task.pk, exc)
         HumanTaskModel.objects.using(engine.using).filter(
             pk=task.pk, overdue_at__isnull=True
         ).update(overdue_at=now)
         return
-    engine._hand_off(task.instance_id, t.state)
 
 
 def _escalation(engine: Any, task: HumanTaskModel) -> Any:
     try:
-        definition = engine._definition_of(task.instance)
+        definition = engine.store.definition_of(task.instance)
     except WorkflowNotFoundError:
         return None
     return getattr(definition.steps.get(task.step_name), "escalation", None)

@@ -218,6 +218,24 @@ def enter(instance: WorkflowInstanceData, token: Token, step: Any) -> list[Event
     return [("step.started", payload)]
 
 
+def claim_next(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, events: list[Event]
+) -> Token | None:
+    """Claim the next ready machine step for the drive about to run it; return its token.
+
+    None when no branch is ready, or when the next one is a human, webhook or timer step
+    (or a step the definition lacks): the drive loop parks, starts or fails those.
+    """
+    token = next_ready(instance)
+    if token is None:
+        return None
+    step = definition.steps.get(token.step)
+    if step is None or waits(step) or is_timer(step):
+        return None
+    events.extend(enter(instance, token, step))
+    return token
+
+
 def wait(
     instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token
 ) -> list[Event]:

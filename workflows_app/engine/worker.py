@@ -6,6 +6,10 @@ any number of hosts, can share one database: a worker claims an instance with
 transaction is the single writer) and holds it under a lease that it renews
 while it runs. An instance whose lease lapsed (its worker, or an inline call,
 died) is claimed again and its interrupted steps run again.
+
+An idle worker looks for work every ``poll_interval`` seconds. On PostgreSQL it also
+listens (``LISTEN``) for the ``NOTIFY`` that the engine sends when a commit leaves an
+instance runnable, and wakes at once (:mod:`workflows_app.engine.listener`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -23,11 +26,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError
-from workflows_app.engine import deadlines, semantics
+from workflows_app.engine import deadlines, dispatch, leases, listener, semantics
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import WorkflowInstanceModel
 
@@ -44,8 +46,14 @@ class Worker:
 
     ``workflows`` limits the worker to those workflow names. ``burst`` makes
     :meth:`run` return once nothing is due. ``concurrency`` is the number of
-    threads, each running one instance at a time.
+    threads, each running one instance at a time. Idle threads look for work every
+    ``poll_interval`` seconds and, when ``listen`` is true and the engine notifies
+    (PostgreSQL, see :mod:`workflows_app.engine.dispatch`), as soon as a notification
+    says an instance is runnable.
     """
+
+    #: Seconds between attempts to reconnect a listening connection that broke.
+    listen_reconnect_delay = 5.0
 
     def __init__(
         self,
@@ -57,6 +65,7 @@ class Worker:
         burst: bool = False,
         poll_interval: float = 1.0,
         max_instances: int | None = None,
+        listen: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -67,8 +76,12 @@ class Worker:
         self.burst = burst
         self.poll_interval = poll_interval
         self.max_instances = max_instances
+        self.listen = listen
+        self.listener: listener.Listener | None = None
+        """The listener of a running worker that listens (None otherwise)."""
         self.processed = 0
         self._stopping = threading.Event()
+        self._wakeup = listener.Wakeup(concurrency)
         self._lock = threading.Lock()
         self._held: dict[str, Any] = {}  # lease owner -> instance id, for the heartbeat
 
@@ -81,6 +94,11 @@ class Worker:
         )
         heartbeat.start()
         try:
+            if self.listens():
+                self.listener = listener.Listener(
+                    self.engine.using, self._wakeup, reconnect_delay=self.listen_reconnect_delay
+                )
+                self.listener.start()
             if self.concurrency == 1:
                 self._loop()
             else:
@@ -94,12 +112,20 @@ class Worker:
                     thread.join()
         finally:
             self._stopping.set()
+            self._wakeup.close()
+            if self.listener is not None:
+                self.listener.stop()
             heartbeat.join(timeout=5)
         return self.processed
 
     def stop(self) -> None:
         """Finish the instances being run, claim no more, and return from :meth:`run`."""
         self._stopping.set()
+        self._wakeup.close()
+
+    def listens(self) -> bool:
+        """Return whether :meth:`run` listens for notifications (or only polls)."""
+        return self.listen and not self.burst and dispatch.listens(self.engine.using)
 
     def run_once(self) -> bool:
         """Claim one instance and run it; return False if nothing was due."""
@@ -115,7 +141,7 @@ class Worker:
         with self._lock:
             self._held[owner] = instance_id
         try:
-            self.engine._drive(instance_id, definition, state, claimed, version, owner)
+            self.engine.drive.run(instance_id, definition, state, claimed, version, owner)
         finally:
             with self._lock:
                 self._held.pop(owner, None)
@@ -162,7 +188,7 @@ class Worker:
             if not worked:
                 if self.burst:
                     break
-                self._stopping.wait(self.poll_interval)
+                self._wakeup.wait(self.poll_interval)  # a notification ends it early
 
     # -- claiming ----------------------------------------------------------------------
 
@@ -187,7 +213,7 @@ class Worker:
             if row is None:
                 return None
             try:
-                definition = engine._definition_of(row)
+                definition = engine.store.definition_of(row)
             except WorkflowNotFoundError as exc:
                 logger.error(
                     "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
@@ -196,26 +222,18 @@ class Worker:
                     wake_at=now + _SKIP
                 )
                 return True
-            state = engine._state(row, engine._history(row.pk))
-            if row.lease_owner is not None:
-                logger.warning(
-                    "instance %s: lease of %s lapsed, running its steps again",
-                    row.pk,
-                    row.lease_owner,
-                    extra={"action": "reclaim", "instance_id": str(row.pk)},
-                )
-            # Unleased or lapsed: any branch still claimed belongs to a drive that died.
-            semantics.reclaim(state)
+            state = engine.store.state(row, engine.store.history(row.pk))
+            leases.take_over(row, state)  # free or lapsed: what a dead drive claimed runs again
             events: list[semantics.Event] = []
-            claimed = engine._claim_next(state, definition, events)
+            claimed = semantics.claim_next(state, definition, events)
             due = semantics.next_due(state)
             idle = claimed is None and semantics.next_ready(state) is None
             if idle and (due is None or due > now):
-                engine._save(row, state, None)  # nothing to run after all
+                engine.store.save(row, state, None)  # nothing to run after all
                 return True
-            owner = f"{self.worker_id}/{uuid.uuid4().hex[:12]}"[-64:]
-            engine._save(row, state, owner)
-            engine._committing(events)
+            owner = leases.worker_owner(self.worker_id)
+            engine.store.save(row, state, owner)
+            engine.effects.committing(state, events, owner)
         return row.pk, definition, state, claimed, row.lock_version, owner
 
     def _heartbeat(self) -> None:
@@ -225,10 +243,7 @@ class Worker:
             while not self._stopping.wait(seconds / 3):
                 with self._lock:
                     held = dict(self._held)
-                for owner, instance_id in held.items():
-                    WorkflowInstanceModel.objects.using(self.engine.using).filter(
-                        pk=instance_id, lease_owner=owner
-                    ).update(lease_expires_at=timezone.now() + timedelta(seconds=seconds))
+                leases.renew(self.engine.using, held)
         finally:
             connections.close_all()
 

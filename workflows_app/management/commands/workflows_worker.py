@@ -67,6 +67,12 @@ class Command(BaseCommand):
             help="Exit after running this many instances.",
         )
         parser.add_argument("--worker-id", help="A name for this worker in leases and logs.")
+        parser.add_argument(
+            "--no-listen",
+            action="store_false",
+            dest="listen",
+            help="Only poll: do not LISTEN for the engine's notifications (PostgreSQL).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["verbosity"])
@@ -77,6 +83,7 @@ class Command(BaseCommand):
             burst=options["burst"],
             poll_interval=options["poll_interval"],
             max_instances=options["max_instances"],
+            listen=options["listen"],
         )
         self._handle_signals(worker)
         count = worker.run()

@@ -1,0 +1,180 @@
+"""The drive loop: run an instance's ready branches under a lease, and commit what they did.
+
+A drive is what an inline call, a worker or a Celery task does once it holds an
+instance's lease (:mod:`.leases`). It runs outside any transaction: step code never
+runs while a row is locked. What happens is kept in a batch (:mod:`.batch`) and
+committed together: the results of consecutive machine steps, and the human and
+webhook steps reached (parked). A batch is committed when a human step was parked, when
+nothing is left to run, and at least every ``CHECKPOINT_INTERVAL`` seconds. The lease is
+renewed at each commit and given up by the commit that leaves nothing to run. A process
+that dies loses the results since its last commit, never part of one, and leaves its
+branch claimed under its lease; once the lease lapses a worker takes the instance over
+and runs those steps again (at-least-once steps, exactly-once transitions).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+
+from workflows_app import conf
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.models import Token, WorkflowInstanceData
+from workflows_app.engine import batches, leases, runner, semantics
+from workflows_app.engine.effects import Effects
+from workflows_app.engine.store import Store
+
+__all__ = ["Drive"]
+
+logger = logging.getLogger("workflows_app.engine.persistent")
+
+
+class Drive:
+    """Runs instances with ``store``'s rows and ``effects``' commits; ``engine`` is handed
+    to step groups (they run their members through it)."""
+
+    def __init__(self, store: Store, effects: Effects, engine: Any) -> None:
+        self.store = store
+        self.effects = effects
+        self.engine = engine
+
+    def run_on(
+        self,
+        instance_id: UUID,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        lease: leases.Lease,
+        version: int,
+    ) -> WorkflowInstanceData:
+        """After a change committed at ``version``: run the instance if ``lease`` says this
+        call does, and return its state."""
+        if not lease.runs_here:
+            return state  # handed off by the transaction that committed the change
+        return self.run(instance_id, definition, state, lease.claimed, version, lease.owner)
+
+    def run(
+        self,
+        instance_id: UUID,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        claimed: Token | None,
+        version: int,
+        owner: str,
+    ) -> WorkflowInstanceData:
+        """Run the instance's ready branches under the lease ``owner``, starting with the
+        branch ``claimed`` (if any), from the state saved at ``version``."""
+        interval = conf.get_settings().CHECKPOINT_INTERVAL
+        batch: batches.Batch | None = batches.Batch(instance_id, version, owner)
+        while batch is not None:
+            if claimed is None:
+                events, fired = semantics.wake(state, definition, semantics.utcnow())
+                batch.events.extend(events)
+                for token, outcome in fired:
+                    step = definition.steps[token.step]
+                    batch.add(token, outcome, batches.NO_CHANGES, step, fired=True)
+                token = semantics.next_ready(state)
+                if token is None:
+                    if not batch.items:
+                        return state
+                    state, claimed, batch = self.flush(definition, state, batch)
+                    continue
+                step = definition.steps.get(token.step)
+                if step is not None and semantics.is_timer(step):
+                    batch.sleep(state, definition, token, step)
+                elif step is None or semantics.waits(step):
+                    state, claimed, batch = self._park(definition, state, batch, token, step)
+                else:
+                    batch.events.extend(semantics.enter(state, token, step))
+                    claimed = token
+                continue
+            step = definition.steps[claimed.step]
+            outcome = runner.run_step(step, state.context, self.engine)
+            changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
+            outcome, changes = batches.storable(claimed.step, outcome, changes)
+            if changes == batches.NO_CHANGES and outcome.input_data is not None:
+                state.context.data = copy.deepcopy(outcome.input_data)
+            batch.add(claimed, outcome, changes, step)
+            if logger.isEnabledFor(logging.INFO):
+                batches.log_step(state, claimed, outcome)
+            batch.events.extend(semantics.advance(state, definition, claimed, outcome))
+            claimed = semantics.claim_next(state, definition, batch.events)
+            # Otherwise the top of the loop parks the human steps reached into this batch
+            # and commits it when nothing is left to run.
+            if time.monotonic() - batch.opened >= interval:
+                state, claimed, batch = self.flush(definition, state, batch, claimed)
+        return state
+
+    def _park(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        token: Token,
+        step: Any,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
+        """Park ``token`` at its human or webhook step (or fail it: no such step, or the
+        step's assignment code broke) and commit the batch."""
+        fields = None
+        if step is not None and semantics.is_human(step):
+            try:
+                fields = runner.task_fields(step, state.context)
+            except Exception as exc:  # the step's assignment code broke
+                logger.exception("task of step %r: assignment failed", token.step)
+                batch.fail(state, token, f"Creating the task of '{token.step}' failed: {exc}")
+                return self.flush(definition, state, batch)
+        batch.park(state, definition, token, step, fields)
+        claimed = semantics.claim_next(state, definition, batch.events)
+        return self.flush(definition, state, batch, claimed)
+
+    def flush(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        claimed: Token | None = None,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
+        """Commit a batch; return the state, the claimed branch and a new batch.
+
+        If nothing else changed the instance since the batch began (its
+        ``lock_version`` is the batch's), the state in memory is saved as it is.
+        Otherwise the instance is locked and reloaded, and the batch is applied
+        again, in order, to what is there now, for as long as its branches are
+        still where the batch found them; what no longer applies is dropped. If
+        the lease was taken over meanwhile (it lapsed), nothing is applied and
+        the drive ends: the new batch is None.
+        """
+        instance_id = batch.instance_id
+        with transaction.atomic(using=self.store.using):
+            owner = leases.keep_or_release(state, claimed, batch.owner)
+            if self.store.save_if_unchanged(instance_id, state, batch.version, owner):
+                self.store.insert(batch.executions, batch.tasks)
+                self.effects.committing(state, batch.events, owner)
+                return state, claimed, batches.Batch(instance_id, batch.version + 1, batch.owner)
+
+            row = self.store.row(instance_id, lock=True)
+            fresh = self.store.state(row, self.store.history(row.pk))
+            if row.lease_owner != batch.owner:
+                logger.warning(
+                    "instance %s: the lease of drive %s was taken over; its results are dropped",
+                    instance_id,
+                    batch.owner,
+                )
+                return fresh, None, None
+            replayed = batches.Batch(instance_id, row.lock_version, batch.owner)
+            claimed = None
+            for item in batch.items:
+                if not item.replay(fresh, definition, replayed):
+                    break
+                claimed = semantics.claim_next(fresh, definition, replayed.events)
+            if claimed is None:
+                claimed = semantics.claim_next(fresh, definition, replayed.events)
+            owner = leases.keep_or_release(fresh, claimed, batch.owner)
+            self.store.save(row, fresh, owner)
+            self.store.insert(replayed.executions, replayed.tasks)
+            self.effects.committing(fresh, replayed.events, owner)
+        return fresh, claimed, batches.Batch(instance_id, row.lock_version, batch.owner)
