@@ -1,9 +1,10 @@
-"""The inbox page compiled once per shape (``statements.CompiledQuery``) answers exactly what
+"""The inbox page compiled once per shape (``compiled.CompiledQuery``) answers exactly what
 the ORM answers, for every filter, caller and tenant, on every database."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from datetime import timedelta
 from unittest import mock
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from tests.integration.helpers import human, marker, workflow
 from workflows_app import Edge
-from workflows_app.engine import statements
+from workflows_app.engine.compiled import CompiledQuery, PlaceholderError
 from workflows_app.models import HumanTaskModel, StepExecutionModel
 from workflows_app.services import TASK_ORDERINGS, Actor, NotAllowedError, TaskFilter, get_service
 
@@ -210,54 +211,178 @@ def test_filters_with_dates_or_ids__built_by_the_orm(tasks) -> None:
         assert _compiled(actor, query, 50, 0) == _by_the_orm(actor, query, 50, 0), query
 
 
+# -- the service's reads are compiled ---------------------------------------------------
+
+
+def test_service_reads__compiled_not_left_to_the_orm(tasks) -> None:
+    """Every shape the inbox, a task read and an instance's pending tasks use is kept as
+    SQL (or known to match nothing), on every database: none runs through the ORM."""
+    from workflows_app import services
+
+    for cache in (services._INBOX_PAGES, services._TASK_READS):
+        cache.clear()
+    for actor, query in itertools.product(ACTORS, QUERIES):
+        _page(actor, query, 5, 5)
+    for actor in ACTORS:
+        get_service().pending_tasks(actor, tasks[0].instance_id)
+        try:
+            get_service().get_task(actor, tasks[0].pk)
+        except KeyError:
+            pass  # not one of the actor's
+    kept = [*services._INBOX_PAGES._compiled.values(), *services._TASK_READS._compiled.values()]
+    assert kept and None not in kept
+
+
+def test_compiled_page__one_sql_for_every_offset(tasks) -> None:
+    """The page's offset and limit are values: paging through the inbox compiles one
+    shape, and each page is the ORM's."""
+    from workflows_app import services
+
+    services._INBOX_PAGES.clear()
+    actor = _actor("ann", groups=["red", "blue", "green"])
+    for offset in range(0, 40, 3):
+        for limit in (1, 3, 50):
+            assert _compiled(actor, TaskFilter(status=None), limit, offset) == _by_the_orm(
+                actor, TaskFilter(status=None), limit, offset
+            ), (limit, offset)
+    assert len(services._INBOX_PAGES) == 1
+
+
 # -- CompiledQuery itself -------------------------------------------------------------
+
+
+def _titles(shape, params):
+    return HumanTaskModel.objects.filter(title=params["title"]).values_list("title")
+
+
+def _pending_with_status_branch(shape, params):
+    rows = HumanTaskModel.objects.all()
+    if params["status"] == "pending":  # a decision taken from a value: refused
+        rows = rows.filter(due_at__isnull=False)
+    return rows.filter(status=params["status"]).values_list("title")
+
+
+def test_compiled_query__a_build_that_branches_on_a_value__fails(tasks) -> None:
+    """``build`` gets placeholders, never the caller's values, and a placeholder answers
+    no question: a build that decides anything from a value fails at its first call,
+    whatever the value, instead of keeping SQL that fits that value only."""
+    compiled = CompiledQuery(HumanTaskModel)
+    for status in ("pending", "completed"):
+        with pytest.raises(PlaceholderError):
+            compiled.run(_pending_with_status_branch, "s", {"status": status})
+
+
+@pytest.mark.parametrize(
+    "decide",
+    [
+        lambda value: bool(value),
+        lambda value: value in ("ann", "bob"),
+        lambda value: value != "ann",
+        lambda value: value < "m",
+        lambda value: len(value) > 3,
+        lambda value: value.startswith("a"),
+        lambda value: "a" in value,
+        lambda value: value[0],
+    ],
+)
+def test_compiled_query__a_placeholder_answers_no_question(tasks, decide) -> None:
+    compiled = CompiledQuery(HumanTaskModel)
+    with pytest.raises(PlaceholderError):
+        compiled.run(_deciding, decide, {"name": "ann"})
+
+
+def _deciding(shape, params):
+    shape(params["name"])  # (the shape is the decision to try)
+    return HumanTaskModel.objects.filter(title=params["name"]).values_list("title")
+
+
+def test_compiled_query__a_build_with_a_closure__refused(tasks) -> None:
+    """What a build needs besides the placeholders is its shape: a closure (or a default
+    argument) could hand it the caller's values, so it is refused."""
+    compiled = CompiledQuery(HumanTaskModel)
+    title = "Task 1"
+
+    def closure(shape, params):
+        return HumanTaskModel.objects.filter(title=title).values_list("title")
+
+    def defaults(shape, params, title=title):
+        return HumanTaskModel.objects.filter(title=title).values_list("title")
+
+    for build in (closure, defaults, functools.partial(_titles)):
+        with pytest.raises(TypeError, match="plain function"):
+            compiled.run(build, "s", {"title": "Task 1"})
+    assert compiled.run(_titles, "s", {"title": "Task 1"}) == [("Task 1",)]
+
+
+def _due_before_now(shape, params):
+    rows = HumanTaskModel.objects.filter(title=params["title"], due_at__lt=timezone.now())
+    return rows.values_list("title")
+
+
+def test_compiled_query__a_build_that_reads_the_clock__refused(tasks) -> None:
+    """Each shape is built twice: SQL that differs between the two (a time taken inside
+    the build) cannot be kept for other calls."""
+    compiled = CompiledQuery(HumanTaskModel)
+    with pytest.raises(TypeError, match="two SQL texts"):
+        compiled.run(_due_before_now, "s", {"title": "Task 1"})
+
+
+def _title_like(shape, params):
+    return HumanTaskModel.objects.filter(title__icontains=params["text"]).values_list("title")
 
 
 def test_compiled_query__value_inside_a_pattern__not_kept(tasks) -> None:
     """``icontains`` wraps the value in a LIKE pattern: that shape runs through the ORM."""
-    compiled = statements.CompiledQuery(HumanTaskModel)
-
-    def build(values):
-        return HumanTaskModel.objects.filter(title__icontains=values["text"]).values_list("title")
-
-    assert sorted(compiled.run("like", {"text": "task 1"}, build))[:2] == [
+    compiled = CompiledQuery(HumanTaskModel)
+    assert sorted(compiled.run(_title_like, "like", {"text": "task 1"}))[:2] == [
         ("Task 1",),
         ("Task 10",),
     ]
-    assert sorted(compiled.run("like", {"text": "task 2"}, build))[:2] == [
+    assert sorted(compiled.run(_title_like, "like", {"text": "task 2"}))[:2] == [
         ("Task 2",),
         ("Task 20",),
     ]
     assert list(compiled._compiled.values()) == [None]
 
 
+def _groups_in(shape, params):
+    rows = HumanTaskModel.objects.filter(assignee_group__in=params["groups"])
+    return rows.values_list("assignee_group").distinct().order_by("assignee_group")
+
+
 def test_compiled_query__lists_of_each_length(tasks) -> None:
-    compiled = statements.CompiledQuery(HumanTaskModel)
-
-    def build(values):
-        rows = HumanTaskModel.objects.filter(assignee_group__in=values["groups"])
-        return rows.values_list("assignee_group").distinct().order_by("assignee_group")
-
-    assert compiled.run("in", {"groups": ["red"]}, build) == [("red",)]
-    assert compiled.run("in", {"groups": ["blue", "red"]}, build) == [("blue",), ("red",)]
-    assert compiled.run("in", {"groups": ["green"]}, build) == [("green",)]
-    assert len(compiled._compiled) == 2  # one per list length
+    compiled = CompiledQuery(HumanTaskModel)
+    assert compiled.run(_groups_in, "in", {"groups": ["red"]}) == [("red",)]
+    assert compiled.run(_groups_in, "in", {"groups": ["blue", "red"]}) == [("blue",), ("red",)]
+    assert compiled.run(_groups_in, "in", {"groups": ["green"]}) == [("green",)]
+    assert len(compiled) == 2  # one per list length
 
 
-def test_compiled_query__keeps_at_most_its_size(tasks) -> None:
-    compiled = statements.CompiledQuery(HumanTaskModel, size=3)
+def test_compiled_query__an_empty_list__no_query(tasks) -> None:
+    compiled = CompiledQuery(HumanTaskModel)
+    assert compiled.run(_groups_in, "in", {"groups": []}) == []
+    with CaptureQueriesContext(connection) as queries:
+        assert compiled.run(_groups_in, "in", {"groups": []}) == []
+    assert len(queries) == 0
 
-    def build(values):
-        return HumanTaskModel.objects.filter(title=values["title"]).values_list("title")
 
-    for n in range(5):
-        assert compiled.run(("shape", n), {"title": f"Task {n}"}, build) == [(f"Task {n}",)]
-    assert len(compiled._compiled) <= 3
+def test_compiled_query__forgets_the_least_recently_used_shape(tasks) -> None:
+    """A full cache forgets one shape, the one used longest ago, not all of them."""
+    compiled = CompiledQuery(HumanTaskModel, size=3)
+    for n in range(3):
+        assert compiled.run(_titles, ("shape", n), {"title": f"Task {n}"}) == [(f"Task {n}",)]
+    compiled.run(_titles, ("shape", 0), {"title": "Task 0"})  # used again: the newest
+    compiled.run(_titles, ("shape", 3), {"title": "Task 3"})  # the oldest (1) goes
+    assert [key[1] for key in compiled._compiled] == [("shape", 2), ("shape", 0), ("shape", 3)]
+    with CaptureQueriesContext(connection) as queries:
+        assert compiled.run(_titles, ("shape", 0), {"title": "Task 30"}) == [("Task 30",)]
+    assert len(queries) == 1 and len(compiled) == 3
 
 
 def test_actor_stand_in__keeps_every_field() -> None:
-    """The compiled inbox replaces the actor's values by placeholders: if Actor grows a
-    field that the inbox reads, the shape key must learn about it (this test says so)."""
+    """The compiled task reads build their actor from placeholders (``services._stand_in``):
+    if Actor grows a field that the task rules read, the stand-in and the shape key must
+    learn about it (this test says so)."""
     assert [field.name for field in dataclasses.fields(Actor)] == [
         "user_id",
         "groups",
@@ -267,35 +392,31 @@ def test_actor_stand_in__keeps_every_field() -> None:
     ]
 
 
+def _priority(shape, params):
+    rows = HumanTaskModel.objects.filter(priority=params["priority"], status="pending")
+    return rows.values_list("priority").distinct()
+
+
 def test_compiled_query__integers(tasks) -> None:
-    compiled = statements.CompiledQuery(HumanTaskModel)
-
-    def build(values):
-        rows = HumanTaskModel.objects.filter(priority=values["priority"], status="pending")
-        return rows.values_list("priority").distinct()
-
+    compiled = CompiledQuery(HumanTaskModel)
     for priority in (0, 1, 2, 7):
-        assert compiled.run("p", {"priority": priority}, build) == (
+        assert compiled.run(_priority, "p", {"priority": priority}) == (
             [(priority,)] if priority < 3 else []
         )
     assert list(compiled._compiled.values()) != [None]
 
 
 def test_compiled_query__integer_turned_into_text__not_kept(tasks) -> None:
-    compiled = statements.CompiledQuery(HumanTaskModel)
-
-    def build(values):
-        return HumanTaskModel.objects.filter(title=values["title"]).values_list("title")
-
-    assert compiled.run("t", {"title": 5}, build) == []  # "5" is no title
+    compiled = CompiledQuery(HumanTaskModel)
+    assert compiled.run(_titles, "t", {"title": 5}) == []  # "5" is no title
     assert list(compiled._compiled.values()) == [None]
 
 
 @pytest.mark.parametrize("value", [None, True, 1.5, b"x", ["a", None]])
 def test_compiled_query__other_values__type_error(value) -> None:
-    compiled = statements.CompiledQuery(HumanTaskModel)
+    compiled = CompiledQuery(HumanTaskModel)
     with pytest.raises(TypeError):
-        compiled.run("x", {"value": value}, lambda values: HumanTaskModel.objects.none())
+        compiled.run(_titles, "x", {"value": value})
 
 
 def test_compiled_page__naive_datetimes_without_use_tz(tasks) -> None:
@@ -310,36 +431,35 @@ def test_compiled_page__naive_datetimes_without_use_tz(tasks) -> None:
     assert created and all(value.tzinfo is None for value in created)
 
 
+def _title_and_status_like(shape, params):
+    rows = HumanTaskModel.objects.filter(title__icontains=params["text"])
+    return rows.values_list("title", "status")
+
+
 def test_compiled_query__rows_kept_out__still_named(tasks) -> None:
     """A shape that runs through the ORM answers named rows too, as callers read them."""
-    compiled = statements.CompiledQuery(HumanTaskModel)
-
-    def build(values):
-        return HumanTaskModel.objects.filter(title__icontains=values["text"]).values_list(
-            "title", "status"
-        )
-
-    rows = compiled.run("like", {"text": "task 1"}, build)
+    compiled = CompiledQuery(HumanTaskModel)
+    rows = compiled.run(_title_and_status_like, "like", {"text": "task 1"})
     assert list(compiled._compiled.values()) == [None]
     assert rows and all(row.title.startswith("Task 1") for row in rows)
 
 
-def test_compiled_query__an_integer_that_drops_its_condition__not_kept(tasks) -> None:
-    """Out of a small integer field's range, a placeholder would make Django drop the
-    condition; the SQL must not be kept for other values. (SQLite checks no range: there
-    the condition stays, and the test passes either way.)"""
-    compiled = statements.CompiledQuery(HumanTaskModel)
+def _small_priority_below(shape, params):
+    rows = HumanTaskModel.objects.filter(Q(priority__lt=params["n"]) | Q(title="none"))
+    return rows.values_list("priority").order_by("priority").distinct()
 
-    def build(values):
-        rows = HumanTaskModel.objects.filter(Q(priority__lt=values["n"]) | Q(title="none"))
-        return rows.values_list("priority").order_by("priority").distinct()
 
+def test_compiled_query__integer_placeholders_fit_a_small_integer_field(tasks) -> None:
+    """Django drops a condition whose integer is out of its field's range; the
+    placeholders are within every integer field's range, so the SQL keeps it."""
+    compiled = CompiledQuery(HumanTaskModel)
     with mock.patch.object(
         HumanTaskModel._meta.get_field("priority"),
         "get_internal_type",
         return_value="SmallIntegerField",
     ):
-        first = compiled.run("small", {"n": 1}, build)
-        second = compiled.run("small", {"n": 2}, build)
+        first = compiled.run(_small_priority_below, "small", {"n": 1})
+        second = compiled.run(_small_priority_below, "small", {"n": 2})
     assert first == [(0,)]
     assert second == [(0,), (1,)]
+    assert list(compiled._compiled.values()) != [None]

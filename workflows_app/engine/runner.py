@@ -139,11 +139,17 @@ async def _aperform(request: Call) -> Any:
         deadline = time.monotonic() + request.timeout
         started = _call_in_thread(request)
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(started), request.timeout)
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, _left(deadline))
+            result = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(started)), request.timeout
+            )
         except TimeoutError:
+            _abandon(started)
             raise StepTimeoutError(request.step_name, request.timeout) from None
+        if inspect.isawaitable(result):
+            try:
+                result = await asyncio.wait_for(result, _left(deadline))
+            except TimeoutError:
+                raise StepTimeoutError(request.step_name, request.timeout) from None
         return result
     result = request.function(*request.args, **request.kwargs)
     if inspect.isawaitable(result):
@@ -153,9 +159,11 @@ async def _aperform(request: Call) -> Any:
 
 def _perform_timed(request: Call) -> Any:
     deadline = time.monotonic() + request.timeout  # type: ignore[operator]
+    started = _call_in_thread(request)
     try:
-        result = _call_in_thread(request).result(request.timeout)
+        result = started.result(request.timeout)
     except concurrent.futures.TimeoutError:
+        _abandon(started)
         raise StepTimeoutError(request.step_name, request.timeout) from None
     if inspect.isawaitable(result):
         try:
@@ -178,6 +186,8 @@ def _call_in_thread(request: Call) -> concurrent.futures.Future[Any]:
     the timeout.
     """
     future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future.set_running_or_notify_cancel()  # a driver that gives up cannot cancel it
+    future.add_done_callback(_close_if_abandoned)
 
     def target() -> None:
         try:
@@ -189,6 +199,22 @@ def _call_in_thread(request: Call) -> concurrent.futures.Future[Any]:
 
     threading.Thread(target=target, name=f"step-{request.step_name}", daemon=True).start()
     return future
+
+
+def _close_if_abandoned(future: concurrent.futures.Future[Any]) -> None:
+    """Close a coroutine that arrives after its driver gave up waiting for it (its step
+    timed out while the thread was still calling the function), so it is not left
+    unawaited. A driver that got it in time has awaited it by then, or is about to."""
+    if getattr(future, "abandoned", False) and future.exception() is None:
+        result = future.result()
+        if inspect.iscoroutine(result):
+            result.close()
+
+
+def _abandon(future: concurrent.futures.Future[Any]) -> None:
+    future.abandoned = True  # type: ignore[attr-defined]
+    if future.done():
+        _close_if_abandoned(future)
 
 
 def _close_connections() -> None:

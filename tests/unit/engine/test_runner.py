@@ -177,7 +177,7 @@ def test_run_step__a_decorated_async_step_over_its_timeout_is_cancelled(driver) 
 
     class Hang(BaseMachineStep):
         name = "hang"
-        timeout = timedelta(milliseconds=30)
+        timeout = timedelta(milliseconds=300)
 
         @decorated
         async def execute(self, context):
@@ -191,8 +191,64 @@ def test_run_step__a_decorated_async_step_over_its_timeout_is_cancelled(driver) 
         outcome = runner.run_step(Hang(), context())
     else:
         outcome = asyncio.run(runner.arun_step(Hang(), context()))
-    assert (outcome.status, outcome.error) == ("failed", "Step 'hang' timed out after 0.03 s")
+    assert (outcome.status, outcome.error) == ("failed", "Step 'hang' timed out after 0.3 s")
     assert cancelled.is_set()
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_run_step__a_sync_step_that_finishes_after_its_timeout_ends_quietly(driver) -> None:
+    """Its thread sets the result of a future that nobody waits for any more: no error
+    (an unhandled exception in a thread fails the test)."""
+    release = threading.Event()
+
+    class Late(BaseMachineStep):
+        name = "late"
+        timeout = timedelta(milliseconds=20)
+
+        def execute(self, context):
+            release.wait(5)
+
+    if driver == "sync":
+        outcome = runner.run_step(Late(), context())
+    else:
+        outcome = asyncio.run(runner.arun_step(Late(), context()))
+    assert outcome.error == "Step 'late' timed out after 0.02 s"
+    [thread] = [t for t in threading.enumerate() if t.name == "step-late"]
+    release.set()
+    thread.join(5)
+
+
+def test_run_step__a_coroutine_made_after_the_timeout_is_closed_not_left_unawaited() -> None:
+    """The step's thread was still calling ``execute`` (a slow decorator) when the time
+    ran out: the coroutine it returns later is closed (an unawaited one would warn)."""
+    release = threading.Event()
+
+    def slow_decorator(method):
+        @functools.wraps(method)
+        def wrapper(self, context):
+            release.wait(5)
+            return method(self, context)
+
+        return wrapper
+
+    class SlowToStart(BaseMachineStep):
+        name = "slow_to_start"
+        timeout = timedelta(milliseconds=20)
+
+        @slow_decorator
+        async def execute(self, context):
+            context.set("ran", True)
+
+    ctx = context()
+    outcome = runner.run_step(SlowToStart(), ctx)
+    assert outcome.error == "Step 'slow_to_start' timed out after 0.02 s"
+    [thread] = [t for t in threading.enumerate() if t.name == "step-slow_to_start"]
+    release.set()
+    thread.join(5)
+    import gc
+
+    gc.collect()  # an unawaited coroutine would warn here, and warnings are errors
+    assert ctx.data == {}
 
 
 def test_run_step__a_timed_step_within_its_time_keeps_its_changes() -> None:
