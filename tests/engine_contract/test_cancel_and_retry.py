@@ -71,11 +71,6 @@ def test_cancel_cancels_only_what_still_waits(harness) -> None:
         ]
 
 
-@pytest.mark.disagree(
-    "local",
-    reason="the in-memory engine leaves the human step that waited out of the history; the "
-    "persistent engine records it as canceled (as an escalation records the step it gave up on)",
-)
 def test_cancel_records_the_step_that_waited_as_canceled(harness) -> None:
     wf, _ = waiting_workflow()
     instance_id = harness.start(wf)

@@ -131,11 +131,6 @@ def test_an_exception_without_a_message_still_says_what_failed(harness) -> None:
         pytest.param(lambda ctx: {"when": datetime.now(UTC)}, id="result"),
     ],
 )
-@pytest.mark.disagree(
-    "local",
-    reason="the in-memory engine accepts step data that is not JSON; the persistent engine "
-    "fails the step (docs/concepts/context.rst asks for JSON-serialisable data)",
-)
 def test_step_data_that_is_not_json_fails_the_step(harness, body) -> None:
     # docs/concepts/context.rst asks for JSON-serialisable data. A step that breaks the rule
     # fails (never leaves its instance running with a branch that nothing will run).

@@ -77,12 +77,6 @@ def test_completing_the_task_resumes_the_instance__scenario_9(harness, bus) -> N
         assert (task["status"], task["completed_by"]) == ("completed", "u1")
 
 
-@pytest.mark.disagree(
-    "local",
-    reason="the in-memory engine records a human step as started when it is completed "
-    "(started_at == completed_at, after the steps that ran meanwhile); the persistent engine "
-    "records when it began to wait",
-)
 def test_a_human_step_is_recorded_from_when_it_began_to_wait(harness) -> None:
     wf, _ = approval()
     instance_id = harness.start(wf)

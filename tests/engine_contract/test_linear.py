@@ -39,11 +39,6 @@ def test_linear_run__scenario_1(harness) -> None:
     assert instance.metadata["workflow_version"] == "1.0.0"
 
 
-@pytest.mark.disagree(
-    "local",
-    reason="LocalExecutionEngine.start_workflow makes the caller's initial_data dict the "
-    "instance's data, so the run writes into it; the persistent engine copies it",
-)
 def test_the_callers_initial_data_is_left_alone(harness) -> None:
     initial = {"x": 1}
     harness.start(linear(), initial)

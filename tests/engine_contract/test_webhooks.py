@@ -49,12 +49,6 @@ def test_the_callback_stores_its_payload_and_runs_on(harness) -> None:
     assert instance.entries("bank")[0].output == {"transfer": {"amount": 12.5, "ok": True}}
 
 
-@pytest.mark.disagree(
-    "local",
-    reason="the in-memory engine forgets a used token, so a second call raises "
-    "CallbackNotFoundError (a KeyError, 404 in HTTP terms); the persistent engine raises "
-    "WorkflowStateError (a ValueError; the REST API answers 409)",
-)
 def test_a_token_works_once(harness) -> None:
     wf, after = bank_transfer()
     instance_id = harness.start(wf)
@@ -81,11 +75,6 @@ def test_an_unknown_token_raises_and_changes_nothing(harness, token) -> None:
     assert harness.fingerprint() == before
 
 
-@pytest.mark.disagree(
-    "local",
-    reason="the in-memory engine stores a payload that is not JSON (the persistent engine "
-    "refuses it with WorkflowValidationError)",
-)
 def test_a_payload_that_is_not_json_is_refused(harness) -> None:
     wf, _ = bank_transfer()
     instance_id = harness.start(wf)

@@ -26,7 +26,7 @@ from workflows_app.engine import semantics
 logger = logging.getLogger("workflows_app.engine.persistent")
 
 
-NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
+NO_CHANGES = semantics.NO_CHANGES
 
 
 class Batch:
@@ -113,7 +113,7 @@ class Batch:
                 "step_type": str(getattr(step, "step_type", StepType.HUMAN)),
                 "status": str(StepStatus.WAITING),
                 "input_data": copy.deepcopy(state.context.data),
-                "started_at": semantics.utcnow(),
+                "started_at": token.started_at,
                 "assigned_to": fields["assignee_id"] if fields else None,
                 "token_id": token.id,
                 "callback_token": callback,
@@ -232,23 +232,6 @@ def log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outco
     )
 
 
-def storable(
-    step_name: str, outcome: semantics.Outcome, changes: tuple[dict[str, Any], list[str]]
-) -> tuple[semantics.Outcome, tuple[dict[str, Any], list[str]]]:
-    """Turn a step whose data cannot be stored as JSON into a failed step."""
-    problem = semantics.json_problem(
-        [changes[0], semantics.output_of(outcome.result)], f"The data of step '{step_name}'"
-    )
-    if problem is not None:
-        failed = semantics.Outcome(
-            StepStatus.FAILED,
-            outcome.started_at,
-            outcome.completed_at,
-            error=problem,
-            input_data=outcome.input_data,
-        )
-        return failed, ({}, [])
-    return outcome, changes
 
 
 def find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:

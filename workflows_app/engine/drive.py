@@ -14,7 +14,6 @@ and runs those steps again (at-least-once steps, exactly-once transitions).
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from typing import Any
@@ -94,10 +93,7 @@ class Drive:
                 continue
             step = definition.steps[claimed.step]
             outcome = runner.run_step(step, state.context, self.engine)
-            changes = semantics.data_changes(outcome.input_data or {}, state.context.data)
-            outcome, changes = batches.storable(claimed.step, outcome, changes)
-            if changes == batches.NO_CHANGES and outcome.input_data is not None:
-                state.context.data = copy.deepcopy(outcome.input_data)
+            outcome, changes = semantics.keep_storable(claimed.step, outcome, state.context)
             batch.add(claimed, outcome, changes, step)
             if logger.isEnabledFor(logging.INFO):
                 batches.log_step(state, claimed, outcome)

@@ -11,7 +11,12 @@ from uuid import UUID
 
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
-from workflows_app.core.exceptions import CallbackNotFoundError, WorkflowInstanceNotFoundError
+from workflows_app.core.exceptions import (
+    CallbackNotFoundError,
+    WorkflowInstanceNotFoundError,
+    WorkflowStateError,
+    WorkflowValidationError,
+)
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import WorkflowStatus
@@ -47,7 +52,7 @@ class LocalExecutionEngine:
         self._instances: dict[UUID, WorkflowInstanceData] = {}
         self._definitions: dict[UUID, WorkflowDefinition] = {}
         # Webhook steps waiting, by callback token.
-        self._callbacks: dict[str, tuple[UUID, str]] = {}
+        self._callbacks: dict[str, tuple[UUID, str, str]] = {}
         # The step each instance is running, so that cancel_workflow can interrupt it.
         self._running: dict[UUID, asyncio.Future[runner.Outcome]] = {}
 
@@ -73,7 +78,7 @@ class LocalExecutionEngine:
         context = WorkflowContext(
             workflow_id=uuid.uuid4(),
             instance_id=instance_id,
-            data=initial_data if initial_data is not None else {},
+            data=dict(initial_data or {}),
             metadata=semantics.instance_metadata(definition, metadata),
             current_step=definition.initial_step,
             step_history=[],
@@ -134,11 +139,15 @@ class LocalExecutionEngine:
         found = self._callbacks.get(callback_token)
         if found is None:
             raise CallbackNotFoundError()
-        instance_id, step_name = found
+        instance_id, step_name, token_id = found
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
-        semantics.waiting_token(instance, step_name)
-        del self._callbacks[callback_token]
+        waiting = [t.id for t in instance.tokens if t.state == semantics.WAITING]
+        if token_id not in waiting or instance.status.is_terminal:  # this wait is over
+            raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
+        problem = semantics.json_problem(payload, "The payload")
+        if problem is not None:
+            raise WorkflowValidationError([problem])
         data = {definition.steps[step_name].callback_key: payload}
         events = semantics.resume(instance, definition, step_name, None, data)
         await self._save(instance)
@@ -242,7 +251,7 @@ class LocalExecutionEngine:
                 events = semantics.wait(instance, definition, token)
             elif semantics.is_webhook(step):
                 callback = semantics.new_callback_token()
-                self._callbacks[callback] = (instance.id, token.step)
+                self._callbacks[callback] = (instance.id, token.step, token.id)
                 instance.context.data[step.get_token_key()] = callback
                 events = semantics.wait(instance, definition, token)
                 waiting = {"instance_id": instance.id, "step_name": token.step}
@@ -267,6 +276,7 @@ class LocalExecutionEngine:
                     self._running.pop(instance.id, None)
                 if instance.status != WorkflowStatus.RUNNING:
                     return  # canceled while the step ran: its outcome is dropped
+                outcome, _ = semantics.keep_storable(token.step, outcome, instance.context)
                 events = semantics.advance(instance, definition, token, outcome)
             await self._save(instance)
             await self._emit(events)

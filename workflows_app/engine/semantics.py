@@ -28,6 +28,7 @@ instance in place and return the events to send, as ``(name, kwargs)``.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -112,6 +113,32 @@ def data_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[st
     """Return what a step changed in the context data: (keys set, keys removed)."""
     changed = {k: v for k, v in after.items() if k not in before or before[k] != v}
     return changed, [k for k in before if k not in after]
+
+
+NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
+
+
+def keep_storable(step_name: str, outcome: Outcome, context: Any) -> tuple[Outcome, Any]:
+    """Return the outcome of a step that ran against ``context``, and its data changes.
+
+    A step whose data changes or result cannot be stored as JSON failed: its changes are
+    undone and its outcome says why.
+    """
+    changes = data_changes(outcome.input_data or {}, context.data)
+    problem = json_problem(
+        [changes[0], output_of(outcome.result)], f"The data of step '{step_name}'"
+    )
+    if problem is None:
+        return outcome, changes
+    context.data = copy.deepcopy(outcome.input_data or {})
+    failed = Outcome(
+        StepStatus.FAILED,
+        outcome.started_at,
+        outcome.completed_at,
+        error=problem,
+        input_data=outcome.input_data,
+    )
+    return failed, NO_CHANGES
 
 
 def apply_changes(data: dict[str, Any], changes: tuple[dict[str, Any], list[str]]) -> None:
@@ -239,8 +266,9 @@ def claim_next(
 def wait(
     instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Token
 ) -> list[Event]:
-    """Park ``token`` at its human step until the task is completed."""
+    """Park ``token`` at its human or webhook step until it is completed."""
     token.state = WAITING
+    token.started_at = utcnow()
     instance.current_step = token.step
     instance.context.current_step = token.step
     events = [("workflow.waiting", {"instance_id": instance.id, "step_name": token.step})]
@@ -370,15 +398,16 @@ def resume(
     instance.context.data.update(data)
     if user_id is not None:
         instance.context.user_id = user_id
-    instance.context.step_history.append(
+    _record(
+        instance,
         StepExecution(
             step_name=step_name,
             status=StepStatus.SUCCEEDED,
-            started_at=now,
+            started_at=token.started_at or now,
             completed_at=now,
             result=data,
             output_data=data,
-        )
+        ),
     )
     instance.status = WorkflowStatus.RUNNING
     events: list[Event] = [
@@ -408,11 +437,21 @@ def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:
 
 
 def cancel(instance: WorkflowInstanceData, reason: str) -> list[Event]:
-    """Cancel a running or waiting instance."""
+    """Cancel a running or waiting instance; the steps that waited are recorded as canceled."""
     ensure_not_finished(instance)
+    now = utcnow()
+    for token in instance.tokens:
+        if token.state == WAITING:
+            entry = StepExecution(
+                step_name=token.step,
+                status=StepStatus.CANCELED,
+                started_at=token.started_at or now,
+                completed_at=now,
+            )
+            _record(instance, entry)
     instance.status = WorkflowStatus.CANCELED
     instance.error = f"Canceled: {reason}"
-    instance.completed_at = utcnow()
+    instance.completed_at = now
     instance.tokens = []
     return [("workflow.canceled", {"instance_id": instance.id, "reason": reason})]
 
@@ -468,14 +507,15 @@ def escalate(
     if goto not in definition.steps:
         return _fail(instance, token, f"Escalation of '{step_name}' to unknown step '{goto}'")
     now = utcnow()
-    instance.context.step_history.append(
+    _record(
+        instance,
         StepExecution(
             step_name=step_name,
             status=StepStatus.CANCELED,
-            started_at=now,
+            started_at=token.started_at or now,
             completed_at=now,
             error="overdue: escalated",
-        )
+        ),
     )
     instance.tokens.remove(token)
     _arrive(instance, definition, token.child(goto))
@@ -498,6 +538,15 @@ def ensure_not_finished(instance: WorkflowInstanceData) -> None:
 
 
 # -- routing and joins -------------------------------------------------------------
+
+
+def _record(instance: WorkflowInstanceData, entry: StepExecution) -> None:
+    """Add ``entry`` to the history, which is in the order the steps started."""
+    history = instance.context.step_history
+    index = len(history)
+    while index and history[index - 1].started_at > entry.started_at:
+        index -= 1
+    history.insert(index, entry)
 
 
 def _fail(instance: WorkflowInstanceData, token: Token, error: str) -> list[Event]:
