@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import override_settings
 
 from workflows_app import BaseHumanStep, BaseMachineStep, Workflow, WorkflowRegistry
@@ -109,7 +110,14 @@ def test_async_steps__worker_mode(engine) -> None:
     with override_settings(WORKFLOWS={"EXECUTION_MODE": "worker"}):
         instance = engine.start_workflow_sync(AsyncFlow, {"username": "worker"})
         assert WorkflowInstanceModel.objects.get(pk=instance.id).status == "running"
-        thread = threading.Thread(target=Worker(engine, burst=True).run)
+
+        def work() -> None:
+            try:
+                Worker(engine, burst=True).run()
+            finally:
+                connections.close_all()  # this thread's connection
+
+        thread = threading.Thread(target=work)
         thread.start()
         thread.join(30)
     _check_settled(instance.id, "worker")
