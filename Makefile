@@ -46,6 +46,6 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) .venv-django6 .static docs/_build build dist *.egg-info \
+	rm -rf $(VENV) .venv-django6 .venv-bench .static docs/_build build dist *.egg-info \
 		.pytest_cache .ruff_cache db.sqlite3* test_db.sqlite3*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
