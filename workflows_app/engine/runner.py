@@ -38,7 +38,6 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import jsonschema
 from asgiref.sync import AsyncToSync
 
 from workflows_app.core.exceptions import StepTimeoutError, TaskValidationError
@@ -375,33 +374,13 @@ def _submission_plan(step: Any, data: Any) -> Plan[None]:
     """Raise :class:`TaskValidationError` unless ``data`` suits the human step's form."""
     if not isinstance(data, dict):
         raise TaskValidationError({"": ["The submitted data must be a JSON object."]})
-    problems = form_problems(getattr(step, "form_schema", None), data)
+    problems = semantics.form_problems(getattr(step, "form_schema", None), data)
     if _overrides(step, "validate_submission", BaseHumanStep):
         extra = yield Call(step.validate_submission, (data,))
         for path, messages in (extra or {}).items():
             problems.setdefault(path, []).extend(messages)
     if problems:
         raise TaskValidationError(problems)
-
-
-def form_problems(schema: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, list[str]]:
-    """Return what is wrong with ``data`` for the JSON Schema ``schema``, by field path."""
-    problems: dict[str, list[str]] = {}
-    if not schema:
-        return problems
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        path = "/".join(str(part) for part in error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            # Report a missing property at the property, not at its parent.
-            missing = error.message.split("'")[1] if "'" in error.message else ""
-            path = f"{path}/{missing}" if path else missing
-            message = "This field is required."
-        else:
-            message = error.message
-        problems.setdefault(path, []).append(message)
-    return problems
 
 
 # -- what the engines call -------------------------------------------------------------------

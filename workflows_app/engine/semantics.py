@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import jsonschema
+
 from workflows_app.core import clock
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
@@ -147,6 +149,26 @@ def apply_changes(data: dict[str, Any], changes: tuple[dict[str, Any], list[str]
     data.update(changed)
     for key in removed:
         data.pop(key, None)
+
+
+def form_problems(schema: dict[str, Any] | None, data: dict[str, Any]) -> dict[str, list[str]]:
+    """Return what is wrong with ``data`` for the JSON Schema ``schema``, by field path."""
+    problems: dict[str, list[str]] = {}
+    if not schema:
+        return problems
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = "/".join(str(part) for part in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            # Report a missing property at the property, not at its parent.
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}/{missing}" if path else missing
+            message = "This field is required."
+        else:
+            message = error.message
+        problems.setdefault(path, []).append(message)
+    return problems
 
 
 # -- starting -------------------------------------------------------------------
