@@ -8,7 +8,9 @@ the faces only translate HTTP. The rules, in one place:
 - **Tenancy.** With ``WORKFLOWS["TENANT_RESOLVER"]`` set, an actor sees and changes only
   rows of its tenant; another tenant's ids are "not found".
 - **Tasks.** A task is *offered* to a user when it is assigned to them, or unassigned and
-  of one of their groups, or of no group at all. Users see the tasks offered to them and
+  of one of their groups, or of no group at all (:func:`_offered`, the one definition: the
+  queries filter by it, and the checks on a loaded task evaluate it in Python). Users see
+  the tasks offered to them and
   the ones they completed; ``view_humantaskmodel`` or ``complete_any_task`` shows every
   task. A task assigned to someone is completed (and released) by that person; an
   unassigned one by a member of its group, who may also claim it;
@@ -46,8 +48,9 @@ from workflows_app.core.exceptions import (
     WorkflowsError,
 )
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 from workflows_app.engine import statements
+from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
     HumanTaskModel,
@@ -59,9 +62,6 @@ from workflows_app.models import (
 __all__ = ["Actor", "NotAllowedError", "TaskFilter", "WorkflowService", "get_service"]
 
 APP_LABEL = "workflows_app"
-
-TASK_STATUSES = ("pending", "on_hold", "completed", "canceled")
-"""A task's statuses. ``on_hold``: its instance failed; pending again when it is retried."""
 
 TASK_SCOPES = ("offered", "assigned", "groups", "all")
 """Which tasks an inbox lists: ``offered`` (the default: every task offered to the user),
@@ -111,8 +111,24 @@ class Actor:
             has_perm=functools.partial(_django_perm, user),
         )
 
+    @classmethod
+    def for_request(cls, request: Any, user: Any) -> Actor:
+        """Return the actor of a request whose authenticated user is ``user``, built once
+        per request and kept on it (every face, ninja, admin and Litestar, asks here)."""
+        found = getattr(request, _REQUEST_ACTOR, None)
+        if found is None:
+            found = cls.for_user(user, request)
+            try:
+                setattr(request, _REQUEST_ACTOR, found)
+            except AttributeError:
+                pass  # a request class with fixed slots: built again if asked again
+        return found
+
     def can(self, codename: str) -> bool:
         return self.has_perm(codename)
+
+
+_REQUEST_ACTOR = "_workflows_actor"
 
 
 def group_names(user: Any) -> frozenset[str]:
@@ -156,7 +172,7 @@ class TaskFilter:
     """What an inbox asks for; every field narrows the list."""
 
     scope: str = "offered"
-    status: str | None = "pending"  # None: any status
+    status: str | None = TaskStatus.PENDING  # None: any status
     assignee_id: str | None = None
     assignee_group: str | None = None
     workflow_name: str | None = None
@@ -381,39 +397,28 @@ class WorkflowService:
         if pk is None:
             return []
 
-        def narrow(rows: QuerySet, given: Mapping[str, Any]) -> QuerySet:
-            rows = rows.filter(instance_id=given["instance_id"], status="pending")
-            return rows.order_by("created_at")
-
-        return self._compiled_tasks(
-            actor, "pending", {"instance_id": pk}, narrow, ("id", "step_name", "title")
-        )
+        columns = ("id", "step_name", "title")
+        return self._compiled_tasks(actor, _pending_of_instance, {"instance_id": pk}, columns)
 
     def _compiled_tasks(
         self,
         actor: Actor,
-        shape: str,
-        values: dict[str, Any],
         narrow: Callable[[QuerySet, Mapping[str, Any]], QuerySet],
+        values: dict[str, Any],
         columns: tuple[str, ...] = (),
         *,
         sees_all: bool | None = None,
     ) -> list[HumanTaskModel]:
         """``narrow(self.tasks(actor), values)`` as task objects with ``columns`` (all
-        fields by default), its SQL compiled once per shape. ``sees_all`` overrides
-        :meth:`sees_all_tasks` (False: only the tasks offered to the actor, or completed
-        by it)."""
+        fields by default), its SQL compiled once per shape (:func:`_task_read`).
+        ``sees_all`` overrides :meth:`sees_all_tasks` (False: only the tasks offered to
+        the actor, or completed by it). ``narrow`` is a module-level function: it is part
+        of the shape."""
         columns = columns or _TASK_FIELDS
         if sees_all is None:
             sees_all = self.sees_all_tasks(actor)
-
-        def build(given: Mapping[str, Any]) -> QuerySet:
-            stand_in = _stand_in(actor, given, sees_all)
-            return narrow(self.tasks(stand_in), given).values_list(*columns)
-
-        given = {**_actor_values(actor), **values}
-        key = (shape, sees_all, actor.scoped, columns)
-        rows = _TASK_READS.run(key, given, build)
+        shape = (self, narrow, sees_all, actor.scoped, columns)
+        rows = _TASK_READS.run(_task_read, shape, {**_actor_values(actor), **values})
         using = router.db_for_read(HumanTaskModel)
         return [HumanTaskModel.from_db(using, columns, row) for row in rows]
 
@@ -456,19 +461,12 @@ class WorkflowService:
         running it)."""
         values = {**_actor_values(actor), **_set_fields(query)}
         # The default status is part of the shape, not a value: the inbox's rules look at it.
-        pending = values.get("status") == "pending"
+        pending = values.get("status") == TaskStatus.PENDING
         if pending:
             del values["status"]
-
-        def build(given: Mapping[str, Any]) -> QuerySet:
-            stand_in = _stand_in(actor, given)
-            fields = {name: given.get(name, getattr(query, name)) for name in _INBOX_VALUES}
-            rows = self._inbox_queryset(stand_in, dataclasses.replace(query, **fields))
-            return rows.values_list(*columns)[offset : offset + limit]
-
-        # What changes the SQL besides the values (the build must not look at them).
-        shape = (actor.scoped, query.scope, query.ordering, pending, columns, limit, offset)
-        return _INBOX_PAGES.run(shape, values, build)
+        # What changes the SQL besides the values; the page's limit and offset are values.
+        shape = (self, actor.scoped, query.scope, query.ordering, pending, columns)
+        return _INBOX_PAGES.run(_inbox_page, shape, values, limit=limit, offset=offset)
 
     def inbox_rows(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         """The rows of ``actor``'s inbox for ``query`` (lazy, ordered)."""
@@ -490,7 +488,7 @@ class WorkflowService:
             conditions.append(Q(assignee_id__isnull=True, assignee_group__in=actor.groups))
         else:
             offered = _offered(actor)
-            if query.status != "pending":
+            if query.status != TaskStatus.PENDING:
                 offered |= Q(completed_by=actor.user_id)
             conditions.append(offered)
         now = timezone.now()
@@ -504,7 +502,7 @@ class WorkflowService:
         }
         conditions += [Q((key, value)) for key, value in filters.items() if value is not None]
         if query.overdue is True:
-            conditions.append(Q(status="pending", due_at__lt=now))
+            conditions.append(Q(status=TaskStatus.PENDING, due_at__lt=now))
         elif query.overdue is False:
             conditions.append(Q(due_at__isnull=True) | Q(due_at__gte=now))
         if query.due_within is not None:
@@ -519,9 +517,9 @@ class WorkflowService:
         if pk is not None:
             # Among the tasks offered to the actor first: most lookups end there, without
             # asking for the actor's permissions.
-            found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=False)
+            found = self._compiled_tasks(actor, _by_pk, {"pk": pk}, sees_all=False)
             if not found and self.sees_all_tasks(actor):
-                found = self._compiled_tasks(actor, "one", {"pk": pk}, _by_pk, sees_all=True)
+                found = self._compiled_tasks(actor, _by_pk, {"pk": pk}, sees_all=True)
         task = found[0] if found else None
         if task is None:
             raise TaskNotFoundError(task_id)
@@ -536,17 +534,13 @@ class WorkflowService:
         return instance, StepExecutionModel.objects.find_by_instance(task.instance_id)
 
     def may_complete(self, actor: Actor, task: HumanTaskModel) -> bool:
-        """Whether ``actor`` may complete (or release) ``task``."""
-        if task.assignee_id is not None:
-            allowed = task.assignee_id == actor.user_id
-        else:
-            allowed = task.assignee_group is None or task.assignee_group in actor.groups
-        return allowed or actor.can("complete_any_task")
+        """Whether ``actor`` may complete (or release) ``task``: it is offered to the actor."""
+        return _holds(task, _offered(actor)) or actor.can("complete_any_task")
 
     def may_claim(self, actor: Actor, task: HumanTaskModel) -> bool:
-        """Whether ``actor`` may claim ``task`` (it must also be unassigned)."""
-        offered = task.assignee_group is None or task.assignee_group in actor.groups
-        return offered or actor.can("complete_any_task")
+        """Whether ``actor`` may claim ``task`` (it must also be unassigned): it would be
+        offered to the actor if it were unassigned."""
+        return _holds(task, _in_reach(actor)) or actor.can("complete_any_task")
 
     def may_reassign(self, actor: Actor, task: HumanTaskModel) -> bool:
         return task.assignee_id == actor.user_id or actor.can("reassign_any_task")
@@ -564,7 +558,7 @@ class WorkflowService:
         task = self.get_task(actor, task_id)
         if completed_by is not None and completed_by != actor.user_id:
             raise NotAllowedError("completed_by must be your own user id")
-        if task.status == "pending" and not self.may_complete(actor, task):
+        if task.status == TaskStatus.PENDING and not self.may_complete(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
         self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
         return self._written_instance(task.instance_id)
@@ -572,14 +566,14 @@ class WorkflowService:
     def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Make a pending, unassigned task ``actor``'s."""
         task = self.get_task(actor, task_id)
-        if task.status == "pending" and not self.may_claim(actor, task):
+        if task.status == TaskStatus.PENDING and not self.may_claim(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not offered to you")
         return self.engine.claim_task_sync(task.pk, actor.user_id)
 
     def release_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Give a claimed task back to its group."""
         task = self.get_task(actor, task_id)
-        if task.status == "pending" and task.assignee_id is not None:
+        if task.status == TaskStatus.PENDING and task.assignee_id is not None:
             if not self.may_complete(actor, task):
                 raise NotAllowedError(f"Task '{task.pk}' is not yours to release")
         return self.engine.release_task_sync(task.pk, actor.user_id)
@@ -595,7 +589,7 @@ class WorkflowService:
     ) -> HumanTaskModel:
         """Give a pending task to another user and/or group, with a reason."""
         task = self.get_task(actor, task_id)
-        if task.status == "pending" and not self.may_reassign(actor, task):
+        if task.status == TaskStatus.PENDING and not self.may_reassign(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not yours to reassign")
         return self.engine.reassign_task_sync(
             task.pk,
@@ -617,21 +611,21 @@ _LIVE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
 
 def is_overdue(task: HumanTaskModel, now: datetime | None = None) -> bool:
     """Whether a pending task is past its due date."""
-    if task.status != "pending" or task.due_at is None:
+    if task.status != TaskStatus.PENDING or task.due_at is None:
         return False
     return task.due_at < (now or timezone.now())
 
 
 def is_due_soon(task: HumanTaskModel, within: timedelta, now: datetime | None = None) -> bool:
     """Whether a pending task falls due within ``within`` (and is not overdue yet)."""
-    if task.status != "pending" or task.due_at is None:
+    if task.status != TaskStatus.PENDING or task.due_at is None:
         return False
     now = now or timezone.now()
     return now <= task.due_at < now + within
 
 
-_INBOX_PAGES = statements.CompiledQuery(HumanTaskModel)
-_TASK_READS = statements.CompiledQuery(HumanTaskModel)
+_INBOX_PAGES = CompiledQuery(HumanTaskModel)
+_TASK_READS = CompiledQuery(HumanTaskModel)
 _TASK_FIELDS = tuple(field.attname for field in HumanTaskModel._meta.concrete_fields)
 
 
@@ -643,23 +637,45 @@ def _actor_values(actor: Actor) -> dict[str, Any]:
     return values
 
 
-def _stand_in(actor: Actor, given: Mapping[str, Any], sees_all: bool | None = None) -> Actor:
-    """``actor`` with the values of :func:`_actor_values` replaced by ``given`` (the
-    placeholders of a compiled query), and, with ``sees_all``, that answer to the
-    permissions that decide whether it sees every task."""
-    stand_in = dataclasses.replace(
-        actor,
-        user_id=given["user_id"],
-        groups=frozenset(given["groups"]),
-        tenant_id=given.get("tenant_id"),
+def _stand_in(params: Mapping[str, Any], scoped: bool, sees_all: bool = False) -> Actor:
+    """The actor a compiled task query is built for: the placeholders of the values of
+    :func:`_actor_values`, and ``sees_all`` as the answer to the permissions that decide
+    whether it sees every task (the only ones the task queries ask about)."""
+    return Actor(
+        user_id=params["user_id"],
+        groups=frozenset(params["groups"]),
+        tenant_id=params.get("tenant_id"),
+        scoped=scoped,
+        has_perm=lambda codename: sees_all,
     )
-    if sees_all is not None:
-        stand_in = dataclasses.replace(stand_in, has_perm=lambda codename: sees_all)
-    return stand_in
 
 
-def _by_pk(rows: QuerySet, given: Mapping[str, Any]) -> QuerySet:
-    return rows.filter(pk=given["pk"])
+def _task_read(shape: tuple, params: Mapping[str, Any]) -> QuerySet:
+    """The build of :meth:`WorkflowService._compiled_tasks`."""
+    service, narrow, sees_all, scoped, columns = shape
+    return narrow(service.tasks(_stand_in(params, scoped, sees_all)), params).values_list(*columns)
+
+
+def _inbox_page(shape: tuple, params: Mapping[str, Any]) -> QuerySet:
+    """The build of :meth:`WorkflowService._compiled_inbox_page`. A status other than the
+    default is a value: the rules are those of "any" status, narrowed to it."""
+    service, scoped, scope, ordering, pending, columns = shape
+    fields = {name: params.get(name) for name in _INBOX_VALUES if name != "status"}
+    status = TaskStatus.PENDING if pending else None
+    query = TaskFilter(scope=scope, ordering=ordering, status=status, **fields)
+    rows = service._inbox_queryset(_stand_in(params, scoped), query)
+    if "status" in params:
+        rows = rows.filter(status=params["status"])
+    return rows.values_list(*columns)
+
+
+def _by_pk(rows: QuerySet, params: Mapping[str, Any]) -> QuerySet:
+    return rows.filter(pk=params["pk"])
+
+
+def _pending_of_instance(rows: QuerySet, params: Mapping[str, Any]) -> QuerySet:
+    rows = rows.filter(instance_id=params["instance_id"], status=TaskStatus.PENDING)
+    return rows.order_by("created_at")
 
 
 # The TaskFilter fields that can vary within one compiled inbox query (strings compared
@@ -678,11 +694,46 @@ def _set_fields(query: TaskFilter) -> dict[str, Any]:
 
 
 def _offered(actor: Actor) -> Q:
-    """The tasks offered to ``actor``: assigned to it, or unassigned in its groups or in none."""
+    """The tasks offered to ``actor``: assigned to it, or unassigned in its groups or in none.
+
+    The one definition of the rule: queries filter by it, and :func:`_holds` checks a
+    loaded task against it."""
+    return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & _in_reach(actor))
+
+
+def _in_reach(actor: Actor) -> Q:
+    """The tasks of ``actor``'s groups or of no group: offered to it when unassigned."""
     in_reach = Q(assignee_group__isnull=True)
     if actor.groups:
         in_reach |= Q(assignee_group__in=sorted(actor.groups))
-    return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & in_reach)
+    return in_reach
+
+
+def _holds(row: Any, condition: Q) -> bool:
+    """Whether the loaded ``row`` meets ``condition``, evaluated in Python (no query).
+
+    Knows the lookups the task rules use (exact, ``isnull`` and ``in``, joined by AND
+    and OR), with SQL's answers for NULL columns; any other raises ValueError.
+    """
+    if condition.negated:
+        raise ValueError("a negated condition cannot be checked in Python")
+    answers = (
+        _holds(row, child) if isinstance(child, Q) else _lookup_holds(row, *child)
+        for child in condition.children
+    )
+    return any(answers) if condition.connector == Q.OR else all(answers)
+
+
+def _lookup_holds(row: Any, lookup: str, value: Any) -> bool:
+    name, _, kind = lookup.partition("__")
+    if kind not in ("", "exact", "isnull", "in"):
+        raise ValueError(f"the lookup {lookup!r} cannot be checked in Python")
+    column = getattr(row, name)
+    if kind == "isnull":
+        return (column is None) is bool(value)
+    if kind == "in":
+        return column is not None and column in value
+    return column is None if value is None else column == value
 
 
 def _scoped(rows: QuerySet, actor: Actor) -> QuerySet:

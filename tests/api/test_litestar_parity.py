@@ -55,6 +55,22 @@ def _requests(instance_id: str, task_id: str) -> list[tuple[str, str, dict[str, 
         ("GET", "/tasks?assignee_id=%00", {"anonymous": True}),
         ("GET", "/tasks", {"anonymous": True}),
         ("GET", "/tasks", {"authorization": "Bearer"}),
+        # Ids as pydantic reads them (braces, a urn: prefix, 16 characters as bytes).
+        ("GET", f"/instances/{{{instance_id}}}", {}),
+        ("GET", f"/instances/urn:uuid:{instance_id}/steps", {}),
+        ("GET", "/tasks/aaaaaaaaaaaaaaaa", {}),
+        # Every problem at once: path and query, path and body.
+        ("POST", f"/instances/not-a-uuid/cancel?reason={LONG_REASON}", {}),
+        ("POST", "/instances/not-a-uuid/retry?from_step=x", {}),
+        ("POST", "/tasks/not-a-uuid/reassign", {"data": b'{"new_assignee": "", "x": 1}'}),
+        ("POST", "/tasks/not-a-uuid/complete", {"data": b""}),
+        ("GET", "/instances?limit=5&limit=abc&offset=1&offset=-1&status=waiting", {}),
+        ("GET", "/tasks?scope=all&count=on", {}),
+        ("POST", f"/tasks/{task_id}/complete", {"data": b'{"output_data": {}, "x": 1}'}),
+        # Bodies as Python's json module reads them.
+        ("POST", "/webhooks/some-token", {"data": b"NaN"}),
+        ("POST", "/webhooks/some-token", {"data": '{"paid": "\u00e9"}'.encode("utf-16")}),
+        ("POST", "/webhooks/some-token", {"data": b"\xff"}),
     ]
 
 

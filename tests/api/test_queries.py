@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import UserManager
 from django.core import signing
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -77,3 +81,34 @@ def test_user_for_token__two_users_one_compiled_query(make_caller) -> None:
     for caller, groups in ((alice, {"reviewers"}), (bob, {"auditors", "tenant:acme"})) * 2:
         user = user_for_token(caller.headers["Authorization"].removeprefix("Bearer "))
         assert (user.username, group_names(user)) == (caller.user.username, groups)
+
+
+class _VisibleUsers(UserManager):
+    """A project's default manager that leaves some users out (soft-deleted ones, say)."""
+
+    def get_queryset(self):
+        return super().get_queryset().exclude(username__startswith="gone-")
+
+
+def test_user_for_token__read_through_the_user_models_default_manager(make_caller) -> None:
+    """The token's user is read through ``get_user_model()._default_manager``: a user that
+    the project's manager leaves out is no user, and the compiled query, kept per manager,
+    honours a manager it has not seen before."""
+    alice = make_caller("alice", groups=["reviewers"])
+    gone = make_caller("gone-bob", groups=["reviewers"])
+    tokens = {
+        caller.user.username: caller.headers["Authorization"].removeprefix("Bearer ")
+        for caller in (alice, gone)
+    }
+    assert user_for_token(tokens["gone-bob"]).username == "gone-bob"  # Django's manager
+    manager = _VisibleUsers()
+    manager.model = get_user_model()
+
+    with mock.patch.object(get_user_model()._meta, "default_manager", manager):
+        assert get_user_model()._default_manager is manager
+        assert user_for_token(tokens["gone-bob"]) is None
+        assert group_names(user_for_token(tokens["alice"])) == {"reviewers"}
+        answer = TestClient(api).get("/workflows/tasks", headers=gone.headers)
+        assert answer.status_code == 401, answer.content
+
+    assert user_for_token(tokens["gone-bob"]).username == "gone-bob"

@@ -42,7 +42,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from ninja.security import HttpBearer, SessionAuth
 
 from workflows_app import conf
-from workflows_app.engine.statements import CompiledQuery
+from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.services import remember_group_names
 
 __all__ = ["make_token", "session_auth", "token_auth", "user_for_token"]
@@ -218,20 +218,17 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 def _user_with_groups(user_pk: Any) -> Any | None:
-    """The user ``user_pk``, with its group names read in the same query (one row per
-    group) and kept for :func:`workflows_app.services.group_names`; None if there is none.
+    """The user ``user_pk``, read through the user model's default manager (a custom one
+    may leave users out), with its group names read in the same query (one row per group)
+    and kept for :func:`workflows_app.services.group_names`; None if there is none.
 
-    The query is compiled once (:class:`~workflows_app.engine.statements.CompiledQuery`)
+    The query is compiled once per manager (:class:`~workflows_app.engine.compiled.CompiledQuery`)
     when the user model's primary key is an integer or text, as Django's is."""
     user_model = get_user_model()
     manager = user_model._default_manager
     if not any(field.name == "groups" for field in user_model._meta.get_fields()):
         return manager.filter(pk=user_pk).first()  # a user model without Django's groups
-    names = [field.attname for field in user_model._meta.concrete_fields]
-
-    def build(values: Any) -> Any:
-        return manager.filter(pk=values["pk"]).values_list(*names, "groups__name")
-
+    shape = (manager, tuple(field.attname for field in user_model._meta.concrete_fields))
     pk_field = user_model._meta.pk
     if isinstance(pk_field, IntegerField | CharField):
         value = pk_field.to_python(user_pk)
@@ -242,19 +239,25 @@ def _user_with_groups(user_pk: Any) -> Any | None:
             low, high = ops.integer_field_range(pk_field.get_internal_type())
             if (low is not None and value < low) or (high is not None and value > high):
                 return None  # no row can have it (and SQLite would refuse the number)
-        rows = _compiled_users(user_model).run("user_with_groups", {"pk": value}, build)
+        rows = _compiled_users(user_model).run(_user_rows, shape, {"pk": value})
     else:
-        rows = list(build({"pk": user_pk}))
+        rows = list(_user_rows(shape, {"pk": user_pk}))  # the ORM, each time
     if not rows:
         return None
-    user = user_model.from_db(manager.db, names, rows[0][:-1])
+    user = user_model.from_db(manager.db, shape[1], rows[0][:-1])
     remember_group_names(user, [row[-1] for row in rows if row[-1] is not None])
     return user
 
 
+def _user_rows(shape: tuple[Any, tuple[str, ...]], params: Any) -> Any:
+    """A user's columns, once per group name (the build of the compiled user query)."""
+    manager, names = shape
+    return manager.filter(pk=params["pk"]).values_list(*names, "groups__name")
+
+
 @functools.cache
 def _compiled_users(user_model: Any) -> CompiledQuery:
-    return CompiledQuery(user_model)
+    return CompiledQuery(user_model, size=8)
 
 
 class BearerTokenAuth(HttpBearer):

@@ -1,10 +1,11 @@
 """What each REST route does, whatever the web framework: parsed arguments in, DTOs out.
 
 The django-ninja routes (:mod:`workflows_app.api.routes`) and the Litestar controllers
-(:mod:`workflows_app.contrib.litestar`) parse HTTP, build the request's
-:class:`~workflows_app.services.Actor`, call one function here, and write its answer;
-errors are the library's exceptions, which each face maps with
-:mod:`workflows_app.api.errors`. The rules themselves live in the service.
+(:mod:`workflows_app.contrib.litestar`) parse HTTP, take the request's
+:class:`~workflows_app.services.Actor` (:meth:`~workflows_app.services.Actor.for_request`),
+call one function here, and write what :func:`render` makes of its result; errors are the
+library's exceptions, which each face maps with :mod:`workflows_app.api.errors`. The rules
+themselves live in the service.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils import timezone
+from pydantic import BaseModel, TypeAdapter
 
 from workflows_app.api.schemas import (
     CompleteTaskDTO,
@@ -31,6 +33,44 @@ from workflows_app.api.schemas import (
     WorkflowInstanceDTO,
 )
 from workflows_app.services import Actor, TaskFilter, WorkflowService, get_service
+
+TOTAL_HEADER = "X-Total-Count"
+"""The header of a list's answer that holds its total (over every page)."""
+
+TOTAL_HEADER_DESCRIPTION = "How many items match, over every page."
+
+
+class Page(NamedTuple):
+    """A page of a list, and the list's total (None: not counted)."""
+
+    items: list[Any]
+    total: int | None
+
+
+def render(result: BaseModel | list[BaseModel] | Page) -> tuple[bytes, dict[str, str]]:
+    """The JSON body of an operation's result and the headers that go with it (a page's
+    total, when counted). The DTOs were built and validated field by field: pydantic
+    serialises them in one pass, without validating them again."""
+    headers = {}
+    if isinstance(result, Page):
+        if result.total is not None:
+            headers[TOTAL_HEADER] = str(result.total)
+        result = result.items
+    if isinstance(result, BaseModel):
+        return _adapter(type(result)).dump_json(result), headers
+    item_type = type(result[0]) if result else BaseModel
+    return _adapter(list[item_type]).dump_json(result), headers  # type: ignore[valid-type]
+
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(of: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(of)
+    if adapter is None:
+        adapter = _ADAPTERS[of] = TypeAdapter(of)
+    return adapter
+
 
 # -- definitions --------------------------------------------------------------------------
 
@@ -65,7 +105,7 @@ def start_workflow(actor: Actor, data: StartWorkflowDTO) -> WorkflowInstanceDTO:
     return _instance(actor, row)
 
 
-def list_instances(actor: Actor, filters: InstanceFilters) -> tuple[list[WorkflowInstanceDTO], int]:
+def list_instances(actor: Actor, filters: InstanceFilters) -> Page:
     rows, total = _service().list_instances(
         actor,
         workflow_name=filters.workflow_name,
@@ -75,7 +115,7 @@ def list_instances(actor: Actor, filters: InstanceFilters) -> tuple[list[Workflo
         limit=filters.limit,
         offset=filters.offset,
     )
-    return [WorkflowInstanceDTO.of(row) for row in rows], total
+    return Page([WorkflowInstanceDTO.of(row) for row in rows], total)
 
 
 def get_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDetailDTO:
@@ -104,7 +144,7 @@ def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> Wor
 # -- tasks --------------------------------------------------------------------------------
 
 
-def list_tasks(actor: Actor, filters: TaskFilters) -> tuple[list[HumanTaskDTO], int | None]:
+def list_tasks(actor: Actor, filters: TaskFilters) -> Page:
     """The inbox page, and its total when ``filters.count`` asks for it."""
     query = TaskFilter(
         scope=filters.scope,
@@ -125,7 +165,7 @@ def list_tasks(actor: Actor, filters: TaskFilters) -> tuple[list[HumanTaskDTO], 
         columns=HumanTaskDTO.COLUMNS,
     )
     now = timezone.now()
-    return [HumanTaskDTO.of(task, now) for task in tasks], total
+    return Page([HumanTaskDTO.of(task, now) for task in tasks], total)
 
 
 def get_task(actor: Actor, task_id: Any) -> HumanTaskDTO:

@@ -16,7 +16,6 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from ninja import Body, Query, Router
-from pydantic import BaseModel, TypeAdapter
 
 from workflows_app import conf
 from workflows_app.api import errors, operations
@@ -45,8 +44,6 @@ INSTANCES = "Workflow Instances"
 TASKS = "Human Tasks"
 WEBHOOKS = "Webhooks"
 
-TOTAL_HEADER = "X-Total-Count"
-
 
 def _auth() -> list[Any]:
     return [import_string(path) for path in conf.get_settings().API_AUTH]
@@ -62,8 +59,8 @@ _TOTAL = {
     "responses": {
         200: {
             "headers": {
-                TOTAL_HEADER: {
-                    "description": "How many items match, over every page.",
+                operations.TOTAL_HEADER: {
+                    "description": operations.TOTAL_HEADER_DESCRIPTION,
                     "schema": {"type": "integer"},
                 }
             }
@@ -103,30 +100,16 @@ def _mark(run: Any) -> Any:
 router.add_decorator(_mark, mode="view")
 
 
-_ADAPTERS: dict[type, TypeAdapter] = {}
-
-
-def _json(body: BaseModel | list[BaseModel], status: int = 200) -> HttpResponse:
-    """Answer ``body`` (DTOs, built and validated field by field by the view), serialised by
-    pydantic in one pass: ninja's own path would validate it again and encode it in Python."""
-    if isinstance(body, BaseModel):
-        content = body.model_dump_json()
-    else:
-        item_type = type(body[0]) if body else BaseModel
-        adapter = _ADAPTERS.get(item_type)
-        if adapter is None:
-            adapter = _ADAPTERS[item_type] = TypeAdapter(list[item_type])  # type: ignore[valid-type]
-        content = adapter.dump_json(body)
-    return HttpResponse(content, status=status, content_type="application/json")
+def _json(result: Any, status: int = 200) -> HttpResponse:
+    """Answer an operation's result (:func:`~workflows_app.api.operations.render`): ninja's
+    own path would validate the DTOs again and encode them in Python."""
+    content, headers = operations.render(result)
+    return HttpResponse(content, status=status, content_type="application/json", headers=headers)
 
 
 def actor(request: HttpRequest) -> Actor:
     """The :class:`Actor` of an authenticated request (built once per request)."""
-    found = getattr(request, "_workflows_actor", None)
-    if found is None:
-        found = Actor.for_user(request.auth, request)  # type: ignore[attr-defined]
-        request._workflows_actor = found  # type: ignore[attr-defined]
-    return found
+    return Actor.for_request(request, request.auth)  # type: ignore[attr-defined]
 
 
 # -- definitions --------------------------------------------------------------------------
@@ -181,10 +164,7 @@ def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
 )
 def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
-    instances, total = operations.list_instances(actor(request), filters)
-    answer = _json(instances)
-    answer[TOTAL_HEADER] = str(total)
-    return answer
+    return _json(operations.list_instances(actor(request), filters))
 
 
 @router.get(
@@ -251,11 +231,7 @@ def retry_instance(
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> Any:
     """The caller's inbox, earliest due first; with ``count=true`` the total is in
     ``X-Total-Count``."""
-    tasks, total = operations.list_tasks(actor(request), filters)
-    answer = _json(tasks)
-    if total is not None:
-        answer[TOTAL_HEADER] = str(total)
-    return answer
+    return _json(operations.list_tasks(actor(request), filters))
 
 
 @router.get("/tasks/{task_id}", response={200: HumanTaskDTO, **_READ}, tags=[TASKS])

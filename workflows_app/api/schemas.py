@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
+from workflows_app.core.types import TaskStatus as _TaskStatus
+from workflows_app.core.types import WorkflowStatus
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 from workflows_app.services import is_overdue
 
@@ -35,10 +37,10 @@ __all__ = [
     "WorkflowInstanceDetailDTO",
 ]
 
-InstanceStatus = Literal[
-    "pending", "running", "paused", "waiting", "completed", "failed", "canceled"
-]
-TaskStatus = Literal["pending", "on_hold", "completed", "canceled"]  # services.TASK_STATUSES
+# The engine's status enums as Literals of their values: a Literal keeps a query
+# parameter's validation errors plain (see TaskFilters.status).
+InstanceStatus = Literal[*(status.value for status in WorkflowStatus)]  # type: ignore[valid-type]
+TaskStatus = Literal[*(status.value for status in _TaskStatus)]  # type: ignore[valid-type]
 TaskScope = Literal["offered", "assigned", "groups", "all"]
 TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
 GraphFormat = Literal["mermaid", "json"]
@@ -115,7 +117,7 @@ class TaskFilters(Page):
     assignee_group: str | None = Field(None, max_length=255)
     # One Literal, not a union: a union's errors name its branches and ninja's parameter
     # (loc ["query", "filters", "status", "literal[...]"]) instead of ["query", "status"].
-    status: Literal[TaskStatus, "any"] = "pending"
+    status: Literal[TaskStatus, "any"] = _TaskStatus.PENDING.value
     scope: TaskScope = Field(
         "offered",
         description="(added) offered: assigned to me, or unassigned in my groups or in none; "

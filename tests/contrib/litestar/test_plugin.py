@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -352,26 +353,33 @@ def test_configure_django__from_a_settings_dict_in_a_fresh_process() -> None:
 
 
 def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
-    """The handlers parse their input themselves; their schema still lists it, as the
-    ninja face's does: the same query parameters and the same body fields."""
+    """Litestar's schema lists each route's input as the ninja face's does: the same path
+    and query parameters, the query parameters with the same schemas (pydantic's), and
+    the same body fields."""
     from project.api import api as ninja_api
 
     app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig())])
-    litestar_paths = app.openapi_schema.to_schema()["paths"]
+    litestar_schema = app.openapi_schema.to_schema()
     ninja_schema = ninja_api.get_openapi_schema()
-    components = ninja_schema["components"]["schemas"]
 
-    def inputs(operation: dict, resolve: Any) -> tuple[set[str], set[str] | None]:
-        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    def resolver(schema: dict) -> Any:
+        components = schema.get("components", {}).get("schemas", {})
+
+        def resolve(found: dict) -> dict:
+            ref = found.get("$ref")
+            return components[ref.rsplit("/", 1)[-1]] if ref else found
+
+        return resolve
+
+    def inputs(operation: dict, resolve: Any) -> tuple[dict, set[str], set[str] | None]:
+        parameters = operation.get("parameters", [])
+        query = {p["name"]: _bare(p["schema"]) for p in parameters if p["in"] == "query"}
+        path = {p["name"] for p in parameters if p["in"] == "path"}
         body = operation.get("requestBody")
         if body is None:
-            return query, None
+            return query, path, None
         schema = resolve(body["content"]["application/json"]["schema"])
-        return query, set(schema.get("properties", {}))
-
-    def ninja_resolve(schema: dict) -> dict:
-        ref = schema.get("$ref")
-        return components[ref.rsplit("/", 1)[-1]] if ref else schema
+        return query, path, set(schema.get("properties", {}))
 
     compared = 0
     for path, operations in ninja_schema["paths"].items():
@@ -379,10 +387,49 @@ def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
             continue
         litestar_path = path.removeprefix("/api")
         for method, operation in operations.items():
-            theirs = litestar_paths[litestar_path][method]
-            assert inputs(theirs, lambda schema: schema) == inputs(operation, ninja_resolve), (
-                method,
-                path,
-            )
+            theirs = litestar_schema["paths"][litestar_path][method]
+            assert inputs(theirs, resolver(litestar_schema)) == inputs(
+                operation, resolver(ninja_schema)
+            ), (method, path)
             compared += 1
     assert compared == 17
+
+
+def test_api__openapi_lists_declare_their_total_header() -> None:
+    app = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig())])
+    paths = app.openapi_schema.to_schema()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            headers = operation["responses"].get("200", {}).get("headers", {})
+            if (method, path) in (("get", "/workflows/instances"), ("get", "/workflows/tasks")):
+                assert headers["X-Total-Count"]["schema"] == {"type": "integer"}, path
+            else:
+                assert "X-Total-Count" not in headers, (method, path)
+
+
+def _bare(schema: dict) -> dict:
+    """A parameter's schema without what only documents it (ninja and pydantic title it)."""
+    return {key: value for key, value in schema.items() if key not in ("title", "description")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api__an_engine_failure_is_a_500__a_refusal_is_not() -> None:
+    """A library error that is not the caller's (the engine failed) stays Litestar's 500;
+    one that is answers in the API's shape, from the same exception handler."""
+    from workflows_app.api import operations
+    from workflows_app.core.exceptions import WorkflowsError, WorkflowStateError
+
+    user = User.objects.create_superuser("root")
+    app = Litestar(plugins=[WorkflowPlugin()], debug=False)
+    with TestClient(app) as client:
+        with mock.patch.object(operations, "list_definitions", side_effect=WorkflowsError("x")):
+            failed = client.get("/workflows/definitions", headers=_bearer(user))
+        with mock.patch.object(
+            operations, "list_definitions", side_effect=WorkflowStateError("not now")
+        ):
+            refused = client.get("/workflows/definitions", headers=_bearer(user))
+    assert (failed.status_code, failed.json()) == (
+        500,
+        {"status_code": 500, "detail": "Internal Server Error"},
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "conflict")

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
 
 from litestar import Request
 
 from workflows_app import conf
 from workflows_app.api import errors
 from workflows_app.api.auth import user_for_token
+from workflows_app.contrib.litestar.inputs import query_lists
+from workflows_app.contrib.litestar.refusals import BODY
 from workflows_app.contrib.litestar.runtime import run_in_django
 
-__all__ = ["ApiGate", "bearer_token_user", "query_lists"]
+__all__ = ["ApiGate", "bearer_token_user"]
 
 # Keys of the API routers' ``opt``, read here and by the handlers.
 SERVICE = "workflows_service"
@@ -37,7 +38,8 @@ def bearer_token_user(connection: Any) -> Any | None:
 class ApiGate:
     """Router middleware: refuse oversize bodies and NUL characters, then authenticate,
     in the ninja face's order; the user goes into ``scope["user"]`` (``request.user``), so
-    ``api_guards`` and tenant resolvers see it."""
+    ``api_guards`` and tenant resolvers see it, and the body into the scope's state, for
+    the error handler (:func:`~workflows_app.contrib.litestar.refusals.api_error`)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -57,6 +59,7 @@ class ApiGate:
                 await _send_answer(send, errors.too_large_answer())
                 return
             receive = _replay(body, receive)
+            scope.setdefault("state", {})[BODY] = body
         refusal = errors.nul_answer(scope["path"], query_lists(scope), body)
         if refusal is not None:
             await _send_answer(send, refusal)
@@ -114,15 +117,6 @@ def _replay(body: bytes, receive: Any) -> Any:
         return await receive()
 
     return replay
-
-
-def query_lists(scope: Any) -> list[tuple[str, list[str]]]:
-    """The query's keys with their values, in order (Django's ``QueryDict.lists()``)."""
-    found: dict[str, list[str]] = {}
-    text = scope.get("query_string", b"").decode("latin-1")
-    for key, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"):
-        found.setdefault(key, []).append(value)
-    return list(found.items())
 
 
 async def _send_answer(
