@@ -29,15 +29,13 @@ from typing import Any
 
 from django.db import connections
 
+from tests.integration.helpers import snapshot
 from workflows_app import LocalExecutionEngine, WorkflowRegistry
 from workflows_app.engine import local as local_module
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.engine.worker import Worker
 from workflows_app.models import (
     HumanTaskModel,
-    StepExecutionModel,
-    WorkflowDefinitionModel,
-    WorkflowInstanceModel,
 )
 
 # How long a harness waits for an engine to settle before the test fails.
@@ -341,18 +339,6 @@ class LocalHarness(Harness):
 # -- the persistent engine ------------------------------------------------------------------
 
 
-def _tables() -> dict[str, list[dict[str, Any]]]:
-    return {
-        model.__name__: list(model.objects.order_by("pk").values())
-        for model in (
-            WorkflowDefinitionModel,
-            WorkflowInstanceModel,
-            StepExecutionModel,
-            HumanTaskModel,
-        )
-    }
-
-
 class PersistentHarness(Harness):
     """The persistent engine, inline (``worker_mode=False``) or in worker mode.
 
@@ -444,7 +430,7 @@ class PersistentHarness(Harness):
         self.bus = self.engine.event_bus = self.worker_engine.event_bus = bus
 
     def fingerprint(self) -> Any:
-        return _tables(), len(self.bus.events)
+        return snapshot(), len(self.bus.events)
 
     def close(self) -> None:
         if self._thread is not None:
