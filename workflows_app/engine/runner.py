@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from asgiref.sync import AsyncToSync
+from asgiref.sync import AsyncToSync, SyncToAsync
 
 from workflows_app.core.exceptions import StepTimeoutError, TaskValidationError
 from workflows_app.core.groups import StepGroup
@@ -84,6 +84,9 @@ class Call:
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     timeout: float | None = None
     step_name: str = ""
+    eager: bool = False
+    """The function is a default of the library's base classes: a coroutine that never
+    suspends, run to its end without an event loop."""
 
 
 Plan = Generator[Call, Any, T]
@@ -106,6 +109,8 @@ def drive(plan: Plan[T]) -> T:
             send = _perform(request)
         except Exception as exc:
             send, error = None, exc
+        except asyncio.CancelledError as exc:  # nothing outside cancels a sync drive
+            send, error = None, RuntimeError(f"the step's coroutine was cancelled {exc}".strip())
 
 
 async def adrive(plan: Plan[T]) -> T:
@@ -128,6 +133,13 @@ def _perform(request: Call) -> Any:
     if request.timeout is not None:
         return _perform_timed(request)
     result = request.function(*request.args, **request.kwargs)
+    if request.eager and inspect.iscoroutine(result):
+        try:
+            result.send(None)
+        except StopIteration as stop:
+            return stop.value
+        result.close()
+        raise RuntimeError(f"{request.function!r} suspended: it is not a library default")
     if inspect.isawaitable(result):
         result = wait(result)
     return result
@@ -238,14 +250,49 @@ class _ThisThread(concurrent.futures.Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         running = asyncio._get_running_loop()
+        # asgiref notes the loop it came from in a thread-local, for async_to_sync calls
+        # made by the sync code; that note must not outlive the call.
+        saved = {name: getattr(SyncToAsync.threadlocal, name, _UNSET) for name in _NOTES}
         asyncio._set_running_loop(None)
+        if isinstance(running, _ThreadLoop):
+            running.blocked += 1
         try:
             future.set_result(fn(*args, **kwargs))
         except BaseException as exc:
             future.set_exception(exc)
         finally:
+            if isinstance(running, _ThreadLoop):
+                running.blocked -= 1
             asyncio._set_running_loop(running)
+            for name, value in saved.items():
+                if value is _UNSET:
+                    if hasattr(SyncToAsync.threadlocal, name):
+                        delattr(SyncToAsync.threadlocal, name)
+                else:
+                    setattr(SyncToAsync.threadlocal, name, value)
         return future
+
+
+_UNSET = object()
+_NOTES = ("main_event_loop", "main_event_loop_pid", "task_context")
+
+
+class _ThreadLoop(asyncio.SelectorEventLoop):
+    """A thread's own loop. While it is blocked in a sync call made on its thread (see
+    :class:`_ThisThread`), nothing may be scheduled onto it from that thread: asgiref's
+    ``async_to_sync`` then falls back to a loop of its own, as it is written to."""
+
+    blocked = 0
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        if self.blocked and asyncio._get_running_loop() is not self and _owns(self):
+            raise RuntimeError("this thread's event loop is blocked in a sync call")
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+def _owns(loop: asyncio.AbstractEventLoop) -> bool:
+    holder = getattr(_local, "holder", None)
+    return holder is not None and holder.loop is loop
 
 
 _THIS_THREAD = _ThisThread()
@@ -255,7 +302,7 @@ class _LoopHolder:
     """This thread's event loop; closed when the thread ends (its locals are dropped)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _ThreadLoop()
 
     def __del__(self) -> None:
         if not self.loop.is_closed() and not self.loop.is_running():
@@ -281,20 +328,51 @@ async def _on_this_thread(awaitable: Awaitable[T]) -> T:
 def wait(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` to its end on this thread's event loop and return its result.
 
-    Raise :class:`RuntimeError` in a thread whose event loop is running (there, await it).
+    Tasks it leaves behind are cancelled when it ends, as ``asyncio.run`` does. Where
+    this thread's loop cannot be used (a loop is running in the thread, or this thread's
+    own loop is blocked further up in a sync call: a step calling the engine), the
+    awaitable runs on a loop of its own in a helper thread, as ``async_to_sync`` would.
     """
+    loop = _thread_loop()
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
-        raise RuntimeError(
-            "A coroutine of step code cannot be run to its end from a thread whose event "
-            "loop is running: use the engine's async API there"
-        )
-    return _thread_loop().run_until_complete(_on_this_thread(awaitable))
+        if not loop.is_running():
+            try:
+                return loop.run_until_complete(_on_this_thread(awaitable))
+            finally:
+                _cancel_leftovers(loop)
+    return _in_helper_thread(awaitable)
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    leftovers = asyncio.all_tasks(loop)
+    if leftovers:
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+
+def _in_helper_thread(awaitable: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await awaitable
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(main())
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            _close_connections()
+
+    thread = threading.Thread(target=target, name="workflows-step-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -357,14 +435,19 @@ def _step_plan(step: Any, context: Any, engine: Any) -> Plan[Outcome]:
 
 def _task_fields_plan(step: Any, context: Any) -> Plan[dict[str, Any]]:
     """The assignment, deadlines and texts of the task a human step creates."""
-    title = yield Call(step.get_title, (context,))
+
+    def get(name: str) -> Call:
+        method = getattr(step, name)
+        return Call(method, (context,), eager=not _overrides(step, name, BaseHumanStep))
+
+    title = yield get("get_title")
     return {
-        "assignee_id": (yield Call(step.get_assignee, (context,))),
-        "assignee_group": (yield Call(step.get_assignee_group, (context,))),
+        "assignee_id": (yield get("get_assignee")),
+        "assignee_group": (yield get("get_assignee_group")),
         "title": title or step.name,
-        "description": (yield Call(step.get_description, (context,))),
-        "due_at": (yield Call(step.get_due_date, (context,))),
-        "reminder_at": (yield Call(step.get_reminder_date, (context,))),
+        "description": (yield get("get_description")),
+        "due_at": (yield get("get_due_date")),
+        "reminder_at": (yield get("get_reminder_date")),
         "form_schema": getattr(step, "form_schema", None),
         "priority": getattr(step, "priority", 0),
     }

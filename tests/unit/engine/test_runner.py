@@ -141,16 +141,95 @@ def test_run_step__guards_and_hooks_may_be_async() -> None:
     assert isinstance(outcome.exception, ValueError)
 
 
-def test_run_step__an_error_of_the_runner_itself_fails_the_step_cleanly() -> None:
-    """A coroutine cannot be run to its end in a thread whose loop is running: that is a
-    failed step, not an exception out of the engine."""
+def test_run_step__in_a_thread_whose_loop_is_running_runs_on_a_helper_loop() -> None:
+    """A loop already running in the thread (a notebook, Playwright's sync API): the step's
+    coroutine runs on a loop of its own in a helper thread."""
 
     async def inside_a_loop():
         return runner.run_step(AsyncStep(), context())
 
     outcome = asyncio.run(inside_a_loop())
+    assert (outcome.status, outcome.result) == ("succeeded", "a")
+
+
+def test_run_step__a_cancelled_await_in_step_code_fails_the_step() -> None:
+    class Cancelled(BaseMachineStep):
+        name = "cancelled"
+
+        async def execute(self, context):
+            task = asyncio.ensure_future(asyncio.sleep(10))
+            task.cancel()
+            await task
+
+    outcome = runner.run_step(Cancelled(), context())
     assert outcome.status == "failed"
-    assert "cannot be run to its end" in outcome.error
+    assert "cancelled" in outcome.error
+
+
+def test_wait__a_step_may_call_code_that_waits_again_through_sync_to_async() -> None:
+    """An async step -> sync_to_async(f) -> f uses the runner again (a step that calls the
+    engine): the inner coroutine runs on a helper loop instead of the blocked one."""
+    from asgiref.sync import sync_to_async
+
+    async def inner():
+        await asyncio.sleep(0)
+        return "inner"
+
+    def sync_part():
+        return runner.wait(inner())
+
+    async def outer():
+        return await sync_to_async(sync_part)()
+
+    assert runner.wait(outer()) == "inner"
+
+
+def test_wait__async_to_sync_after_an_async_orm_style_call_does_not_hang() -> None:
+    """asgiref notes the loop a thread-sensitive call came from; after the step, sync code
+    on this thread (a signal with an async receiver, say) must not schedule onto it."""
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    async def step():
+        return await sync_to_async(lambda: "orm")()
+
+    async def receiver():
+        return "heard"
+
+    assert runner.wait(step()) == "orm"
+    assert async_to_sync(receiver)() == "heard"  # on this thread: the note is this thread's
+
+
+def test_wait__nested_async_to_sync_inside_a_thread_sensitive_call_does_not_deadlock() -> None:
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    async def receiver():
+        return "heard"
+
+    async def step():
+        return await sync_to_async(lambda: async_to_sync(receiver)())()
+
+    assert runner.wait(step()) == "heard"
+
+
+def test_wait__tasks_a_step_leaves_behind_are_cancelled() -> None:
+    started, left = [], []
+
+    async def fire_and_forget():
+        started.append(True)
+        await asyncio.sleep(10)
+
+    async def step():
+        left.append(asyncio.ensure_future(fire_and_forget()))
+        await asyncio.sleep(0)
+
+    runner.wait(step())
+    assert started == [True] and left[0].cancelled()
+    loop = runner.wait(_running_loop())
+    assert not [t for t in asyncio.all_tasks(loop) if not t.done()]
+
+
+async def _running_loop():
+    return asyncio.get_running_loop()
 
 
 def test_run_step__a_sync_step_over_its_timeout_fails_and_cannot_write_into_the_context() -> None:
