@@ -30,7 +30,7 @@ class Token:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     attempt: int = 1
     due_at: datetime | None = None  # for "scheduled" (a retry) and "sleeping" (a timer)
-    started_at: datetime | None = None  # when a timer started
+    started_at: datetime | None = None  # when a timer started, or a wait began
 
     def child(self, step: str) -> Token:
         """Return the token this branch continues with at ``step``.

@@ -232,7 +232,5 @@ def log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outco
     )
 
 
-
-
 def find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:
     return next((t for t in state.tokens if t.id == token_id and t.state == token_state), None)

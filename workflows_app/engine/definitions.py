@@ -2,8 +2,8 @@
 
 Code is the source of truth: a workflow class registered in a
 :class:`~workflows_app.WorkflowRegistry` is a definition, and its row is created, or its
-JSON updated, the first time an instance of it starts in a process (or by
-``manage.py workflows_sync``). A deactivated row (``is_active`` false) starts no new
+JSON updated, the first time an instance of it starts in a process (or by the engine's
+``sync_definitions()``). A deactivated row (``is_active`` false) starts no new
 instances; its running ones finish on it.
 """
 

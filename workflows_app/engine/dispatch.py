@@ -23,7 +23,9 @@ a dotted path
     A :class:`Dispatcher` subclass of the project's own, built with the database alias.
 
 The engine never imports a dispatcher that lives outside the engine: ``"celery"`` and
-dotted paths are imported by name, when first used.
+dotted paths are imported by name, when first used. (The Celery dispatcher's tasks run
+the worker, which imports the engine: a cycle at run time that import-linter cannot see
+and that the lazy import keeps harmless.)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A drive is what an inline call, a worker or a Celery task does once it holds an
 instance's lease (:mod:`.leases`). It runs outside any transaction: step code never
-runs while a row is locked. What happens is kept in a batch (:mod:`.batch`) and
+runs while a row is locked. What happens is kept in a batch (:mod:`.batches`) and
 committed together: the results of consecutive machine steps, and the human and
 webhook steps reached (parked). A batch is committed when a human step was parked, when
 nothing is left to run, and at least every ``CHECKPOINT_INTERVAL`` seconds. The lease is

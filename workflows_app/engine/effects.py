@@ -3,8 +3,8 @@
 In the transaction that saves a change (:meth:`Effects.committing`):
 
 - the tasks of an instance that failed go on hold (see :mod:`.task_actions`);
-- the dispatcher is told when the instance is left with a step to run and no drive of
-  this process runs it on (see :mod:`.dispatch`);
+- the dispatcher is told when the instance is left with a step to run and the commit is
+  not a drive's that runs on (see :mod:`.dispatch`);
 - the change's events are queued, and sent once the transaction commits: as Django
   signals (:mod:`workflows_app.signals`) and to the engine's event bus, if anyone
   listens. A receiver or a bus that raises is logged, never more.
@@ -44,7 +44,7 @@ class Effects:
         if state.status == WorkflowStatus.FAILED:
             task_actions.hold(self.using, state.id)
         self.send_after_commit(events)
-        if owner is leases.KEEP or owner is None:  # no drive of this process runs on
+        if owner is leases.KEEP or owner is None:  # not a drive that runs on
             wake = store.wake_at(state, semantics.utcnow())
             if wake is not None:
                 dispatch.dispatcher(self.using).notify(state.id, wake)

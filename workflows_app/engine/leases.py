@@ -137,6 +137,6 @@ def renew(using: str, held: dict[str, Any]) -> None:
     """Extend the leases of the drives in ``held`` (owner -> instance id) that still hold."""
     expires = semantics.utcnow() + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
     for owner, instance_id in held.items():
-        WorkflowInstanceModel.objects.using(using).filter(
-            pk=instance_id, lease_owner=owner
-        ).update(lease_expires_at=expires)
+        WorkflowInstanceModel.objects.using(using).filter(pk=instance_id, lease_owner=owner).update(
+            lease_expires_at=expires
+        )

@@ -49,11 +49,9 @@ from workflows_app.engine import semantics
 __all__ = [
     "Call",
     "Outcome",
-    "acall",
     "acheck_submission",
     "adrive",
     "arun_step",
-    "atask_fields",
     "call",
     "check_submission",
     "drive",
@@ -380,11 +378,6 @@ def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _perform(Call(function, args, kwargs))
 
 
-async def acall(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``function``; if it returned an awaitable, await it."""
-    return await _aperform(Call(function, args, kwargs))
-
-
 # -- the plans -------------------------------------------------------------------------------
 
 
@@ -399,7 +392,9 @@ def _step_plan(step: Any, context: Any, engine: Any) -> Plan[Outcome]:
     input_data = copy.deepcopy(context.data)
     try:
         if _overrides(step, "can_execute") and not (yield Call(step.can_execute, (context,))):
-            return Outcome(StepStatus.SKIPPED, started_at, semantics.utcnow(), input_data=input_data)
+            return Outcome(
+                StepStatus.SKIPPED, started_at, semantics.utcnow(), input_data=input_data
+            )
         if isinstance(step, StepGroup):
             result = yield Call(step.execute, (context, engine))
         elif getattr(step, "timeout", None) is not None:
@@ -482,11 +477,6 @@ async def arun_step(step: Any, context: Any, engine: Any = None) -> Outcome:
 def task_fields(step: Any, context: Any) -> dict[str, Any]:
     """Return the fields of the task that the human ``step`` creates."""
     return drive(_task_fields_plan(step, context))
-
-
-async def atask_fields(step: Any, context: Any) -> dict[str, Any]:
-    """Async twin of :func:`task_fields`."""
-    return await adrive(_task_fields_plan(step, context))
 
 
 def check_submission(step: Any, data: Any) -> None:

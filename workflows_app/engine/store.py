@@ -164,7 +164,9 @@ class Store:
         )
         return [history_entry(r) for r in rows]
 
-    def state(self, row: WorkflowInstanceModel, history: list[StepExecution]) -> WorkflowInstanceData:
+    def state(
+        self, row: WorkflowInstanceModel, history: list[StepExecution]
+    ) -> WorkflowInstanceData:
         """Build the state of the instance ``row`` with its ``history``."""
         context = WorkflowContext(
             workflow_id=row.definition_id,

@@ -11,8 +11,9 @@ A task is ``pending`` from the moment its human step is reached; then:
   escalations), **unhold** when the instance is retried (``pending`` again);
 - **cancel** when its instance is canceled or its step escalated elsewhere.
 
-These functions write rows only; each runs inside the caller's transaction and returns
-the events to send once it commits.
+These functions read and write task rows only, inside the caller's transaction; those
+that make an event (claim, release, reassign, complete) return it, to be sent once the
+transaction commits.
 """
 
 from __future__ import annotations
@@ -73,10 +74,7 @@ def check_pending(task_id: Any, status: str) -> None:
 def locked_pending(using: str, task_id: Any) -> HumanTaskModel:
     """Return the task row, locked for this transaction; raise unless it is pending."""
     task = (
-        HumanTaskModel.objects.using(using)
-        .select_for_update()
-        .filter(pk=task_pk(task_id))
-        .first()
+        HumanTaskModel.objects.using(using).select_for_update().filter(pk=task_pk(task_id)).first()
     )
     if task is None:
         raise TaskNotFoundError(task_id)
@@ -164,7 +162,9 @@ def complete(
     )
     if not event:
         return []
-    found = statements.select_one(using, HumanTaskModel, ("id",), {"step_execution_id": execution_id})
+    found = statements.select_one(
+        using, HumanTaskModel, ("id",), {"step_execution_id": execution_id}
+    )
     if found is None:
         return []  # a webhook step: no task
     payload = {
