@@ -25,9 +25,23 @@ from workflows_app import (
     WorkflowDefinition,
 )
 
-__all__ = ["Edge", "Flaky", "Step", "human", "marker", "retrying", "workflow"]
+__all__ = ["SCHEMA", "Edge", "Flaky", "Step", "human", "marker", "retrying", "workflow"]
 
 _names = itertools.count(1)
+
+# A human step's form: a required boolean, a number with a minimum, a nested array.
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean"},
+        "amount": {"type": "number", "minimum": 0},
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"qty": {"type": "integer"}}},
+        },
+    },
+    "required": ["approved"],
+}
 
 
 class Step(BaseMachineStep):

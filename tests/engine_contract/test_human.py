@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.engine_contract.kit import Edge, human, marker, workflow
+from tests.engine_contract.kit import SCHEMA, Edge, human, marker, workflow
 from workflows_app import (
     BaseHumanStep,
     TaskValidationError,
@@ -14,19 +14,6 @@ from workflows_app import (
     WorkflowStateError,
     WorkflowValidationError,
 )
-
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "approved": {"type": "boolean"},
-        "amount": {"type": "number", "minimum": 0},
-        "items": {
-            "type": "array",
-            "items": {"type": "object", "properties": {"qty": {"type": "integer"}}},
-        },
-    },
-    "required": ["approved"],
-}
 
 
 def approval(form_schema=SCHEMA):

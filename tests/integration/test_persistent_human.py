@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.engine_contract.kit import SCHEMA
 from tests.integration.helpers import (
     Edge,
     executions,
@@ -24,19 +25,6 @@ from workflows_app import BaseHumanStep, TaskAlreadyCompletedError
 from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
 
 pytestmark = pytest.mark.django_db
-
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "approved": {"type": "boolean"},
-        "amount": {"type": "number", "minimum": 0},
-        "items": {
-            "type": "array",
-            "items": {"type": "object", "properties": {"qty": {"type": "integer"}}},
-        },
-    },
-    "required": ["approved"],
-}
 
 
 def approval(form_schema=SCHEMA, **human_kwargs):
