@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -50,8 +49,6 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
-
-logger = logging.getLogger(__name__)
 
 Event = tuple[str, dict[str, Any]]
 
