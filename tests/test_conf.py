@@ -32,6 +32,7 @@ def test_get_settings__defaults() -> None:
         API_TOKEN_MAX_AGE=30 * 24 * 3600.0,
         API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
+        JSON_MAX_DEPTH=64,
         MERMAID_URL="https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs",
     )
 
@@ -45,6 +46,9 @@ def test_get_settings__defaults() -> None:
         ({"API_MAX_BODY_BYTES": True}, "API_MAX_BODY_BYTES'] must be a number above 0"),
         ({"API_TOKEN_CACHE_SECONDS": -1}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
         ({"API_TOKEN_CACHE_SECONDS": "5"}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
+        ({"JSON_MAX_DEPTH": 1}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
+        ({"JSON_MAX_DEPTH": 64.0}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
+        ({"JSON_MAX_DEPTH": True}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
         ({"MERMAID_URL": None}, "MERMAID_URL'] must be a non-empty URL"),
         ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be a non-empty URL"),
     ],
@@ -147,7 +151,8 @@ def test_check_settings__unknown_key_without_close_match() -> None:
     assert (
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, LISTEN_NOTIFY, USER_ID_FIELD, "
         "AUTODISCOVER, LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, "
-        "API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, MERMAID_URL."
+        "API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, JSON_MAX_DEPTH, "
+        "MERMAID_URL."
     )
 
 

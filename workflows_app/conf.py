@@ -94,6 +94,13 @@ class WorkflowsSettings:
     API_MAX_BODY_BYTES: int = 1024 * 1024
     """The largest request body the REST API reads; larger ones get a 413."""
 
+    JSON_MAX_DEPTH: int = 64
+    """How deeply the JSON the app stores may nest (context data, metadata, task answers,
+    webhook payloads; the value itself is level 1). Deeper input is refused before
+    anything is written: a 422 from the API, ``WorkflowValidationError`` (or
+    ``TaskValidationError`` for an answer) from the engine, a failed step for a step's
+    output."""
+
     MERMAID_URL: str = "https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs"
     """Where the admin's pages load mermaid.js from to draw workflow graphs: the URL of an
     ES module build of Mermaid 11 (a CDN, or a copy the project serves itself). When the
@@ -183,6 +190,11 @@ def invalid_values(raw: Any) -> list[str]:
         value = raw.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             problems.append(f"{SETTING_NAME}['{key}'] must be a number above 0, not {value!r}.")
+    depth = raw.get("JSON_MAX_DEPTH", 64)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= 500:
+        problems.append(
+            f"{SETTING_NAME}['JSON_MAX_DEPTH'] must be a whole number from 2 to 500, not {depth!r}."
+        )
     cache = raw.get("API_TOKEN_CACHE_SECONDS", 0)
     if isinstance(cache, bool) or not isinstance(cache, int | float) or cache < 0:
         problems.append(

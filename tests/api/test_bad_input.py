@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,3 +176,122 @@ def test_a_body_over_the_limit__is_413(client, alice, task_id, unchanged) -> Non
         body = refused(answer, 413, "too_large")
         assert body["errors"] == []
     assert client.get(f"/tasks/{task_id}", alice).json()["status"] == "pending"
+
+
+# -- values no database stores alike (workflows_app.core.jsonvalues) ----------------------
+
+# (raw JSON text of a value, the error type); the texts are written out, as a client would
+# send them: Python's json module reads NaN, Infinity and 1e999 (as infinity), and lone
+# surrogate escapes.
+UNSTORABLE = [
+    pytest.param("NaN", "not_finite", id="nan"),
+    pytest.param("Infinity", "not_finite", id="infinity"),
+    pytest.param("-Infinity", "not_finite", id="-infinity"),
+    pytest.param("1e999", "not_finite", id="1e999"),
+    pytest.param('"\\ud800"', "lone_surrogate", id="surrogate"),
+    pytest.param('{"\\udc00x": 1}', "lone_surrogate", id="surrogate-key"),
+    pytest.param('"a\\u0000b"', "nul_character", id="nul"),
+    pytest.param("[" * 64 + "]" * 64, "too_deep", id="65-levels"),
+    pytest.param("[" * 500 + "]" * 500, "too_deep", id="501-levels"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "too_deep", id="100001-levels"),
+]
+
+
+@pytest.fixture
+def webhook_token(client, alice) -> str:
+    instance = start(client, alice, "api_webhook")
+    return client.get(f"/instances/{instance['id']}", alice).json()["context_data"][
+        "await_payment_callback_token"
+    ]
+
+
+@pytest.mark.parametrize(("value", "kind"), UNSTORABLE)
+def test_unstorable_values__are_422_at_their_place_on_every_post_route(
+    client, alice, task_id, webhook_token, value, kind
+) -> None:
+    # Each value one level below a field of the body (a stored value's own level).
+    routes = [
+        ("/instances", '{"definition_name": "api_review", "input_data": {"x": %s}}'),
+        ("/instances", '{"definition_name": "api_review", "correlation_id": [%s]}'),
+        (f"/tasks/{task_id}/complete", '{"output_data": {"approved": true, "x": %s}}'),
+        (f"/tasks/{task_id}/reassign", '{"new_assignee": "bob", "reason": [%s]}'),
+        (f"/tasks/{task_id}/claim", '{"x": [%s]}'),
+        (f"/tasks/{task_id}/release", '{"x": [%s]}'),
+        (f"/instances/{uuid.uuid4()}/cancel", '{"x": [%s]}'),
+        (f"/instances/{uuid.uuid4()}/retry", '{"x": [%s]}'),
+        (f"/webhooks/{webhook_token}", '{"x": [%s]}'),
+    ]
+    before = row_counts()
+    for path, template in routes:
+        body = (template % value).encode()
+        error = refused(client.post(path, alice, data=body), 422, "validation_error")
+        assert error["errors"], error
+        assert {problem["type"] for problem in error["errors"]} == {kind}, (path, error)
+        for loc in locations(error):
+            assert loc[0] == "body", (path, error)
+    assert row_counts() == before
+    assert client.get(f"/tasks/{task_id}", alice).json()["status"] == "pending"
+    assert client.post(f"/webhooks/{webhook_token}", json={"paid": 1}).status_code == 201
+
+
+def test_unstorable_values__locations_name_the_field(client, alice, task_id, unchanged) -> None:
+    body = b'{"output_data": {"approved": true, "lines": [1, {"qty": NaN}], "\\ud83dx": 2}}'
+
+    error = refused(client.post(f"/tasks/{task_id}/complete", alice, data=body), 422, None)
+
+    assert sorted(locations(error), key=str) == sorted(
+        [["body", "output_data", "lines", 1, "qty"], ["body", "output_data", "\\ud83dx"]],
+        key=str,
+    )
+    assert "body.output_data.lines.1.qty" in error["detail"]
+
+
+def test_nesting_up_to_the_limit__is_accepted(client, alice) -> None:
+    # input_data is level 1: 63 more levels inside it make 64, the default limit.
+    body = '{"definition_name": "api_review", "input_data": {"x": %s}}' % ("[" * 63 + "]" * 63)
+
+    answer = client.post("/instances", alice, data=body.encode())
+
+    assert answer.status_code == 201, answer
+    instance = client.get(f"/instances/{answer.json()['id']}", alice)
+    assert instance.status_code == 200, instance
+
+
+# -- paths and methods no route takes -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nope"),
+        ("POST", "/nope"),
+        ("GET", "/instances/a/b"),
+        ("GET", "/instances/a%2Fb"),  # an id with an encoded slash is two segments
+        ("POST", "/instances/a%2Fb/cancel"),
+        ("POST", "/tasks/x/complete/again"),
+        ("GET", "/webhooks"),
+    ],
+)
+def test_an_unknown_path__is_a_404_in_the_error_shape(client, alice, method, path) -> None:
+    if client.transport == "ninja" and "%2F" in path:
+        pytest.skip("ninja's test client resolves the path undecoded, as no server does")
+    for caller in (alice, None):
+        refused(client.request(method, path, caller), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/instances", "GET, POST"),
+        ("DELETE", "/instances/00000000-0000-4000-8000-000000000000", "GET"),
+        ("PATCH", "/tasks/00000000-0000-4000-8000-000000000000", "GET"),
+        ("GET", "/tasks/00000000-0000-4000-8000-000000000000/complete", "POST"),
+        ("GET", "/webhooks/some-token", "POST"),
+    ],
+)
+def test_a_wrong_method__is_a_405_in_the_error_shape(client, alice, method, path, allowed):
+    answer = client.request(method, path, alice)
+
+    body = refused(answer, 405, "method_not_allowed")
+    assert answer.headers["Allow"] == allowed
+    assert method in body["detail"] and allowed in body["detail"]

@@ -17,9 +17,9 @@ from ninja import NinjaAPI
 
 from workflows_app.api import errors
 from workflows_app.api.auth import make_token
-from workflows_app.api.routes import router
+from workflows_app.api.routes import answer_unknown_paths, router
 
-__all__ = ["make_token", "register", "router"]
+__all__ = ["answer_unknown_paths", "make_token", "register", "router"]
 
 
 def register(api: NinjaAPI, prefix: str = "/workflows") -> None:

@@ -10,7 +10,7 @@ requests to other routes of that API, ninja's own handling is kept.
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from workflows_app.core import jsonvalues
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     TaskAlreadyCompletedError,
@@ -142,6 +143,18 @@ def _location(loc: Any) -> list[str | int]:
     return parts
 
 
+NO_ROUTE = "Not found: no such route"
+"""The detail of the 404 for a path that no operation serves."""
+
+
+def method_not_allowed(method: str, allowed: list[str]) -> JsonResponse:
+    """The 405 of a method that the path's operations do not take (with ``Allow``)."""
+    detail = f"Method {method} not allowed here: use {', '.join(allowed)}"
+    response = error_response(405, detail, "method_not_allowed")
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     response = error_response(401, UNAUTHENTICATED, "unauthenticated")
     response["WWW-Authenticate"] = "Bearer"
@@ -170,43 +183,66 @@ def too_large_answer() -> Answer:
     return 413, error_body(413, f"The request body is larger than {limit} bytes", "too_large")
 
 
-# A JSON ``\u0000`` escape: after an even number of backslashes (escaped ones), or none.
-_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
-def refuse_nul(request: HttpRequest) -> JsonResponse | None:
-    """Refuse NUL characters in the path (404), the query or a JSON body (422).
-
-    PostgreSQL cannot store them in text (its driver raises, a 500); the other databases
-    can. Refused before parsing, every database answers alike."""
+def refuse_input(request: HttpRequest) -> JsonResponse | None:
+    """Refuse what no route may take (:func:`input_answer`), before ninja parses anything."""
     body = request.body if request.method in ("POST", "PUT", "PATCH") else None
-    answer = nul_answer(request.path, request.GET.lists(), body)
+    answer = input_answer(request.path, request.GET.lists(), body)
     if answer is None:
         return None
     status, content = answer
     return JsonResponse(content, status=status)
 
 
-def nul_answer(
+def input_answer(
     path: str, query: Iterable[tuple[str, list[str]]], body: bytes | None
 ) -> Answer | None:
-    """:func:`refuse_nul` for any framework: the decoded path, the query's ``(key, values)``
-    pairs, and the raw body (None when the method has none)."""
+    """The refusal of a request that no route may take, for any framework (given the
+    decoded path, the query's ``(key, values)`` pairs, and the raw body, None when the
+    method has none), or None.
+
+    - NUL characters in the path (404) or the query (422): PostgreSQL's driver cannot
+      take them in text, and every database answers alike.
+    - A JSON body that breaks the storage rule (:mod:`workflows_app.core.jsonvalues`:
+      ``NaN`` and infinities, lone surrogates, NUL characters, nesting deeper than
+      ``JSON_MAX_DEPTH`` in any field): 422, one entry per problem, at its place. A body
+      that is not JSON at all is left to the route's parser (400).
+    """
     if "\x00" in path:
         return 404, error_body(404, "Not found: no such id", "not_found")
-    locations: list[list[str | int]] = [
-        ["query", key] for key, values in query if any("\x00" in text for text in [key, *values])
+    errors: list[dict[str, Any]] = [
+        {"loc": ["query", key], "msg": NUL_REFUSED, "type": "nul_character"}
+        for key, values in query
+        if any("\x00" in text for text in [key, *values])
     ]
-    if body is not None and _NUL_ESCAPE.search(body):
-        locations.append(["body"])
-    if not locations:
+    if body:
+        errors.extend(_body_problems(body))
+    if not errors:
         return None
-    errors = [
-        {"loc": loc, "msg": "NUL characters (\\u0000) are not accepted", "type": "nul_character"}
-        for loc in locations
+    return invalid_request(errors)
+
+
+NUL_REFUSED = "NUL characters (\\u0000) are not accepted"
+
+
+def _body_problems(body: bytes) -> list[dict[str, Any]]:
+    from workflows_app import conf
+
+    max_depth = conf.get_settings().JSON_MAX_DEPTH
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        message = f"is nested deeper than {max_depth} levels"
+        return [{"loc": ["body"], "msg": message, "type": "too_deep"}]
+    except ValueError:  # not JSON (UnicodeDecodeError included): the parser's 400
+        return []
+    # An object's fields are what is stored (input_data, metadata, output_data...): each
+    # may nest as deep as the limit allows, so the object itself is level 0.
+    level = 0 if isinstance(value, dict) else 1
+    found = jsonvalues.problems(value, max_depth, limit=10, level=level)
+    return [
+        {"loc": ["body", *problem.path], "msg": problem.message, "type": problem.code}
+        for problem in found
     ]
-    fields = ", ".join(".".join(str(part) for part in loc) for loc in locations)
-    return 422, error_body(422, f"Invalid request: {fields}", "validation_error", errors)
 
 
 HANDLERS: dict[type[Exception], Callable[[HttpRequest, Any], HttpResponse]] = {

@@ -10,6 +10,8 @@ rules (who may see and do what, tenancy) in :mod:`workflows_app.services`.
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 from typing import Any
 from uuid import UUID
 
@@ -53,8 +55,9 @@ router = Router(auth=_auth())
 
 # The error answers each kind of operation can give, for the OpenAPI schema.
 _READ = {401: ErrorDTO, 404: ErrorDTO, 422: ErrorDTO}
-_CHANGE = {400: ErrorDTO, 401: ErrorDTO, 403: ErrorDTO, 404: ErrorDTO, 409: ErrorDTO}
-_CHANGE_WITH_BODY = {**_CHANGE, 413: ErrorDTO, 422: ErrorDTO}
+# Any change may be refused before its input is parsed: a body over the limit (413), a NUL
+# character in the query or a body that cannot be stored (422), even where none is expected.
+_CHANGE = {status: ErrorDTO for status in (400, 401, 403, 404, 409, 413, 422)}
 _TOTAL = {
     "responses": {
         200: {
@@ -70,7 +73,8 @@ _TOTAL = {
 
 
 def _mark(run: Any) -> Any:
-    """Mark the request as this API's (for the error handlers) and refuse oversize bodies,
+    """Mark the request as this API's (for the error handlers), refuse oversize bodies and
+    input no route may take (:func:`~workflows_app.api.errors.input_answer`),
     before ninja parses anything."""
 
     @functools.wraps(run)
@@ -89,7 +93,7 @@ def _mark(run: Any) -> Any:
                     return errors.body_too_large()
             except errors.RequestDataTooBig:
                 return errors.body_too_large()
-        refused = errors.refuse_nul(request)
+        refused = errors.refuse_input(request)
         if refused is not None:
             return refused
         return run(request, *args, **kwargs)
@@ -147,9 +151,7 @@ def get_definition_graph(
 # -- instances ----------------------------------------------------------------------------
 
 
-@router.post(
-    "/instances", response={201: WorkflowInstanceDTO, **_CHANGE_WITH_BODY}, tags=[INSTANCES]
-)
+@router.post("/instances", response={201: WorkflowInstanceDTO, **_CHANGE}, tags=[INSTANCES])
 def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
     """Start an instance; it runs until it waits, completes or fails (in worker mode, it is
     queued and answered as it stands)."""
@@ -242,7 +244,7 @@ def get_task(request: HttpRequest, task_id: UUID) -> Any:
 
 @router.post(
     "/tasks/{task_id}/complete",
-    response={201: WorkflowInstanceDTO, **_CHANGE_WITH_BODY},
+    response={201: WorkflowInstanceDTO, **_CHANGE},
     tags=[TASKS],
 )
 def complete_task(request: HttpRequest, task_id: UUID, data: CompleteTaskDTO) -> Any:
@@ -263,9 +265,7 @@ def release_task(request: HttpRequest, task_id: UUID) -> Any:
     return _json(operations.release_task(actor(request), task_id), 201)
 
 
-@router.post(
-    "/tasks/{task_id}/reassign", response={201: HumanTaskDTO, **_CHANGE_WITH_BODY}, tags=[TASKS]
-)
+@router.post("/tasks/{task_id}/reassign", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
 def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
     """Give a task to another user and/or group; the reason is recorded in its activity."""
     return _json(operations.reassign_task(actor(request), task_id, data), 201)
@@ -293,3 +293,61 @@ def webhook_callback(request: HttpRequest, callback_token: str, data: Body[Any])
     The token is the credential: no other authentication. It works once.
     """
     return _json(operations.webhook_callback(callback_token, data), 201)
+
+
+# -- what no route takes ------------------------------------------------------------------
+# Added last, so that they match only where no operation above does: a wrong method on a
+# known path (405), any other path under the prefix (404), in the one error shape.
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _refuse_other_methods(on: Router) -> None:
+    for path, view in list(on.path_operations.items()):
+        allowed = sorted({method for operation in view.operations for method in operation.methods})
+        others = [method for method in METHODS if method not in allowed]
+        if others:
+            on.add_api_operation(
+                path, others, _not_allowed(path, allowed), auth=None, include_in_schema=False
+            )
+
+
+def _not_allowed(path: str, allowed: list[str]) -> Any:
+    def method_not_allowed(request: HttpRequest, **parameters: str) -> HttpResponse:
+        return errors.method_not_allowed(request.method or "", allowed)
+
+    # ninja reads the path's parameters from the view's signature.
+    names = re.findall(r"\{(?:\w+:)?(\w+)\}", path)
+    method_not_allowed.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str)
+            for name in names
+        ]
+    )
+    return method_not_allowed
+
+
+def unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
+    """The 404 of a path no operation serves."""
+    return errors.error_response(404, errors.NO_ROUTE, "not_found")
+
+
+def unknown_root(request: HttpRequest) -> HttpResponse:
+    """The 404 of the router's own path, when no operation serves it."""
+    return errors.error_response(404, errors.NO_ROUTE, "not_found")
+
+
+def answer_unknown_paths(on: Router, root: bool = False) -> None:
+    """Answer a wrong method on ``on``'s paths (405), and any path under it that no
+    operation serves (404; with ``root``, its own path too), in the API's error shape
+    (call it after the last route)."""
+    _refuse_other_methods(on)
+    if root:
+        on.add_api_operation("", list(METHODS), unknown_root, auth=None, include_in_schema=False)
+    on.add_api_operation(
+        "/{path:rest}", list(METHODS), unknown_path, auth=None, include_in_schema=False
+    )
+
+
+answer_unknown_paths(router)

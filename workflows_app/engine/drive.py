@@ -93,7 +93,9 @@ class Drive:
                 continue
             step = definition.steps[claimed.step]
             outcome = runner.run_step(step, state.context, self.engine)
-            outcome, changes = semantics.keep_storable(claimed.step, outcome, state.context)
+            outcome, changes = semantics.keep_storable(
+                claimed.step, outcome, state.context, conf.get_settings().JSON_MAX_DEPTH
+            )
             batch.add(claimed, outcome, changes, step)
             if logger.isEnabledFor(logging.INFO):
                 batches.log_step(state, claimed, outcome)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from workflows_app.core import jsonvalues
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -145,7 +146,7 @@ class LocalExecutionEngine:
         waiting = [t.id for t in instance.tokens if t.state == semantics.WAITING]
         if token_id not in waiting or instance.status.is_terminal:  # this wait is over
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
-        problem = semantics.json_problem(payload, "The payload")
+        problem = semantics.json_problem(payload, "payload", jsonvalues.MAX_DEPTH - 1)
         if problem is not None:
             raise WorkflowValidationError([problem])
         data = {definition.steps[step_name].callback_key: payload}

@@ -30,6 +30,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, transaction
 
+from workflows_app import conf
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
@@ -109,9 +110,13 @@ class PersistentExecutionEngine:
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
         data = dict(initial_data or {})
-        problem = semantics.json_problem([data, metadata], "initial_data and metadata")
-        if problem is not None:
-            raise WorkflowValidationError([problem])
+        depth = conf.get_settings().JSON_MAX_DEPTH
+        problems = [
+            semantics.json_problem(data, "initial_data", depth),
+            semantics.json_problem(metadata, "metadata", depth),
+        ]
+        if any(problems):
+            raise WorkflowValidationError([problem for problem in problems if problem])
         if not self.registry.has_definition(definition.name, definition.version):
             self.registry.register_definition(definition)  # started from a class: resumable
         row = WorkflowInstanceModel(
@@ -169,7 +174,9 @@ class PersistentExecutionEngine:
         instance_id, step_name, status, execution_id = found
         if status != StepStatus.WAITING:
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
-        problem = semantics.json_problem(payload, "The payload")
+        # Stored one level down, under the step's callback key.
+        depth = conf.get_settings().JSON_MAX_DEPTH - 1
+        problem = semantics.json_problem(payload, "payload", depth)
         if problem is not None:
             raise WorkflowValidationError([problem])
         step = self.store.definition_of(self.store.row(instance_id)).steps[step_name]
@@ -335,7 +342,7 @@ class PersistentExecutionEngine:
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
         given) with ``data``; record ``comment`` in its task's activity."""
-        problem = semantics.json_problem(data, "The data")
+        problem = semantics.json_problem(data, "data", conf.get_settings().JSON_MAX_DEPTH)
         if problem is not None:
             raise TaskValidationError({"": [problem]})
         event = self.effects.listens("task.completed")

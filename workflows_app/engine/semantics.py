@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +37,7 @@ from typing import Any
 
 import jsonschema
 
-from workflows_app.core import clock
+from workflows_app.core import clock, jsonvalues
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -117,18 +116,21 @@ def data_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[st
 NO_CHANGES: tuple[dict[str, Any], list[str]] = ({}, [])
 
 
-def keep_storable(step_name: str, outcome: Outcome, context: Any) -> tuple[Outcome, Any]:
+def keep_storable(
+    step_name: str, outcome: Outcome, context: Any, max_depth: int = jsonvalues.MAX_DEPTH
+) -> tuple[Outcome, Any]:
     """Return the outcome of a step that ran against ``context``, and its data changes.
 
     A step whose data changes or result cannot be stored as JSON failed: its changes are
     undone and its outcome says why.
     """
     changes = data_changes(outcome.input_data or {}, context.data)
-    problem = json_problem(
-        [changes[0], output_of(outcome.result)], f"The data of step '{step_name}'"
+    problem = json_problem(changes[0], "data", max_depth) or json_problem(
+        output_of(outcome.result), "result", max_depth
     )
     if problem is None:
         return outcome, changes
+    problem = f"Step '{step_name}' produced what cannot be stored: {problem}"
     context.data = copy.deepcopy(outcome.input_data or {})
     failed = Outcome(
         StepStatus.FAILED,
@@ -189,22 +191,19 @@ def definition_to_start(registry: Any, workflow: Any, version: str | None) -> Wo
     return definition
 
 
-# A JSON ``\u0000`` escape: after an even number of backslashes (escaped ones), or none.
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+def json_problem(value: Any, what: str, max_depth: int = jsonvalues.MAX_DEPTH) -> str | None:
+    """Why ``value`` (named ``what`` in the message) cannot be stored as JSON, or None.
 
-
-def json_problem(value: Any, what: str) -> str | None:
-    """Why ``value`` cannot be stored as JSON, or None.
-
-    NUL characters are refused on every database: PostgreSQL cannot store them in JSON
-    or text, and data that one database takes should not fail on another.
+    The rule is :mod:`workflows_app.core.jsonvalues`: it holds on every database, so that
+    data one database takes does not fail on another; then the value must encode.
     """
+    found = jsonvalues.problems(value, max_depth, limit=1)
+    if found:
+        return f"{jsonvalues.describe(found[0].path, what)} {found[0].message}"
     try:
-        dumped = json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         return f"{what} must be JSON: {exc}"
-    if _NUL_ESCAPE.search(dumped):
-        return f"{what} must not contain NUL characters (\\u0000)"
     return None
 
 

@@ -1,5 +1,6 @@
 """What the API does to a request before parsing it, as the ninja face does and in its
-order: refuse an oversize body (413) and NUL characters (404 in the path, 422 elsewhere),
+order: refuse an oversize body (413) and input no route may take (NUL characters, 404 in the
+path, 422 elsewhere; a JSON body that cannot be stored, 422),
 then authenticate (401)."""
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ApiGate:
                 return
             receive = _replay(body, receive)
             scope.setdefault("state", {})[BODY] = body
-        refusal = errors.nul_answer(scope["path"], query_lists(scope), body)
+        refusal = errors.input_answer(scope["path"], query_lists(scope), body)
         if refusal is not None:
             await _send_answer(send, refusal)
             return

@@ -121,6 +121,7 @@ class WorkflowPlugin(InitPluginProtocol):
         if config.enable_api:
             from workflows_app.contrib.litestar.controllers import build_routers
             from workflows_app.contrib.litestar.gate import bearer_token_user
+            from workflows_app.contrib.litestar.refusals import routing_errors
             from workflows_app.services import WorkflowService
 
             # The API needs the database: a configured in-memory engine serves the
@@ -136,6 +137,9 @@ class WorkflowPlugin(InitPluginProtocol):
                     tags=list(config.api_tags),
                     include_in_schema=config.include_api_in_schema,
                 )
+            )
+            app_config.exception_handlers.update(
+                routing_errors(config.api_path_prefix, app_config.exception_handlers)
             )
         return app_config
 

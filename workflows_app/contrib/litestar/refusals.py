@@ -18,6 +18,8 @@ from litestar import Request, Response
 from litestar.exceptions import (
     ClientException,
     HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
     SerializationException,
     ValidationException,
 )
@@ -29,7 +31,7 @@ from workflows_app.api import errors
 from workflows_app.contrib.litestar.inputs import PATH_VALIDATORS, query_values
 from workflows_app.core.exceptions import WorkflowsError
 
-__all__ = ["BODY", "api_error"]
+__all__ = ["BODY", "api_error", "routing_errors"]
 
 BODY = "workflows_app.body"
 """The key, in the scope's state, of the request body the gate read (for :func:`api_error`)."""
@@ -61,6 +63,41 @@ def api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         headers.setdefault("WWW-Authenticate", "Bearer")
     body = errors.error_body(status, exc.detail or "Error", _CODES.get(status, "http_error"))
     return answer((status, body), headers)
+
+
+def routing_errors(prefix: str, handlers: dict[Any, Any]) -> dict[Any, Any]:
+    """The application's handlers of the two refusals Litestar makes before any route runs:
+    no route for the path (404) and a method the path does not take (405). Under the API's
+    ``prefix`` they answer in the API's error shape; elsewhere the application's own handler
+    for them (in ``handlers``), or Litestar's default, answers as before."""
+    prefix = prefix.rstrip("/")
+
+    def routed(exc_class: type[HTTPException], status: int) -> Any:
+        previous = handlers.get(exc_class) or handlers.get(status)
+
+        def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+            path = request.url.path
+            if path == prefix or path.startswith(prefix + "/"):
+                if isinstance(exc, MethodNotAllowedException):
+                    allowed = sorted(
+                        method.strip()
+                        for method in (exc.headers or {}).get("allow", "").split(",")
+                        if method.strip() and method.strip() not in ("HEAD", "OPTIONS")
+                    )
+                    detail = f"Method {request.method} not allowed here: use {', '.join(allowed)}"
+                    found = (405, errors.error_body(405, detail, "method_not_allowed"))
+                    return answer(found, {"Allow": ", ".join(allowed)})
+                return answer((404, errors.error_body(404, errors.NO_ROUTE, "not_found")))
+            if previous is not None:
+                return previous(request, exc)
+            return create_exception_response(request, exc)
+
+        return handle
+
+    return {
+        NotFoundException: routed(NotFoundException, 404),
+        MethodNotAllowedException: routed(MethodNotAllowedException, 405),
+    }
 
 
 def answer(found: errors.Answer, headers: dict[str, str] | None = None) -> Response[Any]:
