@@ -98,7 +98,7 @@ class _Server:
             "DATABASE_POOL": "1",
             "DJANGO_DEBUG": "0",
             "PYTHONPATH": str(root),
-            "WORKFLOWS_TOKEN_CACHE": token_cache,
+            "WORKFLOWS_API_TOKEN_CACHE_SECONDS": token_cache,
         }
         self.process = subprocess.Popen(
             [

@@ -4,11 +4,25 @@ Against the guide, only the imports and the engine's construction change: Django
 name the database (no SQLAlchemy engine or session), and ``DjangoConnectionMiddleware``
 handles Django's connections per request. Two fixes to the guide itself: ``ApprovalWorkflow``,
 which it uses without showing, is defined here; and the route's path parameter has its type
-(``{name:str}``), without which Litestar refuses to build the application.
+(``{name:str}``), without which Litestar refuses to build the application. One addition:
+the adapter's exception handler, so that a name no workflow has is a 404 in the API's
+error shape, not a 500.
 
-Run it: ``DJANGO_SETTINGS_MODULE=examples.settings django-admin migrate``, then
-``uvicorn examples.litestar_app:app``, then
-``curl -X POST localhost:8000/workflows/approval/start -d '{"amount": 120}'``.
+Run it from the repository's root, the directory of ``manage.py`` (``python -m`` puts it
+on Python's path, so the ``examples`` package is found), with the ``dev`` extra installed::
+
+    python -m django migrate --settings examples.settings
+    python -m uvicorn examples.litestar_app:app --port 8001
+
+then, in another terminal (port 8001: ``make run`` serves the demo project on 8000)::
+
+    curl -X POST localhost:8001/workflows/approval/start -d '{"amount": 120}'
+    curl -X POST localhost:8001/workflows/no_such_workflow/start -d '{}'
+
+The first answers 201 with the new instance's id and ``"status": "waiting"`` (for the
+manager's approval); the second 404, ``{"status_code": 404, "detail": "Workflow
+'no_such_workflow' not found", "code": "workflow_not_found", "errors": []}``. The
+database is SQLite in ``examples/example.sqlite3``, or ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -16,12 +30,19 @@ from __future__ import annotations
 from litestar import Litestar, post
 from litestar.di import Provide
 
-from workflows_app import BaseHumanStep, BaseMachineStep, Workflow, WorkflowRegistry
+from workflows_app import (
+    BaseHumanStep,
+    BaseMachineStep,
+    Workflow,
+    WorkflowRegistry,
+    WorkflowsError,
+)
 from workflows_app.contrib.litestar import DjangoConnectionMiddleware, configure_django
 
 # Database setup: Django's, from a settings module (before anything imports a model).
 configure_django("examples.settings")
 
+from workflows_app.contrib.litestar import api_error  # noqa: E402
 from workflows_app.db import PersistentExecutionEngine  # noqa: E402
 
 
@@ -87,4 +108,6 @@ app = Litestar(
         "engine": Provide(provide_engine),
     },
     middleware=[DjangoConnectionMiddleware],
+    # The library's exceptions in the API's error shape: an unknown name is a 404.
+    exception_handlers={WorkflowsError: api_error},
 )

@@ -204,3 +204,115 @@ def test_check_worker_database__warns_without_skip_locked() -> None:
         [warning] = messages
         assert warning.id == "workflows_app.W001"
         assert "SKIP LOCKED" in warning.msg
+
+
+# -- settings from the environment ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "key", "value"),
+    [
+        ("WORKFLOWS_EXECUTION_MODE", "worker", "EXECUTION_MODE", "worker"),
+        ("WORKFLOWS_DISPATCH", "mysite.dispatch.Mine", "DISPATCH", "mysite.dispatch.Mine"),
+        ("WORKFLOWS_LEASE_SECONDS", "30", "LEASE_SECONDS", 30.0),
+        ("WORKFLOWS_CHECKPOINT_INTERVAL", " 0.25 ", "CHECKPOINT_INTERVAL", 0.25),
+        ("WORKFLOWS_API_TOKEN_CACHE_SECONDS", "5", "API_TOKEN_CACHE_SECONDS", 5.0),
+        ("WORKFLOWS_API_MAX_BODY_BYTES", "2097152", "API_MAX_BODY_BYTES", 2097152),
+        ("WORKFLOWS_LISTEN_NOTIFY", "off", "LISTEN_NOTIFY", False),
+        ("WORKFLOWS_AUTODISCOVER", "No", "AUTODISCOVER", False),
+        ("WORKFLOWS_REMINDER_EMAILS", "TRUE", "REMINDER_EMAILS", True),
+        ("WORKFLOWS_REMINDER_EMAILS", "1", "REMINDER_EMAILS", True),
+        ("WORKFLOWS_TENANT_RESOLVER", "mysite.tenancy.of", "TENANT_RESOLVER", "mysite.tenancy.of"),
+        ("WORKFLOWS_API_AUTH", "a.b, c.d,", "API_AUTH", ("a.b", "c.d")),
+        ("WORKFLOWS_MERMAID_URL", "/static/mermaid.mjs", "MERMAID_URL", "/static/mermaid.mjs"),
+    ],
+)
+def test_settings_from_env__types_each_key(variable, text, key, value) -> None:
+    found = conf.settings_from_env(environ={variable: text})
+
+    assert found == {key: value}
+    assert type(found[key]) is type(value)
+    assert conf.invalid_values(found) == []
+
+
+def test_settings_from_env__reads_every_key() -> None:
+    environ = {f"WORKFLOWS_{key}": "x" for key in conf.WorkflowsSettings.keys()}
+
+    assert set(conf.settings_from_env(environ=environ)) == set(conf.WorkflowsSettings.keys())
+
+
+def test_settings_from_env__empty_or_absent_is_unset__other_variables_ignored() -> None:
+    environ = {"WORKFLOWS_LEASE_SECONDS": "  ", "WORKFLOWS": "x", "LEASE_SECONDS": "3"}
+
+    assert conf.settings_from_env(environ=environ) == {}
+
+
+def test_settings_from_env__another_prefix() -> None:
+    environ = {"FLOWS_EXECUTION_MODE": "worker", "WORKFLOWS_LEASE_SECONDS": "3"}
+
+    assert conf.settings_from_env("FLOWS_", environ) == {"EXECUTION_MODE": "worker"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "message"),
+    [
+        ("WORKFLOWS_LEASE_SECONDS", "soon", "LEASE_SECONDS'] must be a number of seconds above 0"),
+        ("WORKFLOWS_LEASE_SECONDS", "-5", "LEASE_SECONDS'] must be a number of seconds above 0"),
+        ("WORKFLOWS_LEASE_SECONDS", "inf", "LEASE_SECONDS'] must be a number of seconds above 0"),
+        ("WORKFLOWS_CHECKPOINT_INTERVAL", "nan", "CHECKPOINT_INTERVAL'] must be a number"),
+        ("WORKFLOWS_API_MAX_BODY_BYTES", "1.5", "API_MAX_BODY_BYTES'] must be a number above 0"),
+        ("WORKFLOWS_LISTEN_NOTIFY", "maybe", "LISTEN_NOTIFY'] must be True or False"),
+        ("WORKFLOWS_EXECUTION_MODE", "celery", "EXECUTION_MODE'] must be one of 'inline'"),
+        ("WORKFLOWS_DISPATCH", "redis://x", "DISPATCH'] must be 'worker', 'celery' or"),
+    ],
+)
+def test_check_settings__a_bad_value_from_the_environment_names_the_variable(
+    monkeypatch, variable, text, message
+) -> None:
+    monkeypatch.setenv(variable, text)
+
+    with override_settings(WORKFLOWS=conf.settings_from_env()):
+        [error] = workflows_checks.check_settings()
+        with pytest.raises(ImproperlyConfigured, match=variable):
+            conf.get_settings()
+
+    assert error.id == "workflows_app.E002"
+    assert message in error.msg
+    assert error.msg.endswith(f" (from the environment variable {variable}).")
+
+
+def test_check_settings__a_value_the_project_set_over_the_environment_names_no_variable(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("WORKFLOWS_LEASE_SECONDS", "soon")
+
+    with override_settings(WORKFLOWS={**conf.settings_from_env(), "LEASE_SECONDS": "later"}):
+        [error] = workflows_checks.check_settings()
+
+    assert error.msg == (
+        "WORKFLOWS['LEASE_SECONDS'] must be a number of seconds above 0, not 'later'."
+    )
+
+
+def test_check_settings__a_stray_variable_with_the_prefix_is_a_warning(monkeypatch) -> None:
+    monkeypatch.setenv("WORKFLOWS_LEASE_SECOND", "30")
+    monkeypatch.setenv("WORKFLOWS_COLOUR", "blue")
+    conf.settings_from_env()
+
+    with override_settings(WORKFLOWS={}):
+        warnings = workflows_checks.check_settings()
+
+    assert [(warning.id, warning.level) for warning in warnings] == [
+        ("workflows_app.W002", django_checks.WARNING)
+    ] * 2
+    assert "WORKFLOWS_COLOUR names no key" in warnings[0].msg
+    assert "WORKFLOWS_LEASE_SECOND names no key" in warnings[1].msg
+    assert warnings[1].hint == "Did you mean WORKFLOWS_LEASE_SECONDS?"
+
+
+def test_get_setting__one_key__despite_another_invalid() -> None:
+    with override_settings(WORKFLOWS={"LEASE_SECONDS": "soon", "API_AUTH": ["a.b"]}):
+        assert conf.get_setting("API_AUTH") == ["a.b"]
+        assert conf.get_setting("EXECUTION_MODE") == "inline"
+        with pytest.raises(ImproperlyConfigured, match="LEASE_SECONDS"):
+            conf.get_setting("LEASE_SECONDS")

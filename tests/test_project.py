@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.core import checks
 from django.core.management import CommandError, call_command
@@ -115,3 +120,28 @@ def test_demo_setup__refuses_without_debug() -> None:
 @pytest.mark.postgres_only
 def test_postgres_only_marker__runs_only_on_postgresql() -> None:
     assert connection.vendor == "postgresql"
+
+
+def test_settings_from_env__a_bad_value_stops_manage_py_with_the_documented_error() -> None:
+    """``WORKFLOWS_LEASE_SECONDS=soon python manage.py check``, as the installation page
+    shows it: a check error naming the variable, no traceback."""
+    root = Path(settings.BASE_DIR)
+    env = {**os.environ, "WORKFLOWS_LEASE_SECONDS": "soon", "PYTHONPATH": str(root)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py's own
+    run = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    line = (
+        "?: (workflows_app.E002) WORKFLOWS['LEASE_SECONDS'] must be a number of seconds above "
+        "0, not 'soon' (from the environment variable WORKFLOWS_LEASE_SECONDS)."
+    )
+    assert run.returncode == 1, run.stderr
+    assert line in run.stderr.splitlines()
+    assert "Traceback" not in run.stderr
+    assert line in (root / "docs" / "installation.rst").read_text()

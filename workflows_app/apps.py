@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.apps import AppConfig
 
 
@@ -13,7 +15,10 @@ class WorkflowsAppConfig(AppConfig):
         # Importing the module registers the system checks.
         from workflows_app import checks, conf  # noqa: F401
 
-        if conf.get_settings().AUTODISCOVER:
+        # Start-up reads only the key it needs, and does not fail on a wrong value: the
+        # checks, which cannot run if start-up fails, report it (workflows_app.E002).
+        raw = conf.raw_setting()
+        if isinstance(raw, Mapping) and raw.get("AUTODISCOVER", True) is True:
             autodiscover()
 
 

@@ -15,7 +15,8 @@ from workflows_app import conf
 def check_settings(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
-    """Report unknown keys (E001) and invalid values (E002) in ``settings.WORKFLOWS``."""
+    """Report unknown keys (E001) and invalid values (E002) in ``settings.WORKFLOWS``, and
+    environment variables that :func:`~workflows_app.conf.settings_from_env` ignored (W002)."""
     raw = conf.raw_setting()
     errors: list[checks.CheckMessage] = [
         checks.Error(
@@ -25,6 +26,20 @@ def check_settings(
         )
         for message in conf.invalid_values(raw)
     ]
+    for variable, close in conf.stray_variables().items():
+        hint = (
+            f"Did you mean {close}?"
+            if close
+            else "See the WORKFLOWS keys in the installation docs."
+        )
+        errors.append(
+            checks.Warning(
+                f"The environment variable {variable} names no key of "
+                f"settings.{conf.SETTING_NAME}, so it is ignored.",
+                hint=hint,
+                id="workflows_app.W002",
+            )
+        )
     if not isinstance(raw, Mapping):
         return errors
     known = conf.WorkflowsSettings.keys()

@@ -4,13 +4,20 @@ Use ``conf.get_settings().EXECUTION_MODE``. The result is cached and rebuilt whe
 ``WORKFLOWS`` changes under ``override_settings``. Unknown keys are ignored here and
 reported by the system check ``workflows_app.E001``; invalid values raise
 ``ImproperlyConfigured`` here and are reported by ``workflows_app.E002``.
+
+A project reads what operators set per deployment from the environment with
+:func:`settings_from_env`: ``WORKFLOWS = {..., **settings_from_env()}``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
-from collections.abc import Mapping
+import math
+import os
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
 from django.conf import settings as django_settings
@@ -136,75 +143,71 @@ def unknown_keys(raw: Mapping[str, Any]) -> list[str]:
 
 
 def invalid_values(raw: Any) -> list[str]:
-    """Return one message per invalid value in `raw` (or for `raw` itself if not a dict)."""
+    """Return one message per invalid value in `raw` (or for `raw` itself if not a dict).
+
+    A value that :func:`settings_from_env` read names its environment variable."""
     if not isinstance(raw, Mapping):
         return [f"{SETTING_NAME} must be a dict, not {type(raw).__name__}."]
-    problems = []
-    mode = raw.get("EXECUTION_MODE", "inline")
-    if mode not in get_args(ExecutionMode):
-        choices = ", ".join(repr(choice) for choice in get_args(ExecutionMode))
-        problems.append(f"{SETTING_NAME}['EXECUTION_MODE'] must be one of {choices}, not {mode!r}.")
-    dispatch = raw.get("DISPATCH", "worker")
-    if dispatch not in ("worker", "celery") and not _dotted_path(dispatch):
-        problems.append(
-            f"{SETTING_NAME}['DISPATCH'] must be 'worker', 'celery' or the dotted path of a "
-            f"dispatcher class, not {dispatch!r}."
-        )
-    listen = raw.get("LISTEN_NOTIFY", True)
-    if not isinstance(listen, bool):
-        problems.append(f"{SETTING_NAME}['LISTEN_NOTIFY'] must be True or False, not {listen!r}.")
-    field = raw.get("USER_ID_FIELD", "username")
-    if not isinstance(field, str) or not field:
-        problems.append(
-            f"{SETTING_NAME}['USER_ID_FIELD'] must be a non-empty string, not {field!r}."
-        )
-    autodiscover = raw.get("AUTODISCOVER", True)
-    if not isinstance(autodiscover, bool):
-        problems.append(
-            f"{SETTING_NAME}['AUTODISCOVER'] must be True or False, not {autodiscover!r}."
-        )
-    emails = raw.get("REMINDER_EMAILS", True)
-    if not isinstance(emails, bool):
-        problems.append(f"{SETTING_NAME}['REMINDER_EMAILS'] must be True or False, not {emails!r}.")
-    lease = raw.get("LEASE_SECONDS", 60.0)
-    if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
-        problems.append(
-            f"{SETTING_NAME}['LEASE_SECONDS'] must be a number of seconds above 0, not {lease!r}."
-        )
-    interval = raw.get("CHECKPOINT_INTERVAL", 1.0)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
-        problems.append(
-            f"{SETTING_NAME}['CHECKPOINT_INTERVAL'] must be a number of seconds (0 or more), "
-            f"not {interval!r}."
-        )
-    resolver = raw.get("TENANT_RESOLVER")
-    if resolver is not None and not (callable(resolver) or isinstance(resolver, str)):
-        problems.append(
-            f"{SETTING_NAME}['TENANT_RESOLVER'] must be a callable or its dotted path, "
-            f"not {resolver!r}."
-        )
-    auth = raw.get("API_AUTH", ())
-    if isinstance(auth, str) or not isinstance(auth, list | tuple):
-        problems.append(f"{SETTING_NAME}['API_AUTH'] must be a list of dotted paths, not {auth!r}.")
-    for key in ("API_TOKEN_MAX_AGE", "API_MAX_BODY_BYTES"):
-        value = raw.get(key, 1)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            problems.append(f"{SETTING_NAME}['{key}'] must be a number above 0, not {value!r}.")
-    depth = raw.get("JSON_MAX_DEPTH", 64)
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 2 <= depth <= 500:
-        problems.append(
-            f"{SETTING_NAME}['JSON_MAX_DEPTH'] must be a whole number from 2 to 500, not {depth!r}."
-        )
-    cache = raw.get("API_TOKEN_CACHE_SECONDS", 0)
-    if isinstance(cache, bool) or not isinstance(cache, int | float) or cache < 0:
-        problems.append(
-            f"{SETTING_NAME}['API_TOKEN_CACHE_SECONDS'] must be a number of seconds, 0 or "
-            f"more, not {cache!r}."
-        )
-    mermaid = raw.get("MERMAID_URL", WorkflowsSettings.MERMAID_URL)
-    if not isinstance(mermaid, str) or not mermaid.strip():
-        problems.append(f"{SETTING_NAME}['MERMAID_URL'] must be a non-empty URL, not {mermaid!r}.")
-    return problems
+    return [
+        f"{SETTING_NAME}[{key!r}] {requirement}, not {raw[key]!r}{_origin(raw, key)}."
+        for key, (valid, requirement) in _RULES.items()
+        if key in raw and not valid(raw[key])
+    ]
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "EXECUTION_MODE": (
+        lambda value: value in get_args(ExecutionMode),
+        "must be one of " + ", ".join(repr(choice) for choice in get_args(ExecutionMode)),
+    ),
+    "DISPATCH": (
+        lambda value: value in ("worker", "celery") or _dotted_path(value),
+        "must be 'worker', 'celery' or the dotted path of a dispatcher class",
+    ),
+    "LISTEN_NOTIFY": (_flag, "must be True or False"),
+    "USER_ID_FIELD": (
+        lambda value: isinstance(value, str) and bool(value),
+        "must be a non-empty string",
+    ),
+    "AUTODISCOVER": (_flag, "must be True or False"),
+    "REMINDER_EMAILS": (_flag, "must be True or False"),
+    "LEASE_SECONDS": (
+        lambda value: _number(value) and value > 0,
+        "must be a number of seconds above 0",
+    ),
+    "CHECKPOINT_INTERVAL": (
+        lambda value: _number(value) and value >= 0,
+        "must be a number of seconds (0 or more)",
+    ),
+    "TENANT_RESOLVER": (
+        lambda value: value is None or callable(value) or isinstance(value, str),
+        "must be a callable or its dotted path",
+    ),
+    "API_AUTH": (lambda value: isinstance(value, list | tuple), "must be a list of dotted paths"),
+    "API_TOKEN_MAX_AGE": (lambda value: _number(value) and value > 0, "must be a number above 0"),
+    "API_TOKEN_CACHE_SECONDS": (
+        lambda value: _number(value) and value >= 0,
+        "must be a number of seconds, 0 or more",
+    ),
+    "API_MAX_BODY_BYTES": (lambda value: _number(value) and value > 0, "must be a number above 0"),
+    "JSON_MAX_DEPTH": (
+        lambda value: isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= 500,
+        "must be a whole number from 2 to 500",
+    ),
+    "MERMAID_URL": (
+        lambda value: isinstance(value, str) and bool(value.strip()),
+        "must be a non-empty URL",
+    ),
+}
+"""What each key's value must be: a test, and the message's words when it fails."""
 
 
 def _dotted_path(value: Any) -> bool:
@@ -215,6 +218,83 @@ def _dotted_path(value: Any) -> bool:
     return len(parts) > 1 and all(part.isidentifier() for part in parts)
 
 
+# -- settings from the environment -------------------------------------------------------
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+_prefixes: set[str] = set()
+"""The prefixes :func:`settings_from_env` read the process environment with (the checks
+look there again to name the variable behind a value, and to list stray variables)."""
+
+
+def settings_from_env(
+    prefix: str = "WORKFLOWS_", environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return the ``WORKFLOWS`` keys set in the environment, typed, to merge into the setting.
+
+    Each key is read from ``prefix + key`` (``WORKFLOWS_LEASE_SECONDS=30``): numbers as the
+    key's type (``int`` or ``float``); flags from ``1``/``0``, ``true``/``false``,
+    ``yes``/``no`` or ``on``/``off``; ``API_AUTH`` as a comma-separated list; other keys as
+    text. An empty variable counts as unset. Text that does not parse is kept as it is:
+    the system check ``workflows_app.E002`` reports it, naming the variable, instead of a
+    traceback. ``environ`` defaults to ``os.environ``; the checks look only there.
+    """
+    if environ is None:
+        environ = os.environ
+        _prefixes.add(prefix)
+    types = typing.get_type_hints(WorkflowsSettings)
+    found: dict[str, Any] = {}
+    for key in WorkflowsSettings.keys():
+        text = environ.get(prefix + key, "").strip()
+        if text:
+            found[key] = _parse(text, types[key])
+    return found
+
+
+def stray_variables() -> dict[str, str | None]:
+    """The variables of the process environment that have a prefix :func:`settings_from_env`
+    read but name no key (a typo, say), each with the closest known variable or None."""
+    stray: dict[str, str | None] = {}
+    for prefix in sorted(_prefixes):
+        known = [prefix + key for key in WorkflowsSettings.keys()]
+        for name in sorted(os.environ):
+            if name.startswith(prefix) and name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                stray[name] = close[0] if close else None
+    return stray
+
+
+def _parse(text: str, kind: Any) -> Any:
+    """``text`` as a value of ``kind``, or ``text`` itself when it is not one."""
+    if kind is bool:
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        return text
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+    if typing.get_origin(kind) is tuple:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return text
+
+
+def _origin(raw: Mapping[str, Any], key: str) -> str:
+    """`` (from the environment variable X)`` when ``raw[key]`` is what X gives, else ``""``."""
+    value = raw[key]
+    for prefix in sorted(_prefixes):
+        variable = prefix + key
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        parsed = _parse(text, typing.get_type_hints(WorkflowsSettings)[key])
+        if type(parsed) is type(value) and repr(parsed) == repr(value):
+            return f" (from the environment variable {variable})"
+    return ""
+
+
 @functools.cache
 def get_settings() -> WorkflowsSettings:
     """Return the effective settings (cached until ``WORKFLOWS`` changes)."""
@@ -222,6 +302,16 @@ def get_settings() -> WorkflowsSettings:
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured(invalid_values(raw)[0])
     return WorkflowsSettings.from_mapping(raw)
+
+
+def get_setting(key: str) -> Any:
+    """Return one key's effective value, raising ``ImproperlyConfigured`` only when that key's
+    value is invalid. Code that runs while Django starts (and the URL checks import the
+    API's routes) reads this way, so that the system checks report the other keys."""
+    raw = raw_setting()
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(invalid_values(raw)[0])
+    return getattr(WorkflowsSettings.from_mapping({key: raw[key]} if key in raw else {}), key)
 
 
 @receiver(setting_changed, dispatch_uid="workflows_app.conf.reload_settings")

@@ -46,7 +46,7 @@ ROUTES = [
 ]
 
 UNAUTHENTICATED = (
-    "Authentication required: log in, or send 'Authorization: Bearer <token>'",
+    "Authentication required: send a valid bearer token, 'Authorization: Bearer <token>'",
     "unauthenticated",
 )
 

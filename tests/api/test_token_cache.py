@@ -301,7 +301,7 @@ def test_other_process__notices_within_the_cache_time(make_caller, tmp_path) -> 
         "tests.api.asgi:application",
         tmp_path,
         ready_path="/api/openapi.json",
-        env={"WORKFLOWS_TOKEN_CACHE": "1"},
+        env={"WORKFLOWS_API_TOKEN_CACHE_SECONDS": "1"},
     ) as url:
         inbox = f"{url}/api/workflows/tasks"
         assert requests.get(inbox, headers=_bearer(token), timeout=10).status_code == 200

@@ -55,8 +55,12 @@ MARK = "_workflows_api"
 """Set on requests routed to this API's operations, before their input is parsed."""
 
 
-UNAUTHENTICATED = "Authentication required: log in, or send 'Authorization: Bearer <token>'"
-"""The detail of every 401 answer (which also carries ``WWW-Authenticate: Bearer``)."""
+UNAUTHENTICATED = (
+    "Authentication required: send a valid bearer token, 'Authorization: Bearer <token>'"
+)
+"""The detail of every 401 answer of both faces (which also carries ``WWW-Authenticate:
+Bearer``): it names the credential a program sends. (Django's session, which browsers
+use, also works on the django-ninja face.)"""
 
 MALFORMED = "Cannot parse request body"
 """The detail of a 400 for a body that is not JSON (with the parser's message under DEBUG)."""

@@ -5,23 +5,34 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath
 from litestar.testing import TestClient
 
 import workflows_app
 from tests.api import workflows as api_workflows
-from workflows_app import BaseMachineStep, LocalExecutionEngine, Workflow, WorkflowRegistry
+from tests.users import make_user
+from workflows_app import (
+    BaseHumanStep,
+    BaseMachineStep,
+    LocalExecutionEngine,
+    Workflow,
+    WorkflowRegistry,
+)
+from workflows_app.api import errors as api_errors
 from workflows_app.api import make_token
 from workflows_app.api.routes import router as ninja_router
 from workflows_app.contrib.litestar import WorkflowPlugin, WorkflowPluginConfig, configure_django
@@ -29,6 +40,9 @@ from workflows_app.core.registry import default_registry
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import WorkflowInstanceModel
 from workflows_app.repositories import HumanTaskRepository, WorkflowInstanceRepository
+from workflows_app.services import Actor
+
+DOCS_SRC = Path(__file__).resolve().parents[3] / "docs" / "src"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,6 +178,142 @@ def test_plugin__custom_keys_and_an_apps_own_repository_provider() -> None:
     with TestClient(app) as client:
         answer = client.get("/custom")
     assert answer.json() == {"engine": "LocalExecutionEngine", "repo": "mine"}
+
+
+@get("/start/{name:str}")
+async def _start(name: FromPath[str], workflow_registry: NamedDependency[Any]) -> str:
+    return workflow_registry.get_workflow_class(name).__name__
+
+
+def test_plugin__an_apps_own_route__library_errors_in_the_api_shape() -> None:
+    """An unknown workflow name in a route of the application's own: 404 in the API's shape,
+    not a 500; an application's own handler for library errors is kept."""
+    app = Litestar(route_handlers=[_start], plugins=[WorkflowPlugin()])
+    with TestClient(app) as client:
+        answer = client.get("/start/no_such_workflow")
+    assert answer.status_code == 404, answer.text
+    assert answer.json() == {
+        "status_code": 404,
+        "detail": "Workflow 'no_such_workflow' not found",
+        "code": "workflow_not_found",
+        "errors": [],
+    }
+
+    def mine(request: Any, exc: Exception) -> Response[str]:
+        return Response("mine", status_code=418)
+
+    app = Litestar(
+        route_handlers=[_start],
+        plugins=[WorkflowPlugin()],
+        exception_handlers={workflows_app.WorkflowsError: mine},
+    )
+    with TestClient(app) as client:
+        assert client.get("/start/no_such_workflow").status_code == 418
+
+
+@get("/whoami")
+async def _whoami(
+    request: Request[Any, Any, Any], workflow_actor: NamedDependency[Actor]
+) -> dict[str, Any]:
+    return {
+        "user_id": workflow_actor.user_id,
+        "tenant_id": workflow_actor.tenant_id,
+        "groups": sorted(workflow_actor.groups),
+        "request.user": request.user.username,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plugin__workflow_actor__the_caller_as_the_api_authenticates_it() -> None:
+    ann = make_user("ann", groups=["approvers"], tenant="acme")
+    app = Litestar(route_handlers=[_whoami], plugins=[WorkflowPlugin()])
+    with TestClient(app) as client:
+        answer = client.get("/whoami", headers=_bearer(ann))
+        refusals = [
+            client.get("/whoami", headers=headers)
+            for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"X-User": "ann"})
+        ]
+    assert answer.json() == {
+        "user_id": "ann",
+        "tenant_id": "acme",
+        "groups": ["approvers", "tenant:acme"],
+        "request.user": "ann",
+    }
+    for refused in refusals:
+        assert refused.status_code == 401, refused.text
+        assert refused.json() == {
+            "status_code": 401,
+            "detail": api_errors.UNAUTHENTICATED,
+            "code": "unauthenticated",
+            "errors": [],
+        }
+        assert refused.headers["www-authenticate"] == "Bearer"
+
+    # With the application's own authentication, that one.
+    def from_header(connection: ASGIConnection) -> Any:
+        return User.objects.filter(username=connection.headers.get("x-user", "")).first()
+
+    config = WorkflowPluginConfig(authenticate=from_header)
+    app = Litestar(route_handlers=[_whoami], plugins=[WorkflowPlugin(config)])
+    with TestClient(app) as client:
+        assert client.get("/whoami", headers={"X-User": "ann"}).json()["user_id"] == "ann"
+        assert client.get("/whoami", headers=_bearer(ann)).status_code == 401
+
+
+class Invoice(BaseHumanStep):
+    name = "approve_invoice"
+    assignee_group = "approvers"
+
+    def get_title(self, context):
+        return f"Approve {context.get('invoice')}"
+
+
+class InvoiceWorkflow(Workflow):
+    name = "docs_sample_invoice"
+    version = "1.0.0"
+    steps = [Invoice]
+    edges = []
+
+
+@pytest.fixture
+def _invoice_workflow() -> Any:
+    default_registry.register(InvoiceWorkflow)
+    yield
+    default_registry.unregister(InvoiceWorkflow.name)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_invoice_workflow")
+def test_docs_sample__my_inbox__needs_a_token__shows_the_callers_tenant_only() -> None:
+    """The route of the plugin's sample in the docs (docs/src/litestar_plugin.py), as users
+    copy it: each caller sees the tasks of their tenant; a caller without a tenant, those
+    without one."""
+    app = runpy.run_path(str(DOCS_SRC / "litestar_plugin.py"), run_name="docs_snippet")["app"]
+    engine = PersistentExecutionEngine(default_registry)
+    for tenant in ("acme", "globex", None):
+        engine.start_workflow_sync(
+            InvoiceWorkflow.name, {"invoice": f"{tenant or 'no one'}'s invoice"}, tenant_id=tenant
+        )
+    callers = {
+        "ann": make_user("ann", groups=["approvers"], tenant="acme"),
+        "gus": make_user("gus", groups=["approvers"], tenant="globex"),
+        "nora": make_user("nora", groups=["approvers"]),
+        "otto": make_user("otto", groups=["drivers"], tenant="acme"),
+    }
+    with TestClient(app) as client:
+        refused = client.get("/my-inbox")
+        inboxes = {
+            name: client.get("/my-inbox", headers=_bearer(user)).json()
+            for name, user in callers.items()
+        }
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "unauthenticated"
+    assert inboxes == {
+        "ann": ["Approve acme's invoice"],
+        "gus": ["Approve globex's invoice"],
+        "nora": ["Approve no one's invoice"],
+        "otto": [],  # acme's, but not an approver
+    }
 
 
 # -- the routes -----------------------------------------------------------------------------

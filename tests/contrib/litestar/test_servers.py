@@ -1,8 +1,16 @@
-"""The Litestar adapter under a real uvicorn process: the persistence guide's example, and
-Django's connections over many requests (none broken, none leaked)."""
+"""The Litestar adapter under a real uvicorn process: the persistence guide's example (also
+run exactly as its docstring says), and Django's connections over many requests (none
+broken, none leaked)."""
 
 from __future__ import annotations
 
+import ast
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +22,7 @@ import requests
 from django.contrib.auth.models import Permission, User
 from django.db import OperationalError, connection
 
-from tests.live_server import uvicorn_server
+from tests.live_server import REPO_ROOT, free_port, uvicorn_server
 from workflows_app.api import make_token
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
 
@@ -31,6 +39,7 @@ def test_example__the_guides_litestar_app_starts_a_workflow(tmp_path: Path) -> N
         env={"DJANGO_SETTINGS_MODULE": "examples.settings"},
     ) as url:
         answer = requests.post(url + "/workflows/approval/start", json={"amount": 120}, timeout=30)
+        unknown = requests.post(url + "/workflows/no_such_workflow/start", json={}, timeout=30)
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert body["status"] == "waiting"
@@ -40,6 +49,86 @@ def test_example__the_guides_litestar_app_starts_a_workflow(tmp_path: Path) -> N
     assert row.context_data["submitted"] is True
     task = HumanTaskModel.objects.get(instance_id=row.pk)
     assert (task.status, task.assignee_group) == ("pending", "managers")
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json() == {
+        "status_code": 404,
+        "detail": "Workflow 'no_such_workflow' not found",
+        "code": "workflow_not_found",
+        "errors": [],
+    }
+    assert WorkflowInstanceModel.objects.count() == 1
+
+
+def test_example__runs_as_its_docstring_says(tmp_path: Path) -> None:
+    """The commands of ``examples/litestar_app.py``'s docstring, run from the repository's
+    root in a shell's environment (no ``PYTHONPATH``, no ``DJANGO_SETTINGS_MODULE``):
+    migrate, serve, and the two ``curl`` calls. Only the port (a free one) and the
+    database (a new SQLite file) differ; ``curl`` also prints the status."""
+    source = (REPO_ROOT / "examples" / "litestar_app.py").read_text()
+    docstring = ast.get_docstring(ast.parse(source)) or ""
+    commands = [
+        shlex.split(line)
+        for line in (line.strip() for line in docstring.splitlines())
+        if line.startswith(("python -m ", "curl "))
+    ]
+    migrate, serve, start, unknown = commands
+    port = str(free_port())
+
+    def here(command: list[str]) -> list[str]:
+        return [sys.executable if arg == "python" else arg.replace("8001", port) for arg in command]
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "DATABASE_NAME")
+    }
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'example.sqlite3'}"
+    done = subprocess.run(
+        here(migrate), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            here(serve), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_port(int(port), server, tmp_path / "server.log")
+        answers = [
+            subprocess.run(
+                [*here(command), "-sS", "-w", "\n%{http_code}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout.rsplit("\n", 1)
+            for command in (start, unknown)
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    (started, started_status), (refused, refused_status) = answers
+    assert started_status == "201", started
+    assert json.loads(started)["status"] == "waiting"
+    assert refused_status == "404", refused
+    assert json.loads(refused) == {
+        "status_code": 404,
+        "detail": "Workflow 'no_such_workflow' not found",
+        "code": "workflow_not_found",
+        "errors": [],
+    }
+
+
+def _wait_for_port(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the example did not start:\n{log.read_text()}") from None
+            time.sleep(0.1)
 
 
 # -- connections --------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """What the API does to a request before parsing it, as the ninja face does and in its
 order: refuse an oversize body (413) and input no route may take (NUL characters, 404 in the
-path, 422 elsewhere; a JSON body that cannot be stored, 422),
-then authenticate (401)."""
+path, 422 elsewhere; a JSON body that cannot be stored, 422), then authenticate (401). And
+the same authentication for an application's own routes: the ``workflow_actor``
+dependency (:func:`actor_provider`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request
+from litestar.exceptions import NotAuthorizedException
 
 from workflows_app import conf
 from workflows_app.api import errors
@@ -16,8 +19,9 @@ from workflows_app.api.auth import user_for_token
 from workflows_app.contrib.litestar.inputs import query_lists
 from workflows_app.contrib.litestar.refusals import BODY
 from workflows_app.contrib.litestar.runtime import run_in_django
+from workflows_app.services import Actor
 
-__all__ = ["ApiGate", "bearer_token_user"]
+__all__ = ["ApiGate", "NotAuthenticated", "actor_provider", "bearer_token_user"]
 
 # Keys of the API routers' ``opt``, read here and by the handlers.
 SERVICE = "workflows_service"
@@ -34,6 +38,42 @@ def bearer_token_user(connection: Any) -> Any | None:
     if scheme.lower() != "bearer":
         return None
     return user_for_token(token)
+
+
+def authenticated_user(request: Any, authenticate: Callable[[Any], Any]) -> Any | None:
+    """``authenticate(request)``, in the request's Django thread: the user, who also goes
+    into the scope (``request.user``, for guards and tenant resolvers), or None."""
+    user = authenticate(request)
+    if user is not None:
+        request.scope["user"] = user
+    return user
+
+
+class NotAuthenticated(NotAuthorizedException):
+    """A route asked for the ``workflow_actor`` without valid credentials: 401, in the API's
+    error shape (the plugin answers it with
+    :func:`~workflows_app.contrib.litestar.refusals.api_error`)."""
+
+
+def actor_provider(authenticate: Callable[[Any], Any]) -> Callable[..., Any]:
+    """The provider of the ``workflow_actor`` dependency, for an application's own routes:
+    the caller as the API sees it, an :class:`~workflows_app.services.Actor` (user id,
+    groups, tenant from ``WORKFLOWS["TENANT_RESOLVER"]``, permissions), authenticated as
+    the API authenticates (``authenticate``); :class:`NotAuthenticated` without a user."""
+
+    def actor(request: Request[Any, Any, Any]) -> Actor | None:
+        user = authenticated_user(request, authenticate)
+        return None if user is None else Actor.for_request(request, user)
+
+    async def provide_workflow_actor(request: Request[Any, Any, Any]) -> Actor:
+        found = await run_in_django(actor, request)
+        if found is None:
+            raise NotAuthenticated(
+                detail=errors.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return found
+
+    return provide_workflow_actor
 
 
 class ApiGate:
@@ -68,7 +108,7 @@ class ApiGate:
         opt = scope["route_handler"].opt
         if not opt.get(PUBLIC):
             request: Request[Any, Any, Any] = Request(scope, receive, send)
-            user = await run_in_django(opt[AUTHENTICATE], request)
+            user = await run_in_django(authenticated_user, request, opt[AUTHENTICATE])
             if user is None:
                 await _send_answer(
                     send,
@@ -76,7 +116,6 @@ class ApiGate:
                     [(b"www-authenticate", b"Bearer")],
                 )
                 return
-            scope["user"] = user
         await self.app(scope, receive, send)
 
 

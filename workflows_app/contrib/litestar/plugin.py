@@ -26,6 +26,7 @@ __all__ = ["WorkflowPlugin", "WorkflowPluginConfig"]
 
 INSTANCE_REPOSITORY_KEY = "workflow_instance_repo"
 TASK_REPOSITORY_KEY = "human_task_repo"
+ACTOR_KEY = "workflow_actor"
 
 
 @dataclass
@@ -59,10 +60,13 @@ class WorkflowPlugin(InitPluginProtocol):
 
     Django must be set up first (:func:`~workflows_app.contrib.litestar.configure_django`).
     The plugin provides the dependencies ``workflow_registry`` and ``workflow_engine``
-    (under the configured keys), ``workflow_instance_repo`` and ``human_task_repo`` (unless
-    the application provides them itself), installs
-    :class:`~workflows_app.contrib.litestar.DjangoConnectionMiddleware`, and with
-    ``enable_api`` mounts the REST API under ``api_path_prefix``.
+    (under the configured keys), ``workflow_instance_repo``, ``human_task_repo`` and
+    ``workflow_actor``, the authenticated caller (unless the application provides them
+    itself), installs
+    :class:`~workflows_app.contrib.litestar.DjangoConnectionMiddleware`, answers the
+    library's exceptions in the application's routes as the API does (an unknown workflow
+    is a 404, not a 500), and with ``enable_api`` mounts the REST API under
+    ``api_path_prefix``.
     """
 
     def __init__(self, config: WorkflowPluginConfig | None = None) -> None:
@@ -90,6 +94,13 @@ class WorkflowPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         _require_django()
+        from workflows_app.contrib.litestar.gate import (
+            NotAuthenticated,
+            actor_provider,
+            bearer_token_user,
+        )
+        from workflows_app.contrib.litestar.refusals import api_error
+        from workflows_app.core.exceptions import WorkflowsError
         from workflows_app.core.registry import default_registry
         from workflows_app.engine.persistent import PersistentExecutionEngine
 
@@ -115,12 +126,18 @@ class WorkflowPlugin(InitPluginProtocol):
         dependencies.setdefault(
             TASK_REPOSITORY_KEY, Provide(self._provide_task_repo, sync_to_thread=False)
         )
+        authenticate = config.authenticate or bearer_token_user
+        dependencies.setdefault(ACTOR_KEY, Provide(actor_provider(authenticate)))
+        # The application's own routes answer what the library raises as the API does (an
+        # unknown workflow name: 404, a task completed twice: 409), not with a 500.
+        handlers = app_config.exception_handlers
+        handlers.setdefault(WorkflowsError, api_error)
+        handlers.setdefault(NotAuthenticated, api_error)
         if DjangoConnectionMiddleware not in app_config.middleware:
             app_config.middleware.insert(0, DjangoConnectionMiddleware)
 
         if config.enable_api:
             from workflows_app.contrib.litestar.controllers import build_routers
-            from workflows_app.contrib.litestar.gate import bearer_token_user
             from workflows_app.contrib.litestar.refusals import routing_errors
             from workflows_app.services import WorkflowService
 
@@ -132,7 +149,7 @@ class WorkflowPlugin(InitPluginProtocol):
                 build_routers(
                     path=config.api_path_prefix,
                     service=WorkflowService(engine),
-                    authenticate=config.authenticate or bearer_token_user,
+                    authenticate=authenticate,
                     guards=list(config.api_guards),
                     tags=list(config.api_tags),
                     include_in_schema=config.include_api_in_schema,
