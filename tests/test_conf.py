@@ -32,7 +32,7 @@ def test_get_settings__defaults() -> None:
         API_TOKEN_MAX_AGE=30 * 24 * 3600.0,
         API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
-        MERMAID_URL="https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs",
+        MERMAID_URL=None,
     )
 
 
@@ -45,8 +45,8 @@ def test_get_settings__defaults() -> None:
         ({"API_MAX_BODY_BYTES": True}, "API_MAX_BODY_BYTES'] must be a number above 0"),
         ({"API_TOKEN_CACHE_SECONDS": -1}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
         ({"API_TOKEN_CACHE_SECONDS": "5"}, "API_TOKEN_CACHE_SECONDS'] must be a number of seconds"),
-        ({"MERMAID_URL": None}, "MERMAID_URL'] must be a non-empty URL"),
-        ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be a non-empty URL"),
+        ({"MERMAID_URL": 11}, "MERMAID_URL'] must be None or a non-empty URL"),
+        ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be None or a non-empty URL"),
     ],
 )
 def test_invalid_values__api_settings(raw, message) -> None:

@@ -94,10 +94,12 @@ class WorkflowsSettings:
     API_MAX_BODY_BYTES: int = 1024 * 1024
     """The largest request body the REST API reads; larger ones get a 413."""
 
-    MERMAID_URL: str = "https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs"
-    """Where the admin's pages load mermaid.js from to draw workflow graphs: the URL of an
-    ES module build of Mermaid 11 (a CDN, or a copy the project serves itself). When the
-    script cannot load, the pages show the graph's Mermaid text instead."""
+    MERMAID_URL: str | None = None
+    """Where the admin's pages load mermaid.js from to draw workflow graphs. None (the
+    default): the copy of Mermaid 11 in the app's static files, so the pages need no other
+    server. Otherwise a URL of Mermaid 11: its single-file build (``mermaid.min.js``), or
+    an ES module build (a URL ending in ``.mjs``). When the script cannot load, the pages
+    say so and show the graph's Mermaid text instead."""
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -189,9 +191,11 @@ def invalid_values(raw: Any) -> list[str]:
             f"{SETTING_NAME}['API_TOKEN_CACHE_SECONDS'] must be a number of seconds, 0 or "
             f"more, not {cache!r}."
         )
-    mermaid = raw.get("MERMAID_URL", WorkflowsSettings.MERMAID_URL)
-    if not isinstance(mermaid, str) or not mermaid.strip():
-        problems.append(f"{SETTING_NAME}['MERMAID_URL'] must be a non-empty URL, not {mermaid!r}.")
+    mermaid = raw.get("MERMAID_URL")
+    if mermaid is not None and (not isinstance(mermaid, str) or not mermaid.strip()):
+        problems.append(
+            f"{SETTING_NAME}['MERMAID_URL'] must be None or a non-empty URL, not {mermaid!r}."
+        )
     return problems
 
 
