@@ -28,6 +28,16 @@ def test_home__redirects_to_admin(client: Client) -> None:
     assert response["Location"] == "/admin/"
 
 
+def test_api_docs__swagger_ui_from_static_files(client: Client) -> None:
+    response = client.get("/api/docs")
+    text = response.content.decode()
+
+    assert response.status_code == 200
+    assert '<script src="/static/ninja/swagger-ui-bundle.js"></script>' in text
+    assert '<link type="text/css" rel="stylesheet" href="/static/ninja/swagger-ui.css">' in text
+    assert "://" not in text  # nothing from another origin (django-ninja's CDN page has some)
+
+
 async def test_asgi_application__serves_admin_static_files() -> None:
     from project.asgi import application
 
