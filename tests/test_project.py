@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.staticfiles import finders
 from django.core import checks
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -26,6 +28,24 @@ def test_home__redirects_to_admin(client: Client) -> None:
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+def test_favicon__redirects_to_the_apps_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/static/workflows_app/favicon.ico"
+    icon = finders.find("workflows_app/favicon.ico")
+    assert icon is not None
+    assert Path(icon).read_bytes()[:4] == b"\x00\x00\x01\x00"  # an .ico file
+
+
+@pytest.mark.django_db
+def test_admin_pages__link_the_icon(client: Client) -> None:
+    text = client.get("/admin/login/").content.decode()
+
+    assert '<link rel="icon" href="/static/workflows_app/favicon.svg" type="image/svg+xml">' in text
+    assert finders.find("workflows_app/favicon.svg") is not None
 
 
 def test_api_docs__swagger_ui_from_static_files(client: Client) -> None:
