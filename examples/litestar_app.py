@@ -4,20 +4,28 @@ Against the guide, only the imports and the engine's construction change: Django
 name the database (no SQLAlchemy engine or session), and ``DjangoConnectionMiddleware``
 handles Django's connections per request. Two fixes to the guide itself: ``ApprovalWorkflow``,
 which it uses without showing, is defined here; and the route's path parameter has its type
-(``{name:str}``), without which Litestar refuses to build the application.
+(``{name:str}``), without which Litestar refuses to build the application. One addition: the
+OpenAPI docs at /schema are Swagger UI served by the application itself
+(``LocalSwaggerRenderPlugin``), where Litestar's default pages load from CDNs.
 
 Run it: ``DJANGO_SETTINGS_MODULE=examples.settings django-admin migrate``, then
 ``uvicorn examples.litestar_app:app``, then
-``curl -X POST localhost:8000/workflows/approval/start -d '{"amount": 120}'``.
+``curl -X POST localhost:8000/workflows/approval/start -d '{"amount": 120}'``, or open
+http://localhost:8000/schema.
 """
 
 from __future__ import annotations
 
 from litestar import Litestar, post
 from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
 
 from workflows_app import BaseHumanStep, BaseMachineStep, Workflow, WorkflowRegistry
-from workflows_app.contrib.litestar import DjangoConnectionMiddleware, configure_django
+from workflows_app.contrib.litestar import (
+    DjangoConnectionMiddleware,
+    LocalSwaggerRenderPlugin,
+    configure_django,
+)
 
 # Database setup: Django's, from a settings module (before anything imports a model).
 configure_django("examples.settings")
@@ -87,4 +95,8 @@ app = Litestar(
         "engine": Provide(provide_engine),
     },
     middleware=[DjangoConnectionMiddleware],
+    # The docs at /schema, with nothing loaded from another origin.
+    openapi_config=OpenAPIConfig(
+        title="Approval example", version="1.0.0", render_plugins=[LocalSwaggerRenderPlugin()]
+    ),
 )

@@ -15,6 +15,7 @@ imported here needs Django to be set up.
 
 from __future__ import annotations
 
+from workflows_app.contrib.litestar.openapi import LocalSwaggerRenderPlugin
 from workflows_app.contrib.litestar.plugin import WorkflowPlugin, WorkflowPluginConfig
 from workflows_app.contrib.litestar.runtime import (
     DjangoConnectionMiddleware,
@@ -24,6 +25,7 @@ from workflows_app.contrib.litestar.runtime import (
 
 __all__ = [
     "DjangoConnectionMiddleware",
+    "LocalSwaggerRenderPlugin",
     "WorkflowPlugin",
     "WorkflowPluginConfig",
     "configure_django",
