@@ -4,9 +4,11 @@ Against the guide, only the imports and the engine's construction change: Django
 name the database (no SQLAlchemy engine or session), and ``DjangoConnectionMiddleware``
 handles Django's connections per request. Two fixes to the guide itself: ``ApprovalWorkflow``,
 which it uses without showing, is defined here; and the route's path parameter has its type
-(``{name:str}``), without which Litestar refuses to build the application. One addition:
+(``{name:str}``), without which Litestar refuses to build the application. Two additions:
 the adapter's exception handler, so that a name no workflow has is a 404 in the API's
-error shape, not a 500.
+error shape, not a 500; and the OpenAPI docs at /schema are Swagger UI served by the
+application itself (``LocalSwaggerRenderPlugin``), where Litestar's default pages load
+from CDNs.
 
 Run it from the repository's root, the directory of ``manage.py`` (``python -m`` puts it
 on Python's path, so the ``examples`` package is found), with the ``dev`` extra installed::
@@ -22,13 +24,15 @@ then, in another terminal (port 8001: ``make run`` serves the demo project on 80
 The first answers 201 with the new instance's id and ``"status": "waiting"`` (for the
 manager's approval); the second 404, ``{"status_code": 404, "detail": "Workflow
 'no_such_workflow' not found", "code": "workflow_not_found", "errors": []}``. The
-database is SQLite in ``examples/example.sqlite3``, or ``DATABASE_URL``.
+database is SQLite in ``examples/example.sqlite3``, or ``DATABASE_URL``. The API's
+documentation is at http://localhost:8001/schema.
 """
 
 from __future__ import annotations
 
 from litestar import Litestar, post
 from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
 
 from workflows_app import (
     BaseHumanStep,
@@ -37,7 +41,11 @@ from workflows_app import (
     WorkflowRegistry,
     WorkflowsError,
 )
-from workflows_app.contrib.litestar import DjangoConnectionMiddleware, configure_django
+from workflows_app.contrib.litestar import (
+    DjangoConnectionMiddleware,
+    LocalSwaggerRenderPlugin,
+    configure_django,
+)
 
 # Database setup: Django's, from a settings module (before anything imports a model).
 configure_django("examples.settings")
@@ -110,4 +118,8 @@ app = Litestar(
     middleware=[DjangoConnectionMiddleware],
     # The library's exceptions in the API's error shape: an unknown name is a 404.
     exception_handlers={WorkflowsError: api_error},
+    # The docs at /schema, with nothing loaded from another origin.
+    openapi_config=OpenAPIConfig(
+        title="Approval example", version="1.0.0", render_plugins=[LocalSwaggerRenderPlugin()]
+    ),
 )

@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # django-ninja: with it installed, /api/docs serves Swagger UI from static files
+    # rather than from a CDN.
+    "ninja",
     "workflows_app",
     "project.demo",
 ]

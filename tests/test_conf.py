@@ -33,7 +33,7 @@ def test_get_settings__defaults() -> None:
         API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
         JSON_MAX_DEPTH=64,
-        MERMAID_URL="https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs",
+        MERMAID_URL=None,
     )
 
 
@@ -49,8 +49,8 @@ def test_get_settings__defaults() -> None:
         ({"JSON_MAX_DEPTH": 1}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
         ({"JSON_MAX_DEPTH": 64.0}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
         ({"JSON_MAX_DEPTH": True}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
-        ({"MERMAID_URL": None}, "MERMAID_URL'] must be a non-empty URL"),
-        ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be a non-empty URL"),
+        ({"MERMAID_URL": 11}, "MERMAID_URL'] must be None or a non-empty URL"),
+        ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be None or a non-empty URL"),
     ],
 )
 def test_invalid_values__api_settings(raw, message) -> None:

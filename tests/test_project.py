@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,15 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.staticfiles import finders
 from django.core import checks
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client, override_settings
+
+from workflows_app.admin.base import mermaid_url
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.django_db
@@ -31,6 +38,74 @@ def test_home__redirects_to_admin(client: Client) -> None:
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+def test_favicon__redirects_to_the_apps_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/static/workflows_app/favicon.ico"
+    icon = finders.find("workflows_app/favicon.ico")
+    assert icon is not None
+    assert Path(icon).read_bytes()[:4] == b"\x00\x00\x01\x00"  # an .ico file
+
+
+@pytest.mark.django_db
+def test_admin_pages__link_the_icon(client: Client) -> None:
+    text = client.get("/admin/login/").content.decode()
+
+    assert '<link rel="icon" href="/static/workflows_app/favicon.svg" type="image/svg+xml">' in text
+    assert finders.find("workflows_app/favicon.svg") is not None
+
+
+def test_api_docs__swagger_ui_from_static_files(client: Client) -> None:
+    response = client.get("/api/docs")
+    text = response.content.decode()
+
+    assert response.status_code == 200
+    assert '<script src="/static/ninja/swagger-ui-bundle.js"></script>' in text
+    assert '<link type="text/css" rel="stylesheet" href="/static/ninja/swagger-ui.css">' in text
+    assert "://" not in text  # nothing from another origin (django-ninja's CDN page has some)
+
+
+def test_pages__name_no_other_origin() -> None:
+    """The templates, scripts and styles of the app and the demo load nothing from
+    elsewhere (the browser tests check the pages as served: tests/browser/test_offline.py)."""
+    sources = [
+        *(ROOT / "workflows_app" / "templates").rglob("*.html"),
+        *(ROOT / "project" / "templates").rglob("*.html"),
+        *(
+            path
+            for path in (ROOT / "workflows_app" / "static").rglob("*.*")
+            if "vendor" not in path.parts and path.suffix in {".js", ".css", ".svg"}
+        ),
+    ]
+    assert len(sources) > 10
+    for path in sources:
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert re.search(r"(https?:)?//[\w.-]+\.\w+/", text) is None, path
+
+
+def test_collectstatic__with_hashed_names_keeps_the_vendored_files(tmp_path: Path) -> None:
+    manifest_storage = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    with override_settings(STATIC_ROOT=tmp_path, STORAGES=manifest_storage):
+        call_command("collectstatic", "--noinput", verbosity=0)
+        manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+        url = mermaid_url()
+
+    for name in (
+        "workflows_app/vendor/mermaid/mermaid.min.js",
+        "workflows_app/graph.js",
+        "workflows_app/favicon.svg",
+        "workflows_app/favicon.ico",
+        "ninja/swagger-ui-bundle.js",
+        "ninja/swagger-ui.css",
+    ):
+        assert (tmp_path / manifest[name]).is_file(), name
+    assert url == "/static/" + manifest["workflows_app/vendor/mermaid/mermaid.min.js"]
 
 
 async def test_asgi_application__serves_admin_static_files() -> None:

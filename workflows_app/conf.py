@@ -108,10 +108,12 @@ class WorkflowsSettings:
     ``TaskValidationError`` for an answer) from the engine, a failed step for a step's
     output."""
 
-    MERMAID_URL: str = "https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs"
-    """Where the admin's pages load mermaid.js from to draw workflow graphs: the URL of an
-    ES module build of Mermaid 11 (a CDN, or a copy the project serves itself). When the
-    script cannot load, the pages show the graph's Mermaid text instead."""
+    MERMAID_URL: str | None = None
+    """Where the admin's pages load mermaid.js from to draw workflow graphs. None (the
+    default): the copy of Mermaid 11 in the app's static files, so the pages need no other
+    server. Otherwise a URL of Mermaid 11: its single-file build (``mermaid.min.js``), or
+    an ES module build (a URL ending in ``.mjs``). When the script cannot load, the pages
+    say so and show the graph's Mermaid text instead."""
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -203,8 +205,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "must be a whole number from 2 to 500",
     ),
     "MERMAID_URL": (
-        lambda value: isinstance(value, str) and bool(value.strip()),
-        "must be a non-empty URL",
+        lambda value: value is None or (isinstance(value, str) and bool(value.strip())),
+        "must be None or a non-empty URL",
     ),
 }
 """What each key's value must be: a test, and the message's words when it fails."""

@@ -9,10 +9,13 @@ time and completes when retried; ``api_webhook`` waits for a webhook call.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import uuid
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -27,6 +30,7 @@ from tests.admin.console_support import (
 )
 from tests.api import workflows
 from workflows_app import Workflow
+from workflows_app.admin.base import MERMAID_SCRIPT
 from workflows_app.admin.instances import WorkflowInstanceAdmin, duration_text
 from workflows_app.core.registry import default_registry
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
@@ -313,13 +317,16 @@ def test_page__summary_graph_timeline_tasks_and_data(operator) -> None:
     assert '<span class="wf-badge wf-badge-waiting">waiting</span>' in summary
     assert "1.0.0" in summary and "acme" in summary and "wilma" in summary
     assert "review" in summary  # the current step
-    # The graph: Mermaid text with the state, for mermaid.js and as text.
+    # The graph: Mermaid text with the state, once, for people and for mermaid.js.
     mermaid = response.context["mermaid"]
     assert mermaid.startswith("graph TD")
     assert "style prepare" in mermaid and "style review" in mermaid
-    assert '<pre class="mermaid" data-mermaid-url="' in text
-    assert text.count(html.escape(mermaid)) == 2  # drawn, and kept under "Mermaid text"
-    assert '<details class="wf-graph-source"><summary>Mermaid text</summary>' in text
+    assert '<div class="wf-graph-drawing" data-mermaid-url="' in text
+    assert text.count(html.escape(mermaid)) == 1
+    assert (
+        '<details class="wf-graph-source"><summary>Mermaid text</summary>'
+        f'<pre class="wf-json" id="wf-graph-text">{html.escape(mermaid)}</pre></details>'
+    ) in text
     # The timeline: prepare succeeded, review waits.
     timeline = text[text.index("wf-timeline") : text.index("wf-tasks")]
     assert timeline.index("prepare") < timeline.index("review")
@@ -359,11 +366,26 @@ def test_page__mermaid_url_setting_is_where_the_graph_script_loads_from(operator
     ):
         custom = operator.get(page(instance)).content.decode()
 
-    pinned = "https://cdn.jsdelivr.net/npm/mermaid@11.4.1/dist/mermaid.esm.min.mjs"
-    assert f'data-mermaid-url="{pinned}"' in default
+    vendored = "/static/workflows_app/vendor/mermaid/mermaid.min.js"
+    assert f'data-mermaid-url="{vendored}"' in default
     assert f'data-mermaid-url="{url}"' in custom
-    assert pinned not in custom
+    assert vendored not in custom
     assert '<script type="module" src="/static/workflows_app/graph.js"></script>' in custom
+
+
+def test_page__the_vendored_mermaid_script_is_a_static_file_its_readme_describes() -> None:
+    found = finders.find(MERMAID_SCRIPT)
+    assert found is not None
+    script = Path(found)
+    readme = (script.parent / "README.md").read_text()
+    assert (script.parent / "LICENSE").read_text().startswith("The MIT License")
+    assert hashlib.sha256(script.read_bytes()).hexdigest() in readme
+    # The single-file build: it defines window.mermaid and imports nothing.
+    text = script.read_text()
+    assert text.rstrip().endswith(
+        'globalThis["mermaid"] = globalThis.__esbuild_esm_mermaid_nm["mermaid"].default;'
+    )
+    assert "import(" not in text and "sourceMappingURL" not in text
 
 
 def test_page__failed_step_is_shown_with_its_error(operator) -> None:

@@ -5,6 +5,10 @@ The browser is the system's Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``); 
 never downloads one. Without it, or without the ``playwright`` package, the tests marked
 ``browser`` are skipped, with the reason (with ``BROWSER_TESTS=required``, as in CI, the
 run stops instead).
+
+Screenshots that tests take with the ``screenshot`` fixture go to ``$BROWSER_SCREENSHOTS``,
+or else to ``screenshots/`` in pytest's temporary directory (the last run's is
+``/tmp/pytest-of-<user>/pytest-current/screenshots/``).
 """
 
 from __future__ import annotations
@@ -90,6 +94,28 @@ def browser() -> Iterator[Any]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots of this run go (see the module's docstring)."""
+    chosen = os.environ.get("BROWSER_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def screenshot(screenshots_dir: Path, request: pytest.FixtureRequest) -> Any:
+    """``screenshot(page, "name")``: save the whole page as ``<test>--<name>.png``; return
+    the file's path."""
+
+    def take(page: Any, name: str) -> Path:
+        path = screenshots_dir / f"{request.node.name}--{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
 
 
 @pytest.fixture

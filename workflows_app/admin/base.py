@@ -4,7 +4,8 @@ request has an :class:`~workflows_app.services.Actor` whose rules scope what it 
 Staff users may open every page; what they then see is what the service lets their
 actor see (tasks offered to them, instances they started or hold a task of, everything
 with the view permissions; their tenant only). Nothing here writes a row: actions call
-the service, which calls the engine.
+the service, which calls the engine. The pages that draw a graph load mermaid.js from
+:func:`mermaid_url`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,20 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.templatetags.static import static
 
+from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowsError
 from workflows_app.services import Actor, NotAllowedError, WorkflowService, get_service
+
+MERMAID_SCRIPT = "workflows_app/vendor/mermaid/mermaid.min.js"
+"""The copy of mermaid.js in the app's static files (see its README.md)."""
+
+
+def mermaid_url() -> str:
+    """Where the pages that draw a graph load mermaid.js from: ``WORKFLOWS["MERMAID_URL"]``,
+    or by default the app's own copy, through the project's static files storage."""
+    return conf.get_settings().MERMAID_URL or static(MERMAID_SCRIPT)
 
 
 def actor_of(request: HttpRequest) -> Actor:

@@ -22,8 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from workflows_app import conf
-from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
+from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowsError
 from workflows_app.core.registry import version_key
@@ -176,7 +175,7 @@ class WorkflowDefinitionAdmin(EngineOwnedAdmin):
             "row": row,
             "definition": definition,
             "mermaid": definition.to_mermaid() if definition is not None else None,
-            "mermaid_url": conf.get_settings().MERMAID_URL,
+            "mermaid_url": mermaid_url(),
             "steps": steps,
             "edges": edges,
             "can_activate": may_change and not row.is_active,

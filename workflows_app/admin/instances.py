@@ -7,7 +7,7 @@ and retry the selected instances through the service, one by one, and say which 
 move and why; only users with ``cancel_workflow`` / ``retry_workflow`` are offered them.
 
 An instance's page shows its state (a Mermaid graph, drawn in the browser by mermaid.js
-from ``WORKFLOWS["MERMAID_URL"]``, its text when the script cannot load), its step
+from the app's static files, its text when the script cannot load), its step
 executions as a timeline, its tasks, its data, and the buttons that cancel or retry it.
 Every POST answers with a redirect back to the page; an error is a message on it.
 """
@@ -28,8 +28,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from workflows_app import conf
-from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
+from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
 from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
@@ -284,7 +283,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "definition": definition,
             "steps": list(definition.steps) if definition is not None else [],
             "mermaid": mermaid,
-            "mermaid_url": conf.get_settings().MERMAID_URL,
+            "mermaid_url": mermaid_url(),
             "timeline": [_timeline_entry(execution) for execution in history],
             "tasks": tasks,
             "context_json": pretty_json(row.context_data),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows_app.contrib.litestar.openapi import LocalSwaggerRenderPlugin
 from workflows_app.contrib.litestar.plugin import WorkflowPlugin, WorkflowPluginConfig
 from workflows_app.contrib.litestar.runtime import (
     DjangoConnectionMiddleware,
@@ -29,6 +30,7 @@ from workflows_app.contrib.litestar.runtime import (
 
 __all__ = [
     "DjangoConnectionMiddleware",
+    "LocalSwaggerRenderPlugin",
     "WorkflowPlugin",
     "WorkflowPluginConfig",
     "api_error",
