@@ -127,11 +127,17 @@ def test_list__columns_order_and_filters(operator) -> None:
 
     assert response.context["title"] == "Workflow instances"
     assert [row.pk for row in response.context["cl"].result_list] == [waiting.pk, failed.pk]
-    assert f'<code title="{failed.pk}">{str(failed.pk)[:8]}</code>' in text
-    assert 'api_flaky <span class="wf-version">1.0.0</span>' in text
+    assert f'<code class="wf-sub" title="{failed.pk}">{str(failed.pk)[:8]}</code>' in text
+    assert f'<a href="{page(failed)}">api_flaky</a> <span class="wf-version">1.0.0</span>' in text
     assert '<span class="wf-badge wf-badge-failed">failed</span>' in text
-    assert '<span class="wf-badge wf-badge-waiting">waiting</span>' in text
-    assert "wilma" in text and "acme" in text
+    # A live instance's current step is under its status; the starter under the start.
+    assert (
+        '<span class="wf-badge wf-badge-waiting">waiting</span><span class="wf-sub">at review'
+    ) in text
+    assert '<span class="wf-sub">by wilma</span>' in text
+    # Tenancy is on: every row is the user's tenant's, so there is no tenant column.
+    headers = [header["text"] for header in response.context["result_headers"]]
+    assert headers[1:] == ["instance", "status", "started", "ended"]  # [0]: the checkbox
     assert listed(operator, "?status=failed") == [failed.pk]
     assert listed(operator, "?status=waiting&workflow=api_review") == [waiting.pk]
     assert listed(operator, "?status=completed") == []
