@@ -30,6 +30,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from workflows_app import conf
+from workflows_app.admin import start
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
@@ -143,6 +144,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
     list_per_page = 50
     show_full_result_count = False  # one COUNT per page, not two
     actions: Any = ("cancel_instances", "retry_instances")
+    change_list_template = "admin/workflows_app/workflowinstancemodel/change_list.html"
     change_form_template = "admin/workflows_app/workflowinstancemodel/instance.html"
     list_title = "Workflow instances"
 
@@ -150,6 +152,16 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         if actor_of(request).scoped:
             return tuple(name for name in self.list_display if name != "tenant")
         return self.list_display
+
+    def get_urls(self) -> list[Any]:
+        return [*start.urls(self), *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        extra_context = {
+            "can_start": actor_of(request).can("start_workflow"),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowInstanceModel]:
         # The list shows no JSON columns: leave the (possibly large) data in the database.
