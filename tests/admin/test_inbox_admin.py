@@ -610,3 +610,21 @@ def test_task_page__a_task_not_offered_is_not_found(alice) -> None:
     assert alice.get(missing).status_code == 404
     not_a_uuid = reverse("admin:workflows_app_humantaskmodel_change", args=["nope"])
     assert alice.get(not_a_uuid).status_code == 404
+
+
+def test_task_page__a_completed_task_shows_who_completed_it(alice) -> None:
+    task = review()
+    PersistentExecutionEngine().complete_task_sync(task.pk, "alice", {"approved": True})
+
+    text = alice.get(page(task)).content.decode()
+
+    completed_by = text.split('id="wf-completed-by">', 1)[1].split("</dd>", 1)[0]
+    assert completed_by.startswith("alice, <time datetime=")
+    assigned_to = text.split('id="wf-assigned-to">', 1)[1].split("</dd>", 1)[0]
+    assert assigned_to == "group reviewers"  # not "(unclaimed)": nobody may claim it now
+    # In the list too: who completed it, not the group it was offered to.
+    listing = alice.get(INBOX + "?status=completed").content.decode()
+    assert "<em>completed by</em> alice" in listing
+    # A pending one still says it waits for someone of the group.
+    pending = review()
+    assert "group reviewers (unclaimed)" in alice.get(page(pending)).content.decode()

@@ -30,6 +30,7 @@ from workflows_app import Workflow
 from workflows_app.admin.instances import WorkflowInstanceAdmin, duration_text
 from workflows_app.core.registry import default_registry
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
+from workflows_app.services import get_service
 
 pytestmark = pytest.mark.django_db
 
@@ -565,3 +566,18 @@ def test_duration_text() -> None:
     assert duration_text(timedelta(minutes=3, seconds=5)) == "3 min 5 s"
     assert duration_text(timedelta(hours=2, minutes=10)) == "2 h 10 min"
     assert duration_text(timedelta(days=3, hours=4)) == "3 d 4 h"
+
+
+def test_page__a_failed_or_canceled_instance_has_ended_not_completed(operator) -> None:
+    failed = start("api_flaky", tenant="acme")
+    canceled = start("api_review", tenant="acme")
+    get_service().engine.cancel_workflow_sync(canceled.pk, "not needed")
+
+    for row in (failed, canceled):
+        text = operator.get(page(row)).content.decode()
+        assert "<dt>Ended</dt>" in text and "Completed</dt>" not in text
+        ended = text.split('id="wf-instance-ended">', 1)[1].split("</dd>", 1)[0]
+        assert ended.startswith("<time datetime=") and "just now" in ended
+    listing = operator.get(LIST + "?status=canceled")
+    headers = [header["text"] for header in listing.context["result_headers"]]
+    assert "ended" in headers and "completed" not in headers

@@ -19,7 +19,7 @@ from django import template
 from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import avoid_wrapping, format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import TIME_STRINGS
 from django.utils.translation import gettext
@@ -49,11 +49,11 @@ _UNITS = (
 
 def _span_text(span: timedelta) -> str:
     """``span`` (a minute or more) in its largest unit, rounded: "3 days" for 2 days and
-    23 hours (Django's ``timesince`` would say "2 days")."""
+    23 hours (Django's ``timesince`` would say "2 days"); one line (no break inside)."""
     for name, unit in _UNITS:
         if span >= unit:
-            return TIME_STRINGS[name] % {"num": round(span / unit)}
-    return TIME_STRINGS["minute"] % {"num": 1}
+            return avoid_wrapping(TIME_STRINGS[name] % {"num": round(span / unit)})
+    return avoid_wrapping(TIME_STRINGS["minute"] % {"num": 1})
 
 
 @register.filter(is_safe=True)
