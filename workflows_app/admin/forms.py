@@ -172,4 +172,6 @@ def _field(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
 def _to_json(value: Any) -> Any:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a "number" typed as 38 is 38, not 38.0
     return value
