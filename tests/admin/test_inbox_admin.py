@@ -197,22 +197,31 @@ def test_inbox__the_old_scope_name_visible_is_all_or_the_offered_tasks(alice) ->
 
 
 def test_inbox__says_which_tasks_it_lists(alice) -> None:
-    operator = make_staff("olga", perms=("view_humantaskmodel",))
-    superuser = make_staff("root", superuser=True)
+    operator = make_staff("olga", perms=("view_humantaskmodel",), tenant="acme")
+    superuser = make_staff("root", superuser=True, tenant="acme")
+    untenanted = make_staff("sam", superuser=True)
 
     note = note_of(alice)
     assert note.startswith("Tasks offered to you: assigned to you, or unassigned in one of")
     assert "every task" not in note
-    assert note_of(alice, "?scope=assigned") == "Tasks assigned to you."
-    assert note_of(operator).endswith("You are in no group. You may see every task: all tasks.")
+    assert note_of(alice, "?scope=assigned").startswith("Tasks assigned to you. ")
+    assert note_of(operator).endswith("You may see every task: all tasks.")
     # A superuser in no group has no task offered: the inbox says where the tasks are.
     assert note_of(superuser).endswith(
-        "You are in no group. You may see and complete every task as a superuser: all tasks."
+        "You may see and complete every task as a superuser: all tasks."
+    )
+    assert note_of(untenanted).endswith(
+        "You are in no group. You belong to no tenant: only tasks without one are listed. "
+        "You may see and complete every task as a superuser: all tasks."
     )
     html = superuser.get(INBOX).content.decode()
     assert 'You may see and complete every task as a superuser: <a href="?scope=all">' in html
     assert note_of(superuser, "?scope=all") == (
         "Every task of your tenant, whoever it is offered to."
+    )
+    # With tenancy on, a user of no tenant sees only the tasks without one, and is told.
+    assert note_of(untenanted, "?scope=all") == (
+        "Every task without a tenant (you belong to none), whoever it is for."
     )
 
 

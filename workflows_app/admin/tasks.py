@@ -213,6 +213,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         scope = request.GET.get("scope") or ScopeFilter.default
         no_group = "" if actor.groups else " You are in no group."
         if scope == TaskScope.ALL:
+            if actor.scoped and actor.tenant_id is None:
+                return "Every task without a tenant (you belong to none), whoever it is for."
             return "Every task of your tenant, whoever it is offered to."
         if scope == TaskScope.ASSIGNED:
             note = "Tasks assigned to you."
@@ -223,6 +225,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
                 "Tasks offered to you: assigned to you, or unassigned in one of your groups "
                 f"or in no group.{no_group}"
             )
+        if actor.scoped and actor.tenant_id is None:
+            note += " You belong to no tenant: only tasks without one are listed."
         if not self.service.sees_all_tasks(actor):
             return note
         verb = "see and complete" if actor.can("complete_any_task") else "see"
