@@ -2,7 +2,8 @@
 
 The list shows, by default, the pending tasks offered to the user (assigned to them,
 or unassigned in their groups, or in no group), earliest due first; filters choose
-another scope, status, due state or workflow. The rows come from the service
+another scope (the API's names, :mod:`workflows_app.admin.scopes`), status, due state
+or workflow. The rows come from the service
 (:meth:`~workflows_app.services.WorkflowService.inbox_rows`): the filters here only show
 their choices.
 
@@ -28,19 +29,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from workflows_app.admin import scopes
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.admin.forms import TaskForm
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
 from workflows_app.core.types import TaskStatus
 from workflows_app.models import HumanTaskModel
-from workflows_app.services import (
-    TASK_SCOPE_ALIASES,
-    TASK_SCOPES,
-    TaskFilter,
-    TaskScope,
-    is_due_soon,
-    is_overdue,
-)
+from workflows_app.services import TASK_SCOPES, TaskFilter, TaskScope, is_due_soon, is_overdue
 from workflows_app.templatetags import workflows_admin
 
 DUE_SOON = timedelta(hours=24)
@@ -80,7 +75,7 @@ class ScopeFilter(_ServiceFilter):
 
     title = "tasks"
     parameter_name = "scope"
-    default = TaskScope.OFFERED
+    default = scopes.DEFAULT
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         sees_all = model_admin.service.sees_all_tasks(actor_of(request))
@@ -173,77 +168,22 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         scope = request.GET.get("scope")
         if scope is not None:
-            shown = self._scope_shown(request, scope)
+            shown = scopes.shown(self.service, request, scope)
             if shown != scope:  # say so in the address too: redirect to the list shown
                 query = request.GET.copy()
-                if shown == ScopeFilter.default:
+                if shown == scopes.DEFAULT:
                     del query["scope"]
                 else:
                     query["scope"] = shown
                 address = f"{request.path}?{query.urlencode()}" if query else request.path
                 return HttpResponseRedirect(address)
-        extra_context = {"scope_note": self._scope_note(request), **(extra_context or {})}
+        extra_context = {"scope_note": scopes.note(self.service, request), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
-
-    def _scope_shown(self, request: HttpRequest, scope: str) -> str:
-        """The scope the list shows for ``?scope=``: itself; for an old name, the scope it
-        stands for (``visible``: all tasks, or the offered ones for a user who may not
-        list them all, as before); otherwise the default, with a message saying why."""
-        sees_all = self.service.sees_all_tasks(actor_of(request))
-        if scope in TASK_SCOPE_ALIASES:
-            scope = TASK_SCOPE_ALIASES[scope]
-            return scope if scope != TaskScope.ALL or sees_all else ScopeFilter.default
-        if scope not in TASK_SCOPES:
-            messages.warning(request, f'There is no "{scope}" list of tasks.')
-            return ScopeFilter.default
-        if scope == TaskScope.ALL and not sees_all:
-            messages.warning(
-                request,
-                "Only users who may see every task (view_humantaskmodel or "
-                "complete_any_task) have the list of all tasks.",
-            )
-            return ScopeFilter.default
-        return scope
-
-    def _scope_note(self, request: HttpRequest) -> str:
-        """What the list holds, in a sentence; to a user who may see every task, where the
-        others are (a superuser in no group has none offered, and would see an empty
-        inbox without a word)."""
-        actor = actor_of(request)
-        scope = request.GET.get("scope") or ScopeFilter.default
-        no_group = "" if actor.groups else " You are in no group."
-        if scope == TaskScope.ALL:
-            if actor.scoped and actor.tenant_id is None:
-                return "Every task without a tenant (you belong to none), whoever it is for."
-            return "Every task of your tenant, whoever it is offered to."
-        if scope == TaskScope.ASSIGNED:
-            note = "Tasks assigned to you."
-        elif scope == TaskScope.GROUPS:
-            note = f"Unassigned tasks of your groups.{no_group}"
-        else:
-            note = (
-                "Tasks offered to you: assigned to you, or unassigned in one of your groups "
-                f"or in no group.{no_group}"
-            )
-        if actor.scoped and actor.tenant_id is None:
-            note += " You belong to no tenant: only tasks without one are listed."
-        if not self.service.sees_all_tasks(actor):
-            return note
-        verb = "see and complete" if actor.can("complete_any_task") else "see"
-        why = " as a superuser" if request.user.is_superuser else ""
-        return format_html(
-            '{} You may {} every task{}: <a href="?scope={}">{}</a>.',
-            note,
-            verb,
-            why,
-            TaskScope.ALL.value,
-            TaskScope.ALL.label.lower(),
-        )
 
     def get_queryset(self, request: HttpRequest) -> Any:
         actor = actor_of(request)
         params = request.GET
-        scope = params.get("scope") or ScopeFilter.default
+        scope = params.get("scope") or scopes.DEFAULT
         if scope not in TASK_SCOPES:  # changelist_view redirects; other views get nothing
             return self.model.objects.none()
         if scope == TaskScope.ALL and not self.service.sees_all_tasks(actor):
