@@ -42,7 +42,11 @@ bench: $(STAMP)
 		DATABASE_URL=$(BENCH_POSTGRES_URL) $(VENV_PYTHON) -m benchmarks $(BENCH_ARGS); \
 	else echo "PostgreSQL at $(BENCH_POSTGRES_URL) does not answer: its benchmarks did not run."; fi
 
+# The admin's screenshots in docs/_static are retaken first, from a temporary demo, in the
+# system's Chromium (skipped, with a message, where there is none; SCREENSHOTS=no skips them).
+SCREENSHOTS ?= yes
 docs: $(STAMP)
+	@if [ "$(SCREENSHOTS)" != no ]; then $(VENV_PYTHON) scripts/screenshots --skip-without-browser; fi
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:

@@ -79,3 +79,48 @@ def test_demo_setup__users_see_what_the_table_says() -> None:
     assert service.instances(olga).filter(status="failed").count() == 1
     assert olga.can("retry_workflow") and not erik.can("retry_workflow")
     assert service.instances(gus).filter(tenant_id="acme").count() == 0
+
+
+def walk_through() -> None:
+    """What a visitor does: maria approves the overdue claim, olga retries the failed sync."""
+    service = get_service()
+    maria, olga = actor("maria"), actor("olga")
+    [overdue] = service.inbox_rows(maria, TaskFilter(overdue=True))
+    service.complete_task(maria, overdue.pk, {"approved": True})
+    [failed] = service.instances(olga).filter(status="failed")
+    service.retry(olga, failed.pk)
+
+
+def state() -> tuple[Counter, int, int]:
+    statuses = Counter(WorkflowInstanceModel.objects.values_list("workflow_name", "status"))
+    pending = HumanTaskModel.objects.filter(status="pending")
+    return statuses, pending.count(), pending.filter(due_at__lt=timezone.now()).count()
+
+
+def test_demo_setup__reset_puts_the_demo_back_as_new() -> None:
+    out = io.StringIO()
+    with override_settings(DEBUG=True):
+        call_command("demo_setup", stdout=out)
+        new = state()
+        walk_through()
+        assert state() != new
+        assert state()[2] == 0  # the overdue claim is gone, and a plain run cannot bring it back
+        call_command("demo_setup", stdout=out)
+        assert state()[2] == 0
+        # Someone's own instance (no demo key) is not the demo's.
+        own = get_service().engine.start_workflow_sync(
+            "order_pipeline", {"order_id": "PO-1"}, tenant_id="acme", created_by="erik"
+        )
+
+        call_command("demo_setup", "--reset", stdout=out)
+
+    statuses, pending, overdue = state()
+    assert statuses - Counter({("order_pipeline", "completed"): 1}) == new[0]
+    assert (pending, overdue) == new[1:] == (5, 1)
+    assert WorkflowInstanceModel.objects.filter(pk=own.id).exists()
+    assert "Deleted 8 demo workflow instance(s)." in out.getvalue()
+    assert out.getvalue().count("Started 8 demo workflow instance(s).") == 2
+    # Again: the demo's rows are replaced, not added to.
+    with override_settings(DEBUG=True):
+        call_command("demo_setup", "--reset", stdout=io.StringIO())
+    assert state() == (statuses, pending, overdue)

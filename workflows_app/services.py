@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import router
+from django.db import models, router
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -59,14 +59,38 @@ from workflows_app.models import (
     WorkflowInstanceModel,
 )
 
-__all__ = ["Actor", "NotAllowedError", "TaskFilter", "WorkflowService", "get_service"]
+__all__ = [
+    "Actor",
+    "NotAllowedError",
+    "TaskFilter",
+    "TaskScope",
+    "WorkflowService",
+    "get_service",
+]
 
 APP_LABEL = "workflows_app"
 
-TASK_SCOPES = ("offered", "assigned", "groups", "all")
-"""Which tasks an inbox lists: ``offered`` (the default: every task offered to the user),
-``assigned`` (assigned to the user), ``groups`` (unassigned, of the user's groups),
-``all`` (every task of the tenant; needs ``view_humantaskmodel`` or ``complete_any_task``)."""
+
+class TaskScope(models.TextChoices):
+    """Which tasks an inbox lists: the ``scope`` of the API's ``GET /tasks`` and of the
+    admin inbox, one list for both. The labels are the admin filter's."""
+
+    OFFERED = "offered", "Mine and my groups'"
+    """The default: every task offered to the user (assigned to them, or unassigned in
+    one of their groups or in none)."""
+    ASSIGNED = "assigned", "Assigned to me"
+    """The tasks assigned to the user."""
+    GROUPS = "groups", "Unassigned in my groups"
+    """The unassigned tasks of the user's groups."""
+    ALL = "all", "All tasks"
+    """Every task of the tenant: needs ``view_humantaskmodel`` or ``complete_any_task``."""
+
+
+TASK_SCOPES = tuple(scope.value for scope in TaskScope)
+"""The names of :class:`TaskScope`, the default first."""
+
+TASK_SCOPE_ALIASES = {"visible": TaskScope.ALL}
+"""Older names the admin inbox still takes (``?scope=visible`` was its name for ``all``)."""
 
 # Tasks without a due date come last on every database (SQLite and MySQL sort NULL first).
 _DUE_AT = F("due_at").asc(nulls_last=True)
@@ -171,7 +195,7 @@ def _import(path: str) -> Any:
 class TaskFilter:
     """What an inbox asks for; every field narrows the list."""
 
-    scope: str = "offered"
+    scope: str = TaskScope.OFFERED
     status: str | None = TaskStatus.PENDING  # None: any status
     assignee_id: str | None = None
     assignee_group: str | None = None
@@ -474,17 +498,17 @@ class WorkflowService:
         return self._inbox_queryset(actor, query)
 
     def _check_scope(self, actor: Actor, query: TaskFilter) -> None:
-        if query.scope == "all" and not self.sees_all_tasks(actor):
+        if query.scope == TaskScope.ALL and not self.sees_all_tasks(actor):
             raise NotAllowedError("You may not list every task")
 
     def _inbox_queryset(self, actor: Actor, query: TaskFilter) -> QuerySet[HumanTaskModel]:
         # The conditions go to one filter() call: each call copies the query.
         conditions: list[Q] = [Q(tenant_id=actor.tenant_id)] if actor.scoped else []
-        if query.scope == "all":
+        if query.scope == TaskScope.ALL:
             pass  # every task of the tenant (see _check_scope)
-        elif query.scope == "assigned":
+        elif query.scope == TaskScope.ASSIGNED:
             conditions.append(Q(assignee_id=actor.user_id))
-        elif query.scope == "groups":
+        elif query.scope == TaskScope.GROUPS:
             conditions.append(Q(assignee_id__isnull=True, assignee_group__in=actor.groups))
         else:
             offered = _offered(actor)

@@ -62,6 +62,25 @@ class ExpenseApproval(Workflow):
 
     name = "expense_approval"
     version = "1.0.0"
+    # The admin's start form is built from it; every start is checked against it.
+    input_schema = {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string", "title": "What for", "maxLength": 200},
+            "amount": {
+                "type": "number",
+                "title": "Amount",
+                "description": "In euros.",
+                "exclusiveMinimum": 0,
+            },
+            "review_within_days": {
+                "type": "integer",
+                "title": "Review within (days)",
+                "description": "The managers' task is due this many days after it is offered.",
+            },
+        },
+        "required": ["amount"],
+    }
     steps = [SubmitExpense, ManagerApproval, Reimburse, NotifyRejection]
     edges = [
         ("submit", "manager_approval"),

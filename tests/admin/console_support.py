@@ -30,10 +30,13 @@ def make_staff(
     perms: tuple[str, ...] = (),
     tenant: str | None = None,
     staff: bool = True,
+    superuser: bool = False,
 ) -> Client:
     """A test client logged in as a new user of ``groups`` and ``tenant`` with ``perms``
     (codenames of this app)."""
-    user = make_user(username, groups=groups, perms=perms, tenant=tenant, staff=staff)
+    user = make_user(
+        username, groups=groups, perms=perms, tenant=tenant, staff=staff, superuser=superuser
+    )
     client = Client()
     client.force_login(user)
     return client

@@ -137,3 +137,11 @@ def test_no_schema__an_empty_form() -> None:
 
     assert form.is_valid()
     assert form.output_data() == {}
+
+
+def test_a_whole_number_typed_in_a_number_field_stays_whole() -> None:
+    form = TaskForm({"type": "object", "properties": {"x": {"type": "number"}}}, {"x": "38"})
+    assert form.is_valid()
+    assert form.output_data() == {"x": 38} and isinstance(form.output_data()["x"], int)
+    form = TaskForm({"type": "object", "properties": {"x": {"type": "number"}}}, {"x": "38.5"})
+    assert form.is_valid() and form.output_data() == {"x": 38.5}

@@ -77,6 +77,23 @@ def listed(client: Client, query: str = "") -> list[uuid.UUID]:
     return [task.pk for task in response.context["cl"].result_list]
 
 
+def filter_choices(client: Client, parameter: str) -> list[str]:
+    """The values of the inbox filter on ``parameter`` (its "All" left out)."""
+    response = client.get(INBOX)
+    [found] = [
+        spec for spec in response.context["cl"].filter_specs if spec.parameter_name == parameter
+    ]
+    return [value for value, _title in found.lookup_choices]
+
+
+def note_of(client: Client, query: str = "") -> str:
+    """The sentence above the inbox that says which tasks it lists, as text."""
+    html = client.get(INBOX + query).content.decode()
+    found = re.search(r'<p class="wf-scope-note" id="wf-scope-note">(.*?)</p>', html, re.S)
+    assert found is not None, html
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
 def page(task: HumanTaskModel) -> str:
     return reverse("admin:workflows_app_humantaskmodel_change", args=[task.pk])
 
@@ -141,16 +158,71 @@ def test_inbox__scope_filters(alice) -> None:
 
     assert listed(alice, "?scope=assigned") == [mine.pk]
     assert listed(alice, "?scope=groups") == [group_task.pk]
-    # Without the view permission "visible" is what is offered.
-    assert set(listed(alice, "?scope=visible")) == {group_task.pk, mine.pk, anyone.pk}
     everything = {group_task.pk, mine.pk, anyone.pk, bobs.pk, managers.pk}
-    assert set(listed(operator, "?scope=visible")) == everything
+    assert set(listed(operator, "?scope=all")) == everything
     assert set(listed(operator)) == {anyone.pk}  # the default is still "offered"
-    # The service's "all" is not a choice of the list ("visible" is): typed in by hand it
-    # lists nothing, rather than a server error for a user without the permission.
-    assert listed(alice, "?scope=all") == []
-    assert listed(operator, "?scope=all") == []
-    assert listed(alice, "?scope=nonsense") == []
+    # The filter's choices are the API's scopes, "all" only for who may list every task.
+    assert filter_choices(alice, "scope") == ["offered", "assigned", "groups"]
+    assert filter_choices(operator, "scope") == ["offered", "assigned", "groups", "all"]
+
+
+def test_inbox__a_scope_the_user_may_not_list_redirects_to_the_default_with_a_message(
+    alice,
+) -> None:
+    anyone = assigned_to(None)
+
+    followed = alice.get(INBOX + "?scope=all", follow=True)
+    assert [row.pk for row in followed.context["cl"].result_list] == [anyone.pk]
+    assert messages_of(followed) == [
+        "Only users who may see every task (view_humantaskmodel or complete_any_task) "
+        "have the list of all tasks."
+    ]
+    nonsense = alice.get(INBOX + "?scope=nonsense", follow=True)
+    assert nonsense.redirect_chain == [(INBOX, 302)]
+    assert messages_of(nonsense) == ['There is no "nonsense" list of tasks.']
+    answer = alice.get(INBOX + "?scope=all&status=any")  # the other filters are kept
+    assert (answer.status_code, answer["Location"]) == (302, INBOX + "?status=any")
+
+
+def test_inbox__the_old_scope_name_visible_is_all_or_the_offered_tasks(alice) -> None:
+    operator = make_staff("olga", perms=("view_humantaskmodel",))
+
+    assert operator.get(INBOX + "?scope=visible&status=any")["Location"] == (
+        INBOX + "?scope=all&status=any"
+    )
+    # Without the permission it was what is offered: the default list, without a word.
+    followed = alice.get(INBOX + "?scope=visible", follow=True)
+    assert followed.redirect_chain == [(INBOX, 302)]
+    assert messages_of(followed) == []
+
+
+def test_inbox__says_which_tasks_it_lists(alice) -> None:
+    operator = make_staff("olga", perms=("view_humantaskmodel",), tenant="acme")
+    superuser = make_staff("root", superuser=True, tenant="acme")
+    untenanted = make_staff("sam", superuser=True)
+
+    note = note_of(alice)
+    assert note.startswith("Tasks offered to you: assigned to you, or unassigned in one of")
+    assert "every task" not in note
+    assert note_of(alice, "?scope=assigned").startswith("Tasks assigned to you. ")
+    assert note_of(operator).endswith("You may see every task: all tasks.")
+    # A superuser in no group has no task offered: the inbox says where the tasks are.
+    assert note_of(superuser).endswith(
+        "You may see and complete every task as a superuser: all tasks."
+    )
+    assert note_of(untenanted).endswith(
+        "You are in no group. You belong to no tenant: only tasks without one are listed. "
+        "You may see and complete every task as a superuser: all tasks."
+    )
+    html = superuser.get(INBOX).content.decode()
+    assert 'You may see and complete every task as a superuser: <a href="?scope=all">' in html
+    assert note_of(superuser, "?scope=all") == (
+        "Every task of your tenant, whoever it is offered to."
+    )
+    # With tenancy on, a user of no tenant sees only the tasks without one, and is told.
+    assert note_of(untenanted, "?scope=all") == (
+        "Every task without a tenant (you belong to none), whoever it is for."
+    )
 
 
 def test_inbox__status_filter(alice) -> None:
@@ -182,9 +254,10 @@ def test_inbox__due_filters_and_marks(alice) -> None:
 
     html = alice.get(INBOX).content.decode()
     assert html.count('class="wf-overdue"') == 1
-    assert re.search(r'class="wf-overdue"[^>]*>Overdue by 3\shours</span>', html), html
+    assert re.search(r'class="wf-overdue">Overdue</span> <time [^>]*>3\shours ago</time>', html)
     assert html.count('class="wf-due-soon"') == 1
-    assert re.search(r'class="wf-due-soon"[^>]*>Due in 1\shour, 54\sminutes</span>', html), html
+    assert re.search(r'class="wf-due-soon"><time [^>]*>in 2\shours</time></span>', html), html
+    assert re.search(r"<time [^>]*>in 3\sdays</time>", html), html
     # The task page marks them too.
     assert b'<span class="wf-overdue">Overdue</span>' in alice.get(page(overdue)).content
     assert b'<span class="wf-due-soon">Due soon</span>' in alice.get(page(soon)).content
@@ -225,23 +298,23 @@ def test_inbox__search(alice) -> None:
 
 
 def test_inbox__sorts_by_due_date_and_priority(alice) -> None:
-    # o= numbers list_display from 0: title, workflow, step, assigned, due (4), priority (5).
+    # o= numbers list_display from 0: task, assigned, due (2), priority (3), status.
     first = due(assigned_to("alice"), timedelta(hours=5))  # priority 0
     second = due(review(), timedelta(hours=10))  # priority 5
     third = due(assigned_to(None), timedelta(days=2))  # priority 0
     fourth = due(review(), timedelta(days=4))  # priority 5
 
-    assert listed(alice, "?o=4") == [first.pk, second.pk, third.pk, fourth.pk]
-    assert listed(alice, "?o=-4") == [fourth.pk, third.pk, second.pk, first.pk]
-    by_priority = listed(alice, "?o=-5")
+    assert listed(alice, "?o=2") == [first.pk, second.pk, third.pk, fourth.pk]
+    assert listed(alice, "?o=-2") == [fourth.pk, third.pk, second.pk, first.pk]
+    by_priority = listed(alice, "?o=-3")
     assert set(by_priority[:2]) == {second.pk, fourth.pk}
     assert set(by_priority[2:]) == {first.pk, third.pk}
-    assert set(listed(alice, "?o=5")[:2]) == {first.pk, third.pk}
-    assert listed(alice, "?o=-5.4") == [second.pk, fourth.pk, first.pk, third.pk]
-    assert listed(alice, "?o=-5.-4") == [fourth.pk, second.pk, third.pk, first.pk]
-    # The column headers link to these sorts; the workflow column is not sortable.
+    assert set(listed(alice, "?o=3")[:2]) == {first.pk, third.pk}
+    assert listed(alice, "?o=-3.2") == [second.pk, fourth.pk, first.pk, third.pk]
+    assert listed(alice, "?o=-3.-2") == [fourth.pk, second.pk, third.pk, first.pk]
+    # The column headers link to these sorts; the "assigned to" column is not sortable.
     html = alice.get(INBOX).content.decode()
-    assert 'href="?o=4"' in html and 'href="?o=5"' in html
+    assert 'href="?o=2"' in html and 'href="?o=3"' in html
     assert 'href="?o=1"' not in html
 
 
@@ -255,8 +328,8 @@ def test_inbox__tenants_see_their_own_tasks_only() -> None:
 
     assert acme.tenant_id == "acme" and globex.tenant_id == "globex"
     assert listed(acme_user) == [acme.pk]
-    assert listed(acme_user, "?status=any&scope=visible") == [acme.pk]
-    assert listed(acme_operator, "?scope=visible&status=any") == [acme.pk]
+    assert listed(acme_user, "?status=any") == [acme.pk]
+    assert listed(acme_operator, "?scope=all&status=any") == [acme.pk]
     for task in (globex, untenanted, globex_anyone):
         assert acme_user.get(page(task)).status_code == 404
         assert acme_operator.get(page(task)).status_code == 404
@@ -301,7 +374,7 @@ def test_inbox__no_add_no_delete_no_bulk_actions(alice) -> None:
     assert b"Delete" not in alice.get(page(task)).content
 
 
-@pytest.mark.parametrize("query", ["", "?scope=visible&status=any"])
+@pytest.mark.parametrize("query", ["", "?scope=all&status=any"])
 def test_inbox__the_same_number_of_queries_for_1_10_and_50_rows(query: str) -> None:
     operator = make_staff("olga", groups=("reviewers",), perms=("view_humantaskmodel",))
     operator.get(INBOX + query)  # warm up: content types, the session
@@ -546,3 +619,21 @@ def test_task_page__a_task_not_offered_is_not_found(alice) -> None:
     assert alice.get(missing).status_code == 404
     not_a_uuid = reverse("admin:workflows_app_humantaskmodel_change", args=["nope"])
     assert alice.get(not_a_uuid).status_code == 404
+
+
+def test_task_page__a_completed_task_shows_who_completed_it(alice) -> None:
+    task = review()
+    PersistentExecutionEngine().complete_task_sync(task.pk, "alice", {"approved": True})
+
+    text = alice.get(page(task)).content.decode()
+
+    completed_by = text.split('id="wf-completed-by">', 1)[1].split("</dd>", 1)[0]
+    assert completed_by.startswith("alice, <time datetime=")
+    assigned_to = text.split('id="wf-assigned-to">', 1)[1].split("</dd>", 1)[0]
+    assert assigned_to == "group reviewers"  # not "(unclaimed)": nobody may claim it now
+    # In the list too: who completed it, not the group it was offered to.
+    listing = alice.get(INBOX + "?status=completed").content.decode()
+    assert "<em>completed by</em> alice" in listing
+    # A pending one still says it waits for someone of the group.
+    pending = review()
+    assert "group reviewers (unclaimed)" in alice.get(page(pending)).content.decode()

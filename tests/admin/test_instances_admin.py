@@ -34,6 +34,7 @@ from workflows_app.admin.base import MERMAID_SCRIPT
 from workflows_app.admin.instances import WorkflowInstanceAdmin, duration_text
 from workflows_app.core.registry import default_registry
 from workflows_app.models import HumanTaskModel, WorkflowInstanceModel
+from workflows_app.services import get_service
 
 pytestmark = pytest.mark.django_db
 
@@ -131,11 +132,17 @@ def test_list__columns_order_and_filters(operator) -> None:
 
     assert response.context["title"] == "Workflow instances"
     assert [row.pk for row in response.context["cl"].result_list] == [waiting.pk, failed.pk]
-    assert f'<code title="{failed.pk}">{str(failed.pk)[:8]}</code>' in text
-    assert 'api_flaky <span class="wf-version">1.0.0</span>' in text
+    assert f'<code class="wf-sub" title="{failed.pk}">{str(failed.pk)[:8]}</code>' in text
+    assert f'<a href="{page(failed)}">api_flaky</a> <span class="wf-version">1.0.0</span>' in text
     assert '<span class="wf-badge wf-badge-failed">failed</span>' in text
-    assert '<span class="wf-badge wf-badge-waiting">waiting</span>' in text
-    assert "wilma" in text and "acme" in text
+    # A live instance's current step is under its status; the starter under the start.
+    assert (
+        '<span class="wf-badge wf-badge-waiting">waiting</span><span class="wf-sub">at review'
+    ) in text
+    assert '<span class="wf-sub">by wilma</span>' in text
+    # Tenancy is on: every row is the user's tenant's, so there is no tenant column.
+    headers = [header["text"] for header in response.context["result_headers"]]
+    assert headers[1:] == ["instance", "status", "started", "ended"]  # [0]: the checkbox
     assert listed(operator, "?status=failed") == [failed.pk]
     assert listed(operator, "?status=waiting&workflow=api_review") == [waiting.pk]
     assert listed(operator, "?status=completed") == []
@@ -581,3 +588,18 @@ def test_duration_text() -> None:
     assert duration_text(timedelta(minutes=3, seconds=5)) == "3 min 5 s"
     assert duration_text(timedelta(hours=2, minutes=10)) == "2 h 10 min"
     assert duration_text(timedelta(days=3, hours=4)) == "3 d 4 h"
+
+
+def test_page__a_failed_or_canceled_instance_has_ended_not_completed(operator) -> None:
+    failed = start("api_flaky", tenant="acme")
+    canceled = start("api_review", tenant="acme")
+    get_service().engine.cancel_workflow_sync(canceled.pk, "not needed")
+
+    for row in (failed, canceled):
+        text = operator.get(page(row)).content.decode()
+        assert "<dt>Ended</dt>" in text and "Completed</dt>" not in text
+        ended = text.split('id="wf-instance-ended">', 1)[1].split("</dd>", 1)[0]
+        assert ended.startswith("<time datetime=") and "just now" in ended
+    listing = operator.get(LIST + "?status=canceled")
+    headers = [header["text"] for header in listing.context["result_headers"]]
+    assert "ended" in headers and "completed" not in headers

@@ -83,6 +83,31 @@ def test_start__needs_the_start_permission(client, make_caller) -> None:
     assert WorkflowInstanceModel.objects.count() == 0
 
 
+def test_start__input_data_against_the_input_schema_is_422_nothing_created(client, alice) -> None:
+    # The demo's expense_approval declares an input_schema: amount required, above 0.
+    before = row_counts()
+    answer = client.post(
+        "/instances",
+        alice,
+        json={"definition_name": "expense_approval", "input_data": {"amount": 0}},
+    )
+    body = assert_error(answer, 422, "invalid")
+    assert body["errors"] == [
+        {
+            "loc": ["body"],
+            "msg": "amount: 0 is less than or equal to the minimum of 0",
+            "type": "invalid",
+        }
+    ]
+    assert row_counts() == before
+    started = client.post(
+        "/instances",
+        alice,
+        json={"definition_name": "expense_approval", "input_data": {"amount": 12}},
+    )
+    assert started.status_code == 201, started
+
+
 def test_list__filters_by_workflow_name_and_status(client, alice) -> None:
     reviews = [start(client, alice)["id"] for _ in range(2)]
     flaky = start(client, alice, "api_flaky")

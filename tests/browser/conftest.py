@@ -119,6 +119,16 @@ def screenshot(screenshots_dir: Path, request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: ``$BROWSER_SCREENSHOTS`` (kept, for people and
+    CI artifacts to look at), or the test's temporary directory."""
+    where = os.environ.get("BROWSER_SCREENSHOTS")
+    folder = Path(where) if where else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def new_page(browser: Any, server_url: str) -> Any:
     """``new_page()``: a page in a fresh browser context (its own cookies: one user each)."""
 

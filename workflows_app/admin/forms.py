@@ -20,6 +20,10 @@ JSON Schema               Form field
 strings, empty optional fields left out); the engine then validates it against the
 whole schema, and :meth:`TaskForm.add_schema_errors` puts each of its errors at its
 field.
+
+The same form is a workflow's start form when the workflow declares an
+``input_schema``; without one, :class:`JsonObjectForm` takes the initial data as a JSON
+object typed in a text area.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from django import forms
 
-__all__ = ["TaskForm"]
+__all__ = ["JsonObjectForm", "TaskForm", "start_form"]
 
 TEXTAREA_ABOVE = 200
 
@@ -61,6 +65,47 @@ class TaskForm(forms.Form):
             name = path.split("/", 1)[0]
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
+
+
+class JsonObjectForm(forms.Form):
+    """A JSON object typed in a text area: the start form of a workflow without an
+    ``input_schema``. Not JSON, or JSON but not an object, is an error at the field."""
+
+    data = forms.JSONField(
+        label="Input data",
+        initial=dict,
+        required=False,  # {} is an answer; Django's fields take it for "empty"
+        help_text='A JSON object, such as {"amount": 120}; it becomes the instance\'s data. '
+        "Empty: no data.",
+        widget=forms.Textarea(attrs={"rows": 10, "class": "vLargeTextField wf-json-input"}),
+    )
+
+    def clean_data(self) -> dict[str, Any]:
+        value = self.cleaned_data["data"]
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Enter a JSON object: {...}.")
+        return value
+
+    def output_data(self) -> dict[str, Any]:
+        return self.cleaned_data["data"]
+
+    def add_schema_errors(self, field_errors: dict[str, list[str]]) -> None:
+        """Show the engine's errors at the one field, each with its path."""
+        for path, messages in field_errors.items():
+            for message in messages:
+                self.add_error("data", f"{path}: {message}" if path else message)
+
+
+def start_form(
+    schema: dict[str, Any] | None, *args: Any, **kwargs: Any
+) -> TaskForm | JsonObjectForm:
+    """The start form of a workflow whose ``input_schema`` is ``schema`` (or None): fields
+    for the schema's properties, or the JSON text area when it names none."""
+    if schema and isinstance(schema.get("properties"), dict) and schema["properties"]:
+        return TaskForm(schema, *args, **kwargs)
+    return JsonObjectForm(*args, **kwargs)
 
 
 def _field(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
@@ -127,4 +172,6 @@ def _field(name: str, spec: dict[str, Any], required: bool) -> forms.Field:
 def _to_json(value: Any) -> Any:
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # a "number" typed as 38 is 38, not 38.0
     return value

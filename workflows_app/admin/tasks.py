@@ -2,7 +2,8 @@
 
 The list shows, by default, the pending tasks offered to the user (assigned to them,
 or unassigned in their groups, or in no group), earliest due first; filters choose
-another scope, status, due state or workflow. The rows come from the service
+another scope (the API's names, :mod:`workflows_app.admin.scopes`), status, due state
+or workflow. The rows come from the service
 (:meth:`~workflows_app.services.WorkflowService.inbox_rows`): the filters here only show
 their choices.
 
@@ -27,14 +28,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.timesince import timesince, timeuntil
 
+from workflows_app.admin import scopes
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.admin.forms import TaskForm
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
 from workflows_app.core.types import TaskStatus
 from workflows_app.models import HumanTaskModel
-from workflows_app.services import TaskFilter, is_due_soon, is_overdue
+from workflows_app.services import TASK_SCOPES, TaskFilter, TaskScope, is_due_soon, is_overdue
+from workflows_app.templatetags import workflows_admin
 
 DUE_SOON = timedelta(hours=24)
 """A pending task due within this is marked "due soon"."""
@@ -68,16 +70,17 @@ class _ServiceFilter(admin.SimpleListFilter):
 
 
 class ScopeFilter(_ServiceFilter):
+    """The service's scopes (:class:`~workflows_app.services.TaskScope`, the API's
+    ``scope`` too); "All tasks" only for users who may list every task."""
+
     title = "tasks"
     parameter_name = "scope"
-    default = "offered"
+    default = scopes.DEFAULT
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        sees_all = model_admin.service.sees_all_tasks(actor_of(request))
         return [
-            ("offered", "Mine and my groups'"),
-            ("assigned", "Assigned to me"),
-            ("groups", "Unassigned in my groups"),
-            ("visible", "All I may see"),
+            (scope.value, scope.label) for scope in TaskScope if scope != TaskScope.ALL or sees_all
         ]
 
 
@@ -144,34 +147,47 @@ class CappedCountPaginator(Paginator):
 
 
 class HumanTaskAdmin(EngineOwnedAdmin):
-    list_display = ("title", "workflow", "step_name", "assigned", "due", "priority", "status")
+    # Five columns fit a 1280 px screen with the admin's navigation open: the workflow and
+    # the step are a line under the title, not columns of their own.
+    list_display = ("task", "assigned", "due", "priority", "status_mark")
+    list_display_links = None  # the "task" column links the title itself
     list_filter = FILTERS
     list_select_related = ("instance",)
     search_fields = ("title", "step_name", "assignee_id", "assignee_group")
-    sortable_by = ("title", "due", "priority", "status")
+    sortable_by = ("task", "due", "priority", "status_mark")
     list_per_page = 50
     show_full_result_count = False  # one COUNT per page, not two
     paginator = CappedCountPaginator
+    change_list_template = "admin/workflows_app/humantaskmodel/change_list.html"
     change_form_template = "admin/workflows_app/humantaskmodel/task.html"
     list_title = "Task inbox"
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         return [F("due_at").asc(nulls_last=True), "-priority", "created_at"]
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        scope = request.GET.get("scope")
+        if scope is not None:
+            shown = scopes.shown(self.service, request, scope)
+            if shown != scope:  # say so in the address too: redirect to the list shown
+                query = request.GET.copy()
+                if shown == scopes.DEFAULT:
+                    del query["scope"]
+                else:
+                    query["scope"] = shown
+                address = f"{request.path}?{query.urlencode()}" if query else request.path
+                return HttpResponseRedirect(address)
+        extra_context = {"scope_note": scopes.note(self.service, request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def get_queryset(self, request: HttpRequest) -> Any:
         actor = actor_of(request)
         params = request.GET
-        scope = params.get("scope") or ScopeFilter.default
-        if scope == "all":
-            # The service's "all" is not a choice here ("visible" is): taken as given, it
-            # would raise NotAllowedError (a server error) for users without the permission.
+        scope = params.get("scope") or scopes.DEFAULT
+        if scope not in TASK_SCOPES:  # changelist_view redirects; other views get nothing
             return self.model.objects.none()
-        if scope == "visible":
-            # Everything the user may see: every task with the view permission; otherwise
-            # the tasks offered to them (and, past "pending", the ones they completed).
-            scope = "all" if self.service.sees_all_tasks(actor) else "offered"
-        if scope not in ("offered", "assigned", "groups", "all"):
-            return self.model.objects.none()
+        if scope == TaskScope.ALL and not self.service.sees_all_tasks(actor):
+            return self.model.objects.none()  # the service would refuse
         status = params.get("status") or StatusFilter.default
         due = params.get("due")
         query = TaskFilter(
@@ -185,12 +201,21 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         # (joined by list_select_related), unread.
         return self.service.inbox_rows(actor, query).defer(*LIST_DEFERRED)
 
-    @admin.display(description="workflow", ordering="instance__workflow_name")
-    def workflow(self, task: HumanTaskModel) -> str:
-        return task.instance.workflow_name
+    @admin.display(description="task", ordering="title")
+    def task(self, task: HumanTaskModel) -> str:
+        url = reverse("admin:workflows_app_humantaskmodel_change", args=[task.pk])
+        return format_html(
+            '<a href="{}">{}</a><span class="wf-sub">{} &middot; {}</span>',
+            url,
+            task.title,
+            task.instance.workflow_name,
+            task.step_name,
+        )
 
     @admin.display(description="assigned to")
     def assigned(self, task: HumanTaskModel) -> str:
+        if task.completed_by:
+            return format_html("<em>completed by</em> {}", task.completed_by)
         if task.assignee_id:
             return task.assignee_id
         if task.assignee_group:
@@ -202,20 +227,16 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         if task.due_at is None:
             return self.get_empty_value_display()
         now = timezone.now()
-        when = timezone.localtime(task.due_at).strftime("%Y-%m-%d %H:%M")
+        when = workflows_admin.wf_when(task.due_at, now)
         if is_overdue(task, now):
-            return format_html(
-                '<span class="wf-overdue" title="{}">Overdue by {}</span>',
-                when,
-                timesince(task.due_at, now),
-            )
+            return format_html('<span class="wf-overdue">Overdue</span> {}', when)
         if is_due_soon(task, DUE_SOON, now):
-            return format_html(
-                '<span class="wf-due-soon" title="{}">Due in {}</span>',
-                when,
-                timeuntil(task.due_at, now),
-            )
+            return format_html('<span class="wf-due-soon">{}</span>', when)
         return when
+
+    @admin.display(description="status", ordering="status")
+    def status_mark(self, task: HumanTaskModel) -> str:
+        return format_html('<span class="wf-badge wf-badge-{}">{}</span>', task.status, task.status)
 
     # -- the task page ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from workflows_app.core.graph import parse_graph_to_dict
 from workflows_app.core.types import TaskStatus as _TaskStatus
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
-from workflows_app.services import is_overdue
+from workflows_app.services import TASK_SCOPES, is_overdue
 
 __all__ = [
     "CompleteTaskDTO",
@@ -41,7 +41,7 @@ __all__ = [
 # parameter's validation errors plain (see TaskFilters.status).
 InstanceStatus = Literal[*(status.value for status in WorkflowStatus)]  # type: ignore[valid-type]
 TaskStatus = Literal[*(status.value for status in _TaskStatus)]  # type: ignore[valid-type]
-TaskScope = Literal["offered", "assigned", "groups", "all"]
+TaskScope = Literal[*TASK_SCOPES]  # type: ignore[valid-type]  # the admin inbox's too
 TaskOrdering = Literal["due_at", "-priority", "created_at", "-created_at"]
 GraphFormat = Literal["mermaid", "json"]
 Identifier = Field(max_length=255)

@@ -80,6 +80,10 @@ class WorkflowDefinition:
     edges: list[Edge]
     initial_step: str
     terminal_steps: set[str] = field(default_factory=set)
+    input_schema: dict[str, Any] | None = None
+    """(added) A JSON Schema the ``initial_data`` of every new instance must match, or None
+    (any JSON object). The engines check it on every start; the admin's start form is
+    built from it."""
 
     def validate(self) -> list[str]:
         """Return a list of problems; an empty list means the definition is valid."""
@@ -220,7 +224,9 @@ class Workflow:
     without arguments) or a dict of step id to step; ``edges`` holds
     :class:`Edge` objects or ``(source, target[, condition])`` tuples.
     ``initial_step`` defaults to the first step and ``terminal_steps`` to the
-    steps without outgoing edges.
+    steps without outgoing edges. ``input_schema`` (added) is a JSON Schema that the
+    initial data of every new instance must match (see
+    :attr:`WorkflowDefinition.input_schema`).
     """
 
     name: ClassVar[str] = ""
@@ -230,6 +236,7 @@ class Workflow:
     edges: ClassVar[Any] = ()
     initial_step: ClassVar[str | None] = None
     terminal_steps: ClassVar[Iterable[str] | None] = None
+    input_schema: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
     def get_definition(cls) -> WorkflowDefinition:
@@ -252,6 +259,7 @@ class Workflow:
             steps=steps,
             edges=edges,
             initial_step=cls.initial_step or next(iter(steps), ""),
+            input_schema=cls.input_schema,
         )
         if cls.terminal_steps is not None:
             definition.terminal_steps = set(cls.terminal_steps)

@@ -105,11 +105,28 @@ class InvalidTransitionError(WorkflowStateError):
 
 
 class WorkflowValidationError(WorkflowsError):
-    """A workflow definition (or submitted data) is invalid."""
+    """A workflow definition (or submitted data) is invalid.
 
-    def __init__(self, errors: list[str]) -> None:
+    ``errors`` holds one message per problem. When the problems are about fields of
+    submitted data (a start's ``initial_data`` against the workflow's ``input_schema``),
+    ``field_errors`` maps each field's path (``"amount"``, ``"items/0/qty"``, ``""`` for
+    the whole document) to its messages; otherwise it is empty.
+    """
+
+    def __init__(self, errors: list[str], field_errors: dict[str, list[str]] | None = None) -> None:
         self.errors = list(errors)
+        self.field_errors = dict(field_errors or {})
         super().__init__(f"Workflow validation failed: {'; '.join(self.errors)}")
+
+
+def field_messages(field_errors: dict[str, list[str]]) -> list[str]:
+    """One message per problem of ``field_errors``: ``"path: message"`` (the message alone
+    for the whole document)."""
+    return [
+        f"{path}: {message}" if path else message
+        for path, messages in field_errors.items()
+        for message in messages
+    ]
 
 
 class TaskValidationError(WorkflowValidationError):
@@ -121,13 +138,7 @@ class TaskValidationError(WorkflowValidationError):
     """
 
     def __init__(self, field_errors: dict[str, list[str]]) -> None:
-        self.field_errors = field_errors
-        errors = [
-            f"{path}: {message}" if path else message
-            for path, messages in field_errors.items()
-            for message in messages
-        ]
-        super().__init__(errors)
+        super().__init__(field_messages(field_errors), field_errors)
 
 
 class WorkflowAlreadyCompletedError(WorkflowStateError):

@@ -74,6 +74,7 @@ class LocalExecutionEngine:
             initial_data, metadata, tenant_id=tenant_id, created_by=created_by
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
+        semantics.check_start_input(definition, initial_data)
         now = semantics.utcnow()
         instance_id = uuid.uuid4()
         context = WorkflowContext(

@@ -109,6 +109,7 @@ class PersistentExecutionEngine:
             initial_data, metadata, tenant_id=tenant_id, created_by=created_by
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
+        semantics.check_start_input(definition, initial_data)
         data = dict(initial_data or {})
         depth = conf.get_settings().JSON_MAX_DEPTH
         problems = [

@@ -45,6 +45,7 @@ from workflows_app.core.exceptions import (
     WorkflowAlreadyCompletedError,
     WorkflowStateError,
     WorkflowValidationError,
+    field_messages,
 )
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
@@ -221,6 +222,26 @@ def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> N
             errors.append(f"{name} must be at most 255 characters long")
     if errors:
         raise WorkflowValidationError(errors)
+
+
+def check_start_input(definition: WorkflowDefinition, initial_data: Any) -> None:
+    """Raise :class:`WorkflowValidationError` unless ``initial_data`` matches the
+    workflow's ``input_schema`` (nothing to check without one).
+
+    Its ``field_errors`` hold the problems by field path, as :func:`form_problems` finds
+    them; a schema that is itself no valid JSON Schema is one problem of the definition.
+    """
+    schema = getattr(definition, "input_schema", None)
+    if not schema:
+        return
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        problem = f"The input_schema of workflow '{definition.name}' is not a JSON Schema"
+        raise WorkflowValidationError([f"{problem}: {exc.message}"]) from None
+    problems = form_problems(schema, initial_data if initial_data is not None else {})
+    if problems:
+        raise WorkflowValidationError(field_messages(problems), problems)
 
 
 def instance_metadata(

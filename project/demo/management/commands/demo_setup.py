@@ -4,6 +4,11 @@ Safe to run again: users get their groups, permissions and passwords back, and e
 instance is started once (it carries a ``demo`` key in its metadata). Instances are
 started and moved on through the engine, as an application would; nothing here writes a
 status.
+
+``--reset`` puts the demo back as new once it has been walked through (the overdue claim
+approved, the failed ledger sync retried): it deletes the demo's instances, with their
+steps and tasks, and starts them afresh. Only the demo's: instances without a demo key
+are left alone.
 """
 
 from __future__ import annotations
@@ -152,14 +157,26 @@ INSTANCES = (
 class Command(BaseCommand):
     help = (
         "Create or reset the demo users (admin/admin and four more) and start the demo's "
-        "workflows. Safe to run again. Refuses to run when DEBUG is off."
+        "workflows. Safe to run again; --reset starts the demo's workflows afresh. Refuses "
+        "to run when DEBUG is off."
     )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Delete the demo's workflow instances (with their steps and tasks) and start "
+            "them afresh. Other instances are left alone.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError(
                 "demo_setup creates a superuser with a known password; it runs only with DEBUG on."
             )
+        if options["reset"]:
+            deleted = self._delete_instances()
+            self.stdout.write(f"Deleted {deleted} demo workflow instance(s).")
         with transaction.atomic():
             for user in USERS:
                 created = self._user(user)
@@ -191,13 +208,27 @@ class Command(BaseCommand):
         user.user_permissions.set(permissions)
         return created
 
+    def _demo_rows(self) -> dict[Any, str]:
+        """The demo's instances: their ids, and the demo key each carries."""
+        keys = {spec.key for spec in INSTANCES}
+        rows = WorkflowInstanceModel.objects.values_list("pk", "metadata")
+        return {
+            pk: metadata["demo"]
+            for pk, metadata in rows
+            if isinstance(metadata, dict) and metadata.get("demo") in keys
+        }
+
+    def _delete_instances(self) -> int:
+        """Delete the demo's instances; their step executions and tasks go with them (the
+        same as ``workflows_prune``: rows removed, no state changed)."""
+        found = list(self._demo_rows())
+        if found:
+            WorkflowInstanceModel.objects.filter(pk__in=found).delete()
+        return len(found)
+
     def _instances(self) -> int:
         engine = PersistentExecutionEngine()
-        done = {
-            metadata.get("demo")
-            for metadata in WorkflowInstanceModel.objects.values_list("metadata", flat=True)
-            if isinstance(metadata, dict)
-        }
+        done = set(self._demo_rows().values())
         started = 0
         for spec in INSTANCES:
             if spec.key in done:
