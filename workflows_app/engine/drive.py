@@ -10,6 +10,10 @@ renewed at each commit and given up by the commit that leaves nothing to run. A 
 that dies loses the results since its last commit, never part of one, and leaves its
 branch claimed under its lease; once the lease lapses a worker takes the instance over
 and runs those steps again (at-least-once steps, exactly-once transitions).
+
+If the database connection breaks, or a lock cannot be had (:data:`.store.TRANSIENT_ERRORS`),
+a commit is tried again on a new connection until the lease lapses; then the error is
+raised and the instance is left to the next worker (see :mod:`.leases`).
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.engine import batches, leases, runner, semantics
 from workflows_app.engine.effects import Effects
-from workflows_app.engine.store import Store
+from workflows_app.engine.store import TRANSIENT_ERRORS, Store
 
 __all__ = ["Drive"]
 
 logger = logging.getLogger("workflows_app.engine.persistent")
+
+# Seconds before a commit that failed on the connection is tried again: doubled each
+# time, up to the last.
+_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.0)
 
 
 class Drive:
@@ -64,11 +72,17 @@ class Drive:
         claimed: Token | None,
         version: int,
         owner: str,
+        hold: leases.Hold | None = None,
     ) -> WorkflowInstanceData:
         """Run the instance's ready branches under the lease ``owner``, starting with the
-        branch ``claimed`` (if any), from the state saved at ``version``."""
+        branch ``claimed`` (if any), from the state saved at ``version``.
+
+        ``hold`` is the lease as this process knows it, when a worker's heartbeat renews
+        it; without one the drive renews it by committing.
+        """
         interval = conf.get_settings().CHECKPOINT_INTERVAL
-        batch: batches.Batch | None = batches.Batch(instance_id, version, owner)
+        hold = hold if hold is not None else leases.Hold(owner, instance_id)
+        batch: batches.Batch | None = batches.Batch(instance_id, version, hold)
         while batch is not None:
             if claimed is None:
                 events, fired = semantics.wake(state, definition, semantics.utcnow())
@@ -90,6 +104,11 @@ class Drive:
                 else:
                     batch.events.extend(semantics.enter(state, token, step))
                     claimed = token
+                continue
+            if hold.lost or (batch.items and hold.renewal_due()):
+                # A step must not outlive the lease: commit first, which renews it (or
+                # finds that it was taken over, and ends the drive).
+                state, claimed, batch = self.flush(definition, state, batch, claimed)
                 continue
             step = definition.steps[claimed.step]
             outcome = runner.run_step(step, state.context, self.engine)
@@ -143,25 +162,60 @@ class Drive:
         still where the batch found them; what no longer applies is dropped. If
         the lease was taken over meanwhile (it lapsed), nothing is applied and
         the drive ends: the new batch is None.
+
+        A commit that fails with one of :data:`.store.TRANSIENT_ERRORS` is tried again
+        on a new connection, after a short back-off, for as long as the lease holds.
         """
-        instance_id = batch.instance_id
+        failures = 0
+        while True:
+            began = time.monotonic()
+            try:
+                state, claimed, new, owner = self._commit(definition, state, batch, claimed)
+            except TRANSIENT_ERRORS as exc:
+                delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
+                failures += 1
+                if batch.hold.lapsed() or not self.store.reconnect():
+                    raise
+                logger.warning(
+                    "instance %s: commit failed (%s: %s), trying again on a new connection",
+                    batch.instance_id,
+                    type(exc).__name__,
+                    exc,
+                    extra={"action": "reconnect", "instance_id": str(batch.instance_id)},
+                )
+                time.sleep(min(delay, max(batch.hold.expires - time.monotonic(), 0.0)))
+                continue
+            if owner is not None:
+                batch.hold.renewed(began)
+            return state, claimed, new
+
+    def _commit(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        claimed: Token | None,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None, str | None]:
+        """Commit a batch once (see :meth:`flush`); also return the lease owner written."""
+        instance_id, hold = batch.instance_id, batch.hold
         with transaction.atomic(using=self.store.using):
             owner = leases.keep_or_release(state, claimed, batch.owner)
             if self.store.save_if_unchanged(instance_id, state, batch.version, owner):
                 self.store.insert(batch.executions, batch.tasks)
                 self.effects.committing(state, batch.events, owner)
-                return state, claimed, batches.Batch(instance_id, batch.version + 1, batch.owner)
+                return state, claimed, batches.Batch(instance_id, batch.version + 1, hold), owner
 
             row = self.store.row(instance_id, lock=True)
             fresh = self.store.state(row, self.store.history(row.pk))
-            if row.lease_owner != batch.owner:
+            if not leases.holds(row, batch.owner):
                 logger.warning(
                     "instance %s: the lease of drive %s was taken over; its results are dropped",
                     instance_id,
                     batch.owner,
                 )
-                return fresh, None, None
-            replayed = batches.Batch(instance_id, row.lock_version, batch.owner)
+                hold.lose()
+                return fresh, None, None, None
+            replayed = batches.Batch(instance_id, row.lock_version, hold)
             claimed = None
             for item in batch.items:
                 if not item.replay(fresh, definition, replayed):
@@ -173,4 +227,4 @@ class Drive:
             self.store.save(row, fresh, owner)
             self.store.insert(replayed.executions, replayed.tasks)
             self.effects.committing(fresh, replayed.events, owner)
-        return fresh, claimed, batches.Batch(instance_id, row.lock_version, batch.owner)
+        return fresh, claimed, batches.Batch(instance_id, row.lock_version, hold), owner

@@ -10,7 +10,22 @@ It holds the instance under a lease, two columns of the instance row: ``lease_ow
   (:func:`take_over`).
 - **Renew.** Every commit of a drive writes its lease again for ``LEASE_SECONDS``; a
   worker also renews the leases of the drives it runs every third of that
-  (:func:`renew`).
+  (:func:`renew`). A renewal that finds the row names another owner loses the lease
+  (:class:`Hold`).
+- **Commit.** A drive commits only on a lease it holds. Its commit saves the state if
+  the instance is still at the ``lock_version`` of the drive's own last write (its
+  claim or its last commit); every takeover writes a new ``lock_version``, so the
+  commit of a drive whose lease was taken over writes nothing. When another change
+  came in between (a task completed), the commit locks the row and goes on only if
+  the row still names the drive (:func:`holds`); otherwise the drive drops its results
+  and ends.
+- **Stop.** A drive starts no step on a lease that is running out: once half the
+  lease has passed since it was last renewed (a worker's heartbeat could not reach the
+  database, or the drive has no heartbeat), the drive commits first, which renews it
+  (:meth:`Hold.renewal_due`). A commit that cannot reach the database is tried again on
+  new connections until the lease lapses (:meth:`Hold.lapsed`); then the drive stops,
+  and the instance is left to the next worker. A drive whose lease was taken over (its
+  heartbeat or its commit found another owner) stops at once and drops its results.
 - **Release.** The commit that leaves nothing to run writes no owner
   (:func:`keep_or_release`).
 - **Take over.** A lease that lapsed belongs to a drive that died: the next worker
@@ -20,7 +35,9 @@ It holds the instance under a lease, two columns of the instance row: ``lease_ow
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,8 +49,10 @@ from workflows_app.models import WorkflowInstanceModel
 
 __all__ = [
     "KEEP",
+    "Hold",
     "Lease",
     "columns",
+    "holds",
     "inline",
     "is_live",
     "keep_or_release",
@@ -64,6 +83,41 @@ class Lease:
         return self.owner is not KEEP and self.owner is not None
 
 
+class Hold:
+    """The lease of one drive of this process, as the process knows it.
+
+    The drive's commits and a worker's heartbeat renew it; a renewal that finds that the
+    row names another owner loses it. Times are ``time.monotonic()`` seconds.
+    """
+
+    def __init__(self, owner: str, instance_id: Any, written: float | None = None) -> None:
+        self.owner = owner
+        self.instance_id = instance_id
+        self.seconds = conf.get_settings().LEASE_SECONDS
+        self.expires = 0.0
+        self.lost = False
+        self.renewed(time.monotonic() if written is None else written)
+
+    def renewed(self, at: float) -> None:
+        """Record that the lease was written (renewed) by a statement sent at ``at``."""
+        self.expires = max(self.expires, at + self.seconds)
+        self.lost = False
+
+    def lose(self) -> None:
+        """Record that the row no longer names this drive (taken over, or released)."""
+        self.lost = True
+
+    def renewal_due(self) -> bool:
+        """Whether the drive must commit, and so renew the lease, before it starts a step:
+        half the lease has passed since it was last renewed, or it was lost. (A heartbeat
+        renews it every third: a working one never makes a drive commit early.)"""
+        return self.lost or self.expires - time.monotonic() < self.seconds / 2
+
+    def lapsed(self) -> bool:
+        """Whether the lease may have lapsed (or was lost): the drive must not go on."""
+        return self.lost or time.monotonic() >= self.expires
+
+
 def inline() -> bool:
     """Whether calls run the instances they change (``EXECUTION_MODE = "inline"``)."""
     return conf.get_settings().EXECUTION_MODE == "inline"
@@ -92,6 +146,13 @@ def columns(owner: Any, now: datetime) -> dict[str, Any]:
 def is_live(row: Any, now: datetime) -> bool:
     """Whether a drive holds the instance ``row`` under a lease that has not lapsed."""
     return row.lease_owner is not None and row.lease_expires_at > now
+
+
+def holds(row: Any, owner: str) -> bool:
+    """Whether the drive ``owner`` may still commit to the instance ``row``, which the
+    caller holds locked: the row names it (a lapsed lease that nobody took over is
+    still its own)."""
+    return row.lease_owner == owner
 
 
 def take(
@@ -133,10 +194,18 @@ def keep_or_release(state: WorkflowInstanceData, claimed: Token | None, owner: s
     return owner if claimed is not None or semantics.next_ready(state) is not None else None
 
 
-def renew(using: str, held: dict[str, Any]) -> None:
-    """Extend the leases of the drives in ``held`` (owner -> instance id) that still hold."""
-    expires = semantics.utcnow() + timedelta(seconds=conf.get_settings().LEASE_SECONDS)
-    for owner, instance_id in held.items():
-        WorkflowInstanceModel.objects.using(using).filter(pk=instance_id, lease_owner=owner).update(
-            lease_expires_at=expires
+def renew(using: str, leases: Iterable[Hold]) -> None:
+    """Extend ``leases`` whose rows still name their drives; the others are lost."""
+    seconds = conf.get_settings().LEASE_SECONDS
+    for hold in leases:
+        began = time.monotonic()
+        expires = semantics.utcnow() + timedelta(seconds=seconds)
+        renewed = (
+            WorkflowInstanceModel.objects.using(using)
+            .filter(pk=hold.instance_id, lease_owner=hold.owner)
+            .update(lease_expires_at=expires)
         )
+        if renewed:
+            hold.renewed(began)
+        else:
+            hold.lose()

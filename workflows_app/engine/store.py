@@ -14,17 +14,23 @@ changed state in one of two ways:
 
 What else a commit does (events, tasks following their instance, waking a worker) is
 the caller's, passed in as ``committing``.
+
+A statement that fails with one of :data:`TRANSIENT_ERRORS` says nothing about the
+instance: the connection broke (the server restarted, or an administrator ended it) or a
+lock could not be had. A drive tries its commit again on a new connection
+(:meth:`Store.reconnect`) rather than fail the instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import Error, InterfaceError, OperationalError, connections, transaction
 
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
@@ -35,9 +41,21 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, statements
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
-__all__ = ["Snapshot", "Store", "Transition", "columns", "history_entry", "wake_at"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "Snapshot",
+    "Store",
+    "Transition",
+    "columns",
+    "history_entry",
+    "wake_at",
+]
 
 Committing = Callable[[WorkflowInstanceData, list[semantics.Event], Any], None]
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+"""Errors of the database rather than of the statement: a broken or closed connection, a
+lock wait that timed out, a deadlock or serialization conflict."""
 
 
 def wake_at(state: WorkflowInstanceData, now: datetime) -> datetime | None:
@@ -252,3 +270,19 @@ class Store:
                 committing(t.state, t.events, t.lease.owner)
             t.version = row.lock_version
         return t
+
+    # -- connections -----------------------------------------------------------------------
+
+    def reconnect(self) -> bool:
+        """Close this thread's connection to the database after one of
+        :data:`TRANSIENT_ERRORS`, so that the next statement opens a new one.
+
+        Return False, and leave it, when it is inside an atomic block: the block belongs to
+        a caller, whose transaction is lost with the connection.
+        """
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            return False
+        with contextlib.suppress(Error):  # it is forgotten even if closing it fails
+            connection.close()
+        return True

@@ -7,6 +7,11 @@ transaction is the single writer) and holds it under a lease that it renews
 while it runs. An instance whose lease lapsed (its worker, or an inline call,
 died) is claimed again and its interrupted steps run again.
 
+The heartbeat thread survives the database: when renewing fails (the server restarted,
+or ended the connection), it closes its connection, logs, and tries again on a new one
+after a short back-off. Drives whose leases it cannot renew commit before their next
+step, and stop if that fails too (see :mod:`workflows_app.engine.leases`).
+
 An idle worker looks for work every ``poll_interval`` seconds. On PostgreSQL it also
 listens (``LISTEN``) for the ``NOTIFY`` that the engine sends when a commit leaves an
 instance runnable, and wakes at once (:mod:`workflows_app.engine.listener`).
@@ -83,7 +88,7 @@ class Worker:
         self._stopping = threading.Event()
         self._wakeup = listener.Wakeup(concurrency)
         self._lock = threading.Lock()
-        self._held: dict[str, Any] = {}  # lease owner -> instance id, for the heartbeat
+        self._held: dict[str, leases.Hold] = {}  # by lease owner, for the heartbeat
 
     # -- running ---------------------------------------------------------------------
 
@@ -137,11 +142,12 @@ class Worker:
         return True
 
     def _drive(self, claim: Any) -> None:
-        instance_id, definition, state, claimed, version, owner = claim
+        instance_id, definition, state, claimed, version, hold = claim
+        owner = hold.owner
         with self._lock:
-            self._held[owner] = instance_id
+            self._held[owner] = hold
         try:
-            self.engine.drive.run(instance_id, definition, state, claimed, version, owner)
+            self.engine.drive.run(instance_id, definition, state, claimed, version, owner, hold)
         finally:
             with self._lock:
                 self._held.pop(owner, None)
@@ -175,11 +181,14 @@ class Worker:
             if self.max_instances is not None and self.processed >= self.max_instances:
                 break
             _close_stale_connections()
-            try:
-                if time.monotonic() >= next_deadlines:
-                    # Reminders and overdue tasks, at most once per poll interval.
-                    next_deadlines = time.monotonic() + self.poll_interval
+            if time.monotonic() >= next_deadlines:
+                # Reminders and overdue tasks, at most once per poll interval.
+                next_deadlines = time.monotonic() + self.poll_interval
+                try:
                     self.run_deadlines()
+                except Exception:  # logged; instances still run
+                    logger.exception("worker %s failed to handle deadlines", self.worker_id)
+            try:
                 worked = self.run_once()
             except Exception:
                 logger.exception("worker %s failed to run an instance", self.worker_id)
@@ -198,6 +207,7 @@ class Worker:
         Return what driving it needs, True (claimed, nothing to run), or None.
         """
         engine = self.engine
+        began = time.monotonic()
         now = semantics.utcnow()
         with transaction.atomic(using=engine.using):
             due = (
@@ -234,16 +244,44 @@ class Worker:
             owner = leases.worker_owner(self.worker_id)
             engine.store.save(row, state, owner)
             engine.effects.committing(state, events, owner)
-        return row.pk, definition, state, claimed, row.lock_version, owner
+        hold = leases.Hold(owner, row.pk, written=began)
+        return row.pk, definition, state, claimed, row.lock_version, hold
 
     def _heartbeat(self) -> None:
-        """Renew the leases of the instances being run, every third of the lease."""
-        seconds = conf.get_settings().LEASE_SECONDS
+        """Renew the leases of the instances being run, every third of the lease.
+
+        When renewing fails, close the connection and try again on a new one after a
+        short back-off (doubled each time, up to the usual interval).
+        """
+        interval = conf.get_settings().LEASE_SECONDS / 3
+        delay, failures = interval, 0
         try:
-            while not self._stopping.wait(seconds / 3):
+            while not self._stopping.wait(delay):
                 with self._lock:
-                    held = dict(self._held)
-                leases.renew(self.engine.using, held)
+                    held = list(self._held.values())
+                try:
+                    leases.renew(self.engine.using, held)
+                except Exception as exc:
+                    failures += 1
+                    delay = min(0.1 * 2 ** (failures - 1), interval)
+                    logger.warning(
+                        "worker %s could not renew its leases (%s: %s); trying again in %.1f s",
+                        self.worker_id,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                        extra={"action": "renew", "failures": failures},
+                    )
+                    self.engine.store.reconnect()
+                    continue
+                if failures:
+                    logger.info(
+                        "worker %s renewed its leases again, after %d failed attempts",
+                        self.worker_id,
+                        failures,
+                        extra={"action": "renew", "failures": failures},
+                    )
+                delay, failures = interval, 0
         finally:
             connections.close_all()
 
