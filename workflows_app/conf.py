@@ -57,6 +57,12 @@ class WorkflowsSettings:
     lease. A worker renews it while it runs a step; an inline call at each commit. A lapsed
     lease (a process that died) is taken over by a worker, which runs the step again."""
 
+    MAX_DRIVE_ATTEMPTS: int = 3
+    """How many drives in a row may end without committing anything (the process died,
+    lost the database, or held the instance past its lease) before the instance is marked
+    failed instead of being taken over again. Any commit of a drive starts the count
+    anew."""
+
     REMINDER_EMAILS: bool = True
     """Send reminder e-mails (Django's mail backend) to a task's assignee, or to the
     members of its group, when its ``reminder_at`` comes."""
@@ -163,6 +169,12 @@ def invalid_values(raw: Any) -> list[str]:
     if isinstance(lease, bool) or not isinstance(lease, int | float) or lease <= 0:
         problems.append(
             f"{SETTING_NAME}['LEASE_SECONDS'] must be a number of seconds above 0, not {lease!r}."
+        )
+    attempts = raw.get("MAX_DRIVE_ATTEMPTS", 3)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        problems.append(
+            f"{SETTING_NAME}['MAX_DRIVE_ATTEMPTS'] must be a whole number, 1 or more, "
+            f"not {attempts!r}."
         )
     interval = raw.get("CHECKPOINT_INTERVAL", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
