@@ -1,8 +1,10 @@
-"""Real worker processes against a database that goes away.
+"""Real worker processes against a database that goes away, and steps that kill them.
 
-On PostgreSQL, every connection of two workers is terminated (twice) while one of them
-runs a step longer than the lease: the heartbeat reconnects and keeps the lease, the
-drive commits on a new connection, and the step runs exactly once.
+- On PostgreSQL, every connection of two workers is terminated (twice) while one of them
+  runs a step longer than the lease: the heartbeat reconnects and keeps the lease, the
+  drive commits on a new connection, and the step runs exactly once.
+- A step that kills its worker (SIGKILL) every time fails its instance once
+  ``MAX_DRIVE_ATTEMPTS`` workers died on it, instead of killing workers forever.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ APP_NAME = "wf-survival-test"
 # ("start <workflow>") or runs a worker ("work burst|forever").
 CHILD = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
 
     import django
     from django.conf import settings
@@ -48,6 +50,7 @@ CHILD = textwrap.dedent(
         "EXECUTION_MODE": "worker",
         "LEASE_SECONDS": float(os.environ["WF_LEASE"]),
         "CHECKPOINT_INTERVAL": 0,
+        "MAX_DRIVE_ATTEMPTS": 3,
     }
     django.setup()
 
@@ -68,6 +71,12 @@ CHILD = textwrap.dedent(
             context.set("long_done", True)
 
 
+    class KillsItsWorker(BaseMachineStep):
+        def execute(self, context):
+            record_run()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
     class Done(BaseMachineStep):
         def execute(self, context):
             context.set("done", True)
@@ -79,8 +88,15 @@ CHILD = textwrap.dedent(
         edges = [("long", "after")]
 
 
+    class Deadly(Workflow):
+        name = "deadly"
+        steps = [Done("before"), KillsItsWorker("deadly_step")]
+        edges = [("before", "deadly_step")]
+
+
     registry = WorkflowRegistry()
     registry.register(Survivor)
+    registry.register(Deadly)
     engine = PersistentExecutionEngine(registry)
     if sys.argv[1] == "start":
         engine.start_workflow_sync(sys.argv[2])
@@ -206,7 +222,7 @@ def test_worker_survival__connections_terminated_during_a_step_longer_than_the_l
     logs = children.logs()
     assert children.step_runs() == 1, logs
     instance = WorkflowInstanceModel.objects.get()
-    assert instance.lease_owner is None
+    assert (instance.lease_owner, instance.failed_drives) == (None, 0)
     assert instance.context_data == {"long_done": True, "done": True}
     runs = StepExecutionModel.objects.filter(instance_id=instance.pk, step_name="long")
     assert [r.status for r in runs] == [StepStatus.SUCCEEDED]
@@ -214,3 +230,28 @@ def test_worker_survival__connections_terminated_during_a_step_longer_than_the_l
     assert "could not renew its leases" in logs
     assert "commit failed (OperationalError" in logs
     assert "trying again on a new connection" in logs
+
+
+def test_worker_survival__a_step_that_kills_every_worker_fails_its_instance(tmp_path) -> None:
+    children = Children(tmp_path, lease=1.0)
+    try:
+        assert children.run("start", "start", "deadly") == 0, children.logs()
+        for attempt in range(1, 4):
+            code = children.run(f"worker-{attempt}", "work", "burst")
+            assert code == -signal.SIGKILL, children.logs()
+            assert children.step_runs() == attempt
+            time.sleep(1.2)  # the dead worker's lease lapses
+        # The fourth worker does not run the step again: it fails the instance, and exits.
+        assert children.run("worker-4", "work", "burst") == 0, children.logs()
+    finally:
+        children.stop_all()
+
+    assert children.step_runs() == 3
+    instance = WorkflowInstanceModel.objects.get()
+    assert instance.status == WorkflowStatus.FAILED
+    assert instance.error.startswith(
+        "The drive of this instance failed 3 times in a row while running 'deadly_step'"
+    )
+    assert (instance.lease_owner, instance.wake_at, instance.failed_drives) == (None, None, 0)
+    steps = StepExecutionModel.objects.filter(instance_id=instance.pk)
+    assert [(r.step_name, r.status) for r in steps] == [("before", StepStatus.SUCCEEDED)]

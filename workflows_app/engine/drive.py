@@ -11,9 +11,15 @@ that dies loses the results since its last commit, never part of one, and leaves
 branch claimed under its lease; once the lease lapses a worker takes the instance over
 and runs those steps again (at-least-once steps, exactly-once transitions).
 
-If the database connection breaks, or a lock cannot be had (:data:`.store.TRANSIENT_ERRORS`),
-a commit is tried again on a new connection until the lease lapses; then the error is
-raised and the instance is left to the next worker (see :mod:`.leases`).
+What may go wrong besides a step's own code (which makes a failed step, see
+:mod:`.runner`):
+
+- The database connection breaks, or a lock cannot be had (:data:`.store.TRANSIENT_ERRORS`):
+  a commit is tried again on a new connection until the lease lapses; then the error
+  is raised and the instance is left to the next worker (see :mod:`.leases`).
+- Anything else that raises in a drive (the engine's own code, a step's data that cannot
+  be copied): the instance fails with that error, and the lease is released
+  (:meth:`Drive.fail`). The results since the last commit are dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.engine import batches, leases, runner, semantics
 from workflows_app.engine.effects import Effects
-from workflows_app.engine.store import TRANSIENT_ERRORS, Store
+from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
+from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["Drive"]
 
@@ -78,51 +85,105 @@ class Drive:
         branch ``claimed`` (if any), from the state saved at ``version``.
 
         ``hold`` is the lease as this process knows it, when a worker's heartbeat renews
-        it; without one the drive renews it by committing.
+        it; without one the drive renews it by committing. An error outside the steps'
+        own code fails the instance (see the module's docstring).
         """
         interval = conf.get_settings().CHECKPOINT_INTERVAL
         hold = hold if hold is not None else leases.Hold(owner, instance_id)
         batch: batches.Batch | None = batches.Batch(instance_id, version, hold)
-        while batch is not None:
-            if claimed is None:
-                events, fired = semantics.wake(state, definition, semantics.utcnow())
-                batch.events.extend(events)
-                for token, outcome in fired:
-                    step = definition.steps[token.step]
-                    batch.add(token, outcome, batches.NO_CHANGES, step, fired=True)
-                token = semantics.next_ready(state)
-                if token is None:
-                    if not batch.items:
-                        return state
-                    state, claimed, batch = self.flush(definition, state, batch)
+        try:
+            while batch is not None:
+                if claimed is None:
+                    events, fired = semantics.wake(state, definition, semantics.utcnow())
+                    batch.events.extend(events)
+                    for token, outcome in fired:
+                        step = definition.steps[token.step]
+                        batch.add(token, outcome, batches.NO_CHANGES, step, fired=True)
+                    token = semantics.next_ready(state)
+                    if token is None:
+                        if not batch.items:
+                            return state
+                        state, claimed, batch = self.flush(definition, state, batch)
+                        continue
+                    step = definition.steps.get(token.step)
+                    if step is not None and semantics.is_timer(step):
+                        batch.sleep(state, definition, token, step)
+                    elif step is None or semantics.waits(step):
+                        state, claimed, batch = self._park(definition, state, batch, token, step)
+                    else:
+                        batch.events.extend(semantics.enter(state, token, step))
+                        claimed = token
                     continue
-                step = definition.steps.get(token.step)
-                if step is not None and semantics.is_timer(step):
-                    batch.sleep(state, definition, token, step)
-                elif step is None or semantics.waits(step):
-                    state, claimed, batch = self._park(definition, state, batch, token, step)
-                else:
-                    batch.events.extend(semantics.enter(state, token, step))
-                    claimed = token
-                continue
-            if hold.lost or (batch.items and hold.renewal_due()):
-                # A step must not outlive the lease: commit first, which renews it (or
-                # finds that it was taken over, and ends the drive).
-                state, claimed, batch = self.flush(definition, state, batch, claimed)
-                continue
-            step = definition.steps[claimed.step]
-            outcome = runner.run_step(step, state.context, self.engine)
-            outcome, changes = semantics.keep_storable(claimed.step, outcome, state.context)
-            batch.add(claimed, outcome, changes, step)
-            if logger.isEnabledFor(logging.INFO):
-                batches.log_step(state, claimed, outcome)
-            batch.events.extend(semantics.advance(state, definition, claimed, outcome))
-            claimed = semantics.claim_next(state, definition, batch.events)
-            # Otherwise the top of the loop parks the human steps reached into this batch
-            # and commits it when nothing is left to run.
-            if time.monotonic() - batch.opened >= interval:
-                state, claimed, batch = self.flush(definition, state, batch, claimed)
+                if hold.lost or (batch.items and hold.renewal_due()):
+                    # A step must not outlive the lease: commit first, which renews it (or
+                    # finds that it was taken over, and ends the drive).
+                    state, claimed, batch = self.flush(definition, state, batch, claimed)
+                    continue
+                step = definition.steps[claimed.step]
+                outcome = runner.run_step(step, state.context, self.engine)
+                outcome, changes = semantics.keep_storable(claimed.step, outcome, state.context)
+                batch.add(claimed, outcome, changes, step)
+                if logger.isEnabledFor(logging.INFO):
+                    batches.log_step(state, claimed, outcome)
+                batch.events.extend(semantics.advance(state, definition, claimed, outcome))
+                claimed = semantics.claim_next(state, definition, batch.events)
+                # Otherwise the top of the loop parks the human steps reached into this
+                # batch and commits it when nothing is left to run.
+                if time.monotonic() - batch.opened >= interval:
+                    state, claimed, batch = self.flush(definition, state, batch, claimed)
+        except TRANSIENT_ERRORS:
+            raise  # the database's trouble, not the instance's: the lease lapses
+        except Exception as exc:
+            return self._fail_or_raise(instance_id, owner, exc, claimed)
         return state
+
+    def fail(
+        self,
+        instance_id: UUID,
+        owner: str | None,
+        exc: Exception,
+        token_id: str | None = None,
+    ) -> WorkflowInstanceData:
+        """Fail the instance because its drive raised ``exc`` outside any step's code, and
+        release the lease; return the instance's state.
+
+        The failed branch is ``token_id`` (the one being run) if it is still live. This
+        happens only while the drive ``owner`` holds the instance, or, for ``owner`` None
+        (a worker that could not even take it), while no live lease is held on it;
+        otherwise the instance is left to whoever holds it.
+        """
+        error = f"Running the instance failed outside step code: {type(exc).__name__}: {exc}"
+        logger.error(
+            "instance %s: %s",
+            instance_id,
+            error,
+            exc_info=exc,
+            extra={"action": "drive_failed", "instance_id": str(instance_id)},
+        )
+
+        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
+            if owner is None:
+                held = not leases.is_live(row, semantics.utcnow())
+            else:
+                held = leases.holds(row, owner)
+            if not held or t.state.status.is_terminal:
+                t.changed = False
+                return
+            t.events = semantics.fail_drive(t.state, error, token_id)
+            t.lease = leases.Lease(None, None)
+
+        return self.store.transition(instance_id, apply, self.effects.committing).state
+
+    def _fail_or_raise(
+        self, instance_id: UUID, owner: str, exc: Exception, running: Token | None
+    ) -> WorkflowInstanceData:
+        try:
+            return self.fail(instance_id, owner, exc, None if running is None else running.id)
+        except Exception:
+            logger.exception(
+                "instance %s: failing it after its drive failed failed too", instance_id
+            )
+            raise exc from None
 
     def _park(
         self,

@@ -71,11 +71,14 @@ def wake_at(state: WorkflowInstanceData, now: datetime) -> datetime | None:
     return semantics.next_due(state)
 
 
-def columns(state: WorkflowInstanceData, owner: Any = leases.KEEP) -> dict[str, Any]:
+def columns(
+    state: WorkflowInstanceData, owner: Any = leases.KEEP, failed_drives: int = 0
+) -> dict[str, Any]:
     """Return the instance columns that transitions change, from ``state``.
 
     ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
-    None (released), or ``KEEP`` (left alone).
+    None (released), or ``KEEP`` (left alone); ``failed_drives`` goes with it (see
+    :func:`.leases.columns`).
     """
     now = semantics.utcnow()
     return {
@@ -87,7 +90,7 @@ def columns(state: WorkflowInstanceData, owner: Any = leases.KEEP) -> dict[str, 
         "tokens": [token.to_dict() for token in state.tokens],
         "last_user_id": state.context.user_id,
         "wake_at": wake_at(state, now),
-        **leases.columns(owner, now),
+        **leases.columns(owner, now, failed_drives),
     }
 
 
@@ -234,17 +237,28 @@ class Store:
         statements.insert(self.using, HumanTaskModel, tasks)
 
     def save_if_unchanged(
-        self, instance_id: UUID, state: WorkflowInstanceData, version: int, owner: Any
+        self,
+        instance_id: UUID,
+        state: WorkflowInstanceData,
+        version: int,
+        owner: Any,
+        failed_drives: int = 0,
     ) -> bool:
         """Save ``state`` (and the lease of ``owner``) if the instance is still at ``version``."""
-        changes = {**columns(state, owner), "lock_version": version + 1}
+        changes = {**columns(state, owner, failed_drives), "lock_version": version + 1}
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
-    def save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData, owner: Any) -> None:
+    def save(
+        self,
+        row: WorkflowInstanceModel,
+        state: WorkflowInstanceData,
+        owner: Any,
+        failed_drives: int = 0,
+    ) -> None:
         """Save ``state`` (and the lease of ``owner``) into ``row``, which this transaction
         holds locked."""
-        changes = columns(state, owner)
+        changes = columns(state, owner, failed_drives)
         for name, value in changes.items():
             setattr(row, name, value)
         row.lock_version += 1
@@ -266,7 +280,7 @@ class Store:
             t = Transition(self.state(row, self.history(row.pk)))
             apply(row, t)
             if t.changed:
-                self.save(row, t.state, t.lease.owner)
+                self.save(row, t.state, t.lease.owner, t.lease.failed_drives)
                 committing(t.state, t.events, t.lease.owner)
             t.version = row.lock_version
         return t

@@ -36,6 +36,7 @@ from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError
 from workflows_app.engine import deadlines, dispatch, leases, listener, semantics
 from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.engine.store import TRANSIENT_ERRORS
 from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["Worker"]
@@ -204,48 +205,75 @@ class Worker:
     def _claim(self, instance_id: Any = None) -> Any:
         """Claim the instance due first (or ``instance_id``, if it is due).
 
-        Return what driving it needs, True (claimed, nothing to run), or None.
+        Return what driving it needs, True (claimed, nothing to run), or None. An
+        instance that cannot even be claimed (building its state raised) is failed.
         """
         engine = self.engine
         began = time.monotonic()
-        now = semantics.utcnow()
-        with transaction.atomic(using=engine.using):
-            due = (
-                WorkflowInstanceModel.objects.using(engine.using)
-                .filter(wake_at__lte=now)
-                .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=now))
-            )
-            if self.workflows is not None:
-                due = due.filter(workflow_name__in=self.workflows)
-            if instance_id is not None:
-                due = due.filter(pk=instance_id)
-            row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
+        row = None
+        try:
+            with transaction.atomic(using=engine.using):
+                now = semantics.utcnow()
+                due = (
+                    WorkflowInstanceModel.objects.using(engine.using)
+                    .filter(wake_at__lte=now)
+                    .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=now))
+                )
+                if self.workflows is not None:
+                    due = due.filter(workflow_name__in=self.workflows)
+                if instance_id is not None:
+                    due = due.filter(pk=instance_id)
+                row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
+                if row is None:
+                    return None
+                try:
+                    definition = engine.store.definition_of(row)
+                except WorkflowNotFoundError as exc:
+                    logger.error(
+                        "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
+                    )
+                    _skip(engine.using, row.pk, now)
+                    return True
+                state = engine.store.state(row, engine.store.history(row.pk))
+                events: list[semantics.Event] = []
+                # Free or lapsed: what a dead drive claimed runs again, or the instance fails.
+                failed = leases.take_over(row, state, events)
+                if failed is None:
+                    engine.store.save(row, state, None)
+                    engine.effects.committing(state, events, None)
+                    return True
+                claimed = semantics.claim_next(state, definition, events)
+                due = semantics.next_due(state)
+                idle = claimed is None and semantics.next_ready(state) is None
+                if idle and (due is None or due > now):
+                    engine.store.save(row, state, None)  # nothing to run after all
+                    return True
+                owner = leases.worker_owner(self.worker_id)
+                engine.store.save(row, state, owner, failed)
+                engine.effects.committing(state, events, owner)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
             if row is None:
-                return None
-            try:
-                definition = engine.store.definition_of(row)
-            except WorkflowNotFoundError as exc:
-                logger.error(
-                    "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
-                )
-                WorkflowInstanceModel.objects.using(engine.using).filter(pk=row.pk).update(
-                    wake_at=now + _SKIP
-                )
-                return True
-            state = engine.store.state(row, engine.store.history(row.pk))
-            leases.take_over(row, state)  # free or lapsed: what a dead drive claimed runs again
-            events: list[semantics.Event] = []
-            claimed = semantics.claim_next(state, definition, events)
-            due = semantics.next_due(state)
-            idle = claimed is None and semantics.next_ready(state) is None
-            if idle and (due is None or due > now):
-                engine.store.save(row, state, None)  # nothing to run after all
-                return True
-            owner = leases.worker_owner(self.worker_id)
-            engine.store.save(row, state, owner)
-            engine.effects.committing(state, events, owner)
+                raise
+            self._fail(row.pk, exc)
+            return True
         hold = leases.Hold(owner, row.pk, written=began)
         return row.pk, definition, state, claimed, row.lock_version, hold
+
+    def _fail(self, instance_id: Any, exc: Exception) -> None:
+        """Fail an instance that raised ``exc`` as it was claimed; if even that fails, leave
+        it alone for a while (logged), so that it does not stop the worker."""
+        try:
+            self.engine.drive.fail(instance_id, None, exc)
+        except Exception:
+            logger.exception(
+                "instance %s cannot be claimed, nor failed; skipped for %s",
+                instance_id,
+                _SKIP,
+                extra={"action": "claim", "instance_id": str(instance_id)},
+            )
+            _skip(self.engine.using, instance_id, semantics.utcnow())
 
     def _heartbeat(self) -> None:
         """Renew the leases of the instances being run, every third of the lease.
@@ -284,6 +312,11 @@ class Worker:
                 delay, failures = interval, 0
         finally:
             connections.close_all()
+
+
+def _skip(using: str, instance_id: Any, now: Any) -> None:
+    """Leave an instance that this worker cannot run alone for a while."""
+    WorkflowInstanceModel.objects.using(using).filter(pk=instance_id).update(wake_at=now + _SKIP)
 
 
 def _close_stale_connections() -> None:
