@@ -22,6 +22,7 @@ def test_get_settings__defaults() -> None:
         USER_ID_FIELD="username",
         AUTODISCOVER=True,
         LEASE_SECONDS=60.0,
+        MAX_DRIVE_ATTEMPTS=3,
         REMINDER_EMAILS=True,
         CHECKPOINT_INTERVAL=1.0,
         TENANT_RESOLVER=None,
@@ -32,7 +33,7 @@ def test_get_settings__defaults() -> None:
         API_TOKEN_MAX_AGE=30 * 24 * 3600.0,
         API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
-        JSON_MAX_DEPTH=64,
+        JSON_MAX_DEPTH=31,
         MERMAID_URL=None,
     )
 
@@ -150,9 +151,9 @@ def test_check_settings__unknown_key_without_close_match() -> None:
     assert error.id == "workflows_app.E001"
     assert (
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, LISTEN_NOTIFY, USER_ID_FIELD, "
-        "AUTODISCOVER, LEASE_SECONDS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, TENANT_RESOLVER, "
-        "API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, API_MAX_BODY_BYTES, JSON_MAX_DEPTH, "
-        "MERMAID_URL."
+        "AUTODISCOVER, LEASE_SECONDS, MAX_DRIVE_ATTEMPTS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, "
+        "TENANT_RESOLVER, API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, "
+        "API_MAX_BODY_BYTES, JSON_MAX_DEPTH, MERMAID_URL."
     )
 
 
@@ -172,6 +173,20 @@ def test_check_settings__invalid_values() -> None:
     assert "USER_ID_FIELD" in errors[1].msg
     assert "AUTODISCOVER" in errors[2].msg
     assert "CHECKPOINT_INTERVAL" in errors[3].msg
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "3", True, None])
+def test_check_settings__max_drive_attempts_must_be_a_whole_number(value) -> None:
+    with override_settings(WORKFLOWS={"MAX_DRIVE_ATTEMPTS": value}):
+        [error] = workflows_checks.check_settings()
+
+    assert error.id == "workflows_app.E002"
+    assert f"MAX_DRIVE_ATTEMPTS'] must be a whole number, 1 or more, not {value!r}" in error.msg
+
+
+def test_get_settings__max_drive_attempts() -> None:
+    with override_settings(WORKFLOWS={"MAX_DRIVE_ATTEMPTS": 1}):
+        assert conf.get_settings().MAX_DRIVE_ATTEMPTS == 1
 
 
 def test_check_settings__not_a_dict() -> None:

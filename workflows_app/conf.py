@@ -64,6 +64,12 @@ class WorkflowsSettings:
     lease. A worker renews it while it runs a step; an inline call at each commit. A lapsed
     lease (a process that died) is taken over by a worker, which runs the step again."""
 
+    MAX_DRIVE_ATTEMPTS: int = 3
+    """How many drives in a row may end without committing anything (the process died,
+    lost the database, or held the instance past its lease) before the instance is marked
+    failed instead of being taken over again. Any commit of a drive starts the count
+    anew."""
+
     REMINDER_EMAILS: bool = True
     """Send reminder e-mails (Django's mail backend) to a task's assignee, or to the
     members of its group, when its ``reminder_at`` comes."""
@@ -101,9 +107,10 @@ class WorkflowsSettings:
     API_MAX_BODY_BYTES: int = 1024 * 1024
     """The largest request body the REST API reads; larger ones get a 413."""
 
-    JSON_MAX_DEPTH: int = 64
+    JSON_MAX_DEPTH: int = 31
     """How deeply the JSON the app stores may nest (context data, metadata, task answers,
-    webhook payloads; the value itself is level 1). Deeper input is refused before
+    webhook payloads; the value itself is level 1). The default is the deepest MariaDB
+    stores; other databases take more. Deeper input is refused before
     anything is written: a 422 from the API, ``WorkflowValidationError`` (or
     ``TaskValidationError`` for an answer) from the engine, a failed step for a step's
     output."""
@@ -184,6 +191,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "LEASE_SECONDS": (
         lambda value: _number(value) and value > 0,
         "must be a number of seconds above 0",
+    ),
+    "MAX_DRIVE_ATTEMPTS": (
+        lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        "must be a whole number, 1 or more",
     ),
     "CHECKPOINT_INTERVAL": (
         lambda value: _number(value) and value >= 0,

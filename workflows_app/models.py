@@ -97,6 +97,9 @@ class WorkflowInstanceModel(TimestampedModel):
     # until when its lease holds; a lapsed lease is taken over by a worker.
     lease_owner = models.CharField(max_length=64, null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # (added) How many drives in a row ended without committing (their lease lapsed and
+    # was taken over); when it reaches WORKFLOWS["MAX_DRIVE_ATTEMPTS"] the instance fails.
+    failed_drives = models.PositiveIntegerField(default=0)
     # (added) When a worker should look at the instance: now when a step is ready to run,
     # later for a timer or a retry, null when it waits for people or has finished.
     wake_at = models.DateTimeField(null=True, blank=True)

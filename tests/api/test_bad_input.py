@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from tests.api.helpers import assert_error, locations, row_counts, start, task_of
+from workflows_app.core.jsonvalues import MAX_DEPTH
 
 NOT_A_UUID = "not-a-uuid"
 
@@ -191,7 +192,7 @@ UNSTORABLE = [
     pytest.param('"\\ud800"', "lone_surrogate", id="surrogate"),
     pytest.param('{"\\udc00x": 1}', "lone_surrogate", id="surrogate-key"),
     pytest.param('"a\\u0000b"', "nul_character", id="nul"),
-    pytest.param("[" * 64 + "]" * 64, "too_deep", id="65-levels"),
+    pytest.param("[" * MAX_DEPTH + "]" * MAX_DEPTH, "too_deep", id="one-level-too-deep"),
     pytest.param("[" * 500 + "]" * 500, "too_deep", id="501-levels"),
     pytest.param("[" * 100_000 + "]" * 100_000, "too_deep", id="100001-levels"),
 ]
@@ -247,8 +248,11 @@ def test_unstorable_values__locations_name_the_field(client, alice, task_id, unc
 
 
 def test_nesting_up_to_the_limit__is_accepted(client, alice) -> None:
-    # input_data is level 1: 63 more levels inside it make 64, the default limit.
-    body = '{"definition_name": "api_review", "input_data": {"x": %s}}' % ("[" * 63 + "]" * 63)
+    # input_data is level 1: MAX_DEPTH - 1 more levels inside it make the default limit.
+    inner = MAX_DEPTH - 1
+    body = '{"definition_name": "api_review", "input_data": {"x": %s}}' % (
+        "[" * inner + "]" * inner
+    )
 
     answer = client.post("/instances", alice, data=body.encode())
 

@@ -19,6 +19,8 @@ from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowIns
 
 pytestmark = pytest.mark.django_db
 
+MAX = jsonvalues.MAX_DEPTH
+
 
 def nested(levels: int) -> list:
     """A list nested ``levels`` deep (itself level 1), built without recursion."""
@@ -43,9 +45,9 @@ BAD = [
     pytest.param(json.loads("1e999"), "finite number", id="1e999"),
     pytest.param("\ud800", "lone surrogates", id="surrogate"),
     pytest.param({"\udfff": 1}, "lone surrogates", id="surrogate-key"),
-    pytest.param(nested(64), "nested deeper than 64 levels", id="65-levels"),
-    pytest.param(nested(500), "nested deeper than 64 levels", id="501-levels"),
-    pytest.param(nested(20_000), "nested deeper than 64 levels", id="20001-levels"),
+    pytest.param(nested(MAX), f"nested deeper than {MAX} levels", id="one-level-too-deep"),
+    pytest.param(nested(500), f"nested deeper than {MAX} levels", id="501-levels"),
+    pytest.param(nested(20_000), f"nested deeper than {MAX} levels", id="20001-levels"),
 ]
 
 
@@ -58,10 +60,24 @@ def test_json_problem__names_the_place(value, message) -> None:
 
 
 def test_json_problem__takes_what_every_database_stores() -> None:
-    value = {"text": "é 😀 \\u0000", "n": [1, 2.5, -0.0, 10**30, True, None], "deep": nested(63)}
+    value = {
+        "text": "é 😀 \\u0000",
+        "n": [1, 2.5, -0.0, 10**30, True, None],
+        "deep": nested(MAX - 1),
+    }
 
     assert json_problem(value, "data") is None
     assert jsonvalues.problems(value) == []
+
+
+def test_start__data_nested_to_the_limit_is_stored_and_read_back(engine) -> None:
+    """The default limit is the deepest every database stores (MariaDB's is the lowest)."""
+    data = {"deep": nested(MAX - 1)}
+
+    started = engine.start_workflow_sync(workflow([human("H")], []), data)
+
+    assert WorkflowInstanceModel.objects.get(pk=started.id).context_data["deep"] == data["deep"]
+    assert engine.get_instance_sync(started.id).context.get("deep") == data["deep"]
 
 
 def test_problems__lists_several_and_stops_at_the_limit() -> None:
@@ -102,7 +118,7 @@ def test_webhook__refused_and_the_step_still_waits(engine, value, message) -> No
     started = engine.start_workflow_sync(workflow([WebhookStep("hook")], []))
     token = started.context.get("hook_callback_token")
 
-    with pytest.raises(WorkflowValidationError, match=message.replace("64", "63")):
+    with pytest.raises(WorkflowValidationError, match=message.replace(str(MAX), str(MAX - 1))):
         engine.complete_webhook_sync(token, {"paid": value})
 
     assert WorkflowInstanceModel.objects.get(pk=started.id).status == "waiting"

@@ -27,8 +27,10 @@ from typing import Any
 
 __all__ = ["MAX_DEPTH", "Problem", "describe", "problems"]
 
-MAX_DEPTH = 64
-"""The default nesting limit (``WORKFLOWS["JSON_MAX_DEPTH"]``)."""
+MAX_DEPTH = 31
+"""The default nesting limit (``WORKFLOWS["JSON_MAX_DEPTH"]``): the deepest that MariaDB
+stores (its ``JSON_VALID`` check refuses 32 nested arrays or objects), so that what one
+database takes, every supported database takes."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

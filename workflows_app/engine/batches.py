@@ -20,7 +20,7 @@ from uuid import UUID
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType
-from workflows_app.engine import semantics
+from workflows_app.engine import leases, semantics
 
 # Step log lines belong to the engine that runs them.
 logger = logging.getLogger("workflows_app.engine.persistent")
@@ -32,10 +32,11 @@ NO_CHANGES = semantics.NO_CHANGES
 class Batch:
     """What a drive did since its last commit, and the rows committing it writes."""
 
-    def __init__(self, instance_id: UUID, version: int, owner: str) -> None:
+    def __init__(self, instance_id: UUID, version: int, hold: leases.Hold) -> None:
         self.instance_id = instance_id
         self.version = version  # the instance's lock_version when the batch began
-        self.owner = owner  # the drive's lease
+        self.hold = hold  # the drive's lease
+        self.owner = hold.owner
         self.opened = time.monotonic()
         self.items: list[Item] = []
         self.executions: list[dict[str, Any]] = []

@@ -10,6 +10,16 @@ renewed at each commit and given up by the commit that leaves nothing to run. A 
 that dies loses the results since its last commit, never part of one, and leaves its
 branch claimed under its lease; once the lease lapses a worker takes the instance over
 and runs those steps again (at-least-once steps, exactly-once transitions).
+
+What may go wrong besides a step's own code (which makes a failed step, see
+:mod:`.runner`):
+
+- The database connection breaks, or a lock cannot be had (:data:`.store.TRANSIENT_ERRORS`):
+  a commit is tried again on a new connection until the lease lapses; then the error
+  is raised and the instance is left to the next worker (see :mod:`.leases`).
+- Anything else that raises in a drive (the engine's own code, a step's data that cannot
+  be copied): the instance fails with that error, and the lease is released
+  (:meth:`Drive.fail`). The results since the last commit are dropped.
 """
 
 from __future__ import annotations
@@ -26,11 +36,16 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.engine import batches, leases, runner, semantics
 from workflows_app.engine.effects import Effects
-from workflows_app.engine.store import Store
+from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
+from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["Drive"]
 
 logger = logging.getLogger("workflows_app.engine.persistent")
+
+# Seconds before a commit that failed on the connection is tried again: doubled each
+# time, up to the last.
+_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.0)
 
 
 class Drive:
@@ -64,48 +79,113 @@ class Drive:
         claimed: Token | None,
         version: int,
         owner: str,
+        hold: leases.Hold | None = None,
     ) -> WorkflowInstanceData:
         """Run the instance's ready branches under the lease ``owner``, starting with the
-        branch ``claimed`` (if any), from the state saved at ``version``."""
+        branch ``claimed`` (if any), from the state saved at ``version``.
+
+        ``hold`` is the lease as this process knows it, when a worker's heartbeat renews
+        it; without one the drive renews it by committing. An error outside the steps'
+        own code fails the instance (see the module's docstring).
+        """
         interval = conf.get_settings().CHECKPOINT_INTERVAL
-        batch: batches.Batch | None = batches.Batch(instance_id, version, owner)
-        while batch is not None:
-            if claimed is None:
-                events, fired = semantics.wake(state, definition, semantics.utcnow())
-                batch.events.extend(events)
-                for token, outcome in fired:
-                    step = definition.steps[token.step]
-                    batch.add(token, outcome, batches.NO_CHANGES, step, fired=True)
-                token = semantics.next_ready(state)
-                if token is None:
-                    if not batch.items:
-                        return state
-                    state, claimed, batch = self.flush(definition, state, batch)
+        hold = hold if hold is not None else leases.Hold(owner, instance_id)
+        batch: batches.Batch | None = batches.Batch(instance_id, version, hold)
+        try:
+            while batch is not None:
+                if claimed is None:
+                    events, fired = semantics.wake(state, definition, semantics.utcnow())
+                    batch.events.extend(events)
+                    for token, outcome in fired:
+                        step = definition.steps[token.step]
+                        batch.add(token, outcome, batches.NO_CHANGES, step, fired=True)
+                    token = semantics.next_ready(state)
+                    if token is None:
+                        if not batch.items:
+                            return state
+                        state, claimed, batch = self.flush(definition, state, batch)
+                        continue
+                    step = definition.steps.get(token.step)
+                    if step is not None and semantics.is_timer(step):
+                        batch.sleep(state, definition, token, step)
+                    elif step is None or semantics.waits(step):
+                        state, claimed, batch = self._park(definition, state, batch, token, step)
+                    else:
+                        batch.events.extend(semantics.enter(state, token, step))
+                        claimed = token
                     continue
-                step = definition.steps.get(token.step)
-                if step is not None and semantics.is_timer(step):
-                    batch.sleep(state, definition, token, step)
-                elif step is None or semantics.waits(step):
-                    state, claimed, batch = self._park(definition, state, batch, token, step)
-                else:
-                    batch.events.extend(semantics.enter(state, token, step))
-                    claimed = token
-                continue
-            step = definition.steps[claimed.step]
-            outcome = runner.run_step(step, state.context, self.engine)
-            outcome, changes = semantics.keep_storable(
-                claimed.step, outcome, state.context, conf.get_settings().JSON_MAX_DEPTH
-            )
-            batch.add(claimed, outcome, changes, step)
-            if logger.isEnabledFor(logging.INFO):
-                batches.log_step(state, claimed, outcome)
-            batch.events.extend(semantics.advance(state, definition, claimed, outcome))
-            claimed = semantics.claim_next(state, definition, batch.events)
-            # Otherwise the top of the loop parks the human steps reached into this batch
-            # and commits it when nothing is left to run.
-            if time.monotonic() - batch.opened >= interval:
-                state, claimed, batch = self.flush(definition, state, batch, claimed)
+                if hold.lost or (batch.items and hold.renewal_due()):
+                    # A step must not outlive the lease: commit first, which renews it (or
+                    # finds that it was taken over, and ends the drive).
+                    state, claimed, batch = self.flush(definition, state, batch, claimed)
+                    continue
+                step = definition.steps[claimed.step]
+                outcome = runner.run_step(step, state.context, self.engine)
+                outcome, changes = semantics.keep_storable(
+                    claimed.step, outcome, state.context, conf.get_settings().JSON_MAX_DEPTH
+                )
+                batch.add(claimed, outcome, changes, step)
+                if logger.isEnabledFor(logging.INFO):
+                    batches.log_step(state, claimed, outcome)
+                batch.events.extend(semantics.advance(state, definition, claimed, outcome))
+                claimed = semantics.claim_next(state, definition, batch.events)
+                # Otherwise the top of the loop parks the human steps reached into this
+                # batch and commits it when nothing is left to run.
+                if time.monotonic() - batch.opened >= interval:
+                    state, claimed, batch = self.flush(definition, state, batch, claimed)
+        except TRANSIENT_ERRORS:
+            raise  # the database's trouble, not the instance's: the lease lapses
+        except Exception as exc:
+            return self._fail_or_raise(instance_id, owner, exc, claimed)
         return state
+
+    def fail(
+        self,
+        instance_id: UUID,
+        owner: str | None,
+        exc: Exception,
+        token_id: str | None = None,
+    ) -> WorkflowInstanceData:
+        """Fail the instance because its drive raised ``exc`` outside any step's code, and
+        release the lease; return the instance's state.
+
+        The failed branch is ``token_id`` (the one being run) if it is still live. This
+        happens only while the drive ``owner`` holds the instance, or, for ``owner`` None
+        (a worker that could not even take it), while no live lease is held on it;
+        otherwise the instance is left to whoever holds it.
+        """
+        error = f"Running the instance failed outside step code: {type(exc).__name__}: {exc}"
+        logger.error(
+            "instance %s: %s",
+            instance_id,
+            error,
+            exc_info=exc,
+            extra={"action": "drive_failed", "instance_id": str(instance_id)},
+        )
+
+        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
+            if owner is None:
+                held = not leases.is_live(row, semantics.utcnow())
+            else:
+                held = leases.holds(row, owner)
+            if not held or t.state.status.is_terminal:
+                t.changed = False
+                return
+            t.events = semantics.fail_drive(t.state, error, token_id)
+            t.lease = leases.Lease(None, None)
+
+        return self.store.transition(instance_id, apply, self.effects.committing).state
+
+    def _fail_or_raise(
+        self, instance_id: UUID, owner: str, exc: Exception, running: Token | None
+    ) -> WorkflowInstanceData:
+        try:
+            return self.fail(instance_id, owner, exc, None if running is None else running.id)
+        except Exception:
+            logger.exception(
+                "instance %s: failing it after its drive failed failed too", instance_id
+            )
+            raise exc from None
 
     def _park(
         self,
@@ -145,25 +225,60 @@ class Drive:
         still where the batch found them; what no longer applies is dropped. If
         the lease was taken over meanwhile (it lapsed), nothing is applied and
         the drive ends: the new batch is None.
+
+        A commit that fails with one of :data:`.store.TRANSIENT_ERRORS` is tried again
+        on a new connection, after a short back-off, for as long as the lease holds.
         """
-        instance_id = batch.instance_id
+        failures = 0
+        while True:
+            began = time.monotonic()
+            try:
+                state, claimed, new, owner = self._commit(definition, state, batch, claimed)
+            except TRANSIENT_ERRORS as exc:
+                delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
+                failures += 1
+                if batch.hold.lapsed() or not self.store.reconnect():
+                    raise
+                logger.warning(
+                    "instance %s: commit failed (%s: %s), trying again on a new connection",
+                    batch.instance_id,
+                    type(exc).__name__,
+                    exc,
+                    extra={"action": "reconnect", "instance_id": str(batch.instance_id)},
+                )
+                time.sleep(min(delay, max(batch.hold.expires - time.monotonic(), 0.0)))
+                continue
+            if owner is not None:
+                batch.hold.renewed(began)
+            return state, claimed, new
+
+    def _commit(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        claimed: Token | None,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None, str | None]:
+        """Commit a batch once (see :meth:`flush`); also return the lease owner written."""
+        instance_id, hold = batch.instance_id, batch.hold
         with transaction.atomic(using=self.store.using):
             owner = leases.keep_or_release(state, claimed, batch.owner)
             if self.store.save_if_unchanged(instance_id, state, batch.version, owner):
                 self.store.insert(batch.executions, batch.tasks)
                 self.effects.committing(state, batch.events, owner)
-                return state, claimed, batches.Batch(instance_id, batch.version + 1, batch.owner)
+                return state, claimed, batches.Batch(instance_id, batch.version + 1, hold), owner
 
             row = self.store.row(instance_id, lock=True)
             fresh = self.store.state(row, self.store.history(row.pk))
-            if row.lease_owner != batch.owner:
+            if not leases.holds(row, batch.owner):
                 logger.warning(
                     "instance %s: the lease of drive %s was taken over; its results are dropped",
                     instance_id,
                     batch.owner,
                 )
-                return fresh, None, None
-            replayed = batches.Batch(instance_id, row.lock_version, batch.owner)
+                hold.lose()
+                return fresh, None, None, None
+            replayed = batches.Batch(instance_id, row.lock_version, hold)
             claimed = None
             for item in batch.items:
                 if not item.replay(fresh, definition, replayed):
@@ -175,4 +290,4 @@ class Drive:
             self.store.save(row, fresh, owner)
             self.store.insert(replayed.executions, replayed.tasks)
             self.effects.committing(fresh, replayed.events, owner)
-        return fresh, claimed, batches.Batch(instance_id, row.lock_version, batch.owner)
+        return fresh, claimed, batches.Batch(instance_id, row.lock_version, hold), owner

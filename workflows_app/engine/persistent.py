@@ -366,7 +366,7 @@ class PersistentExecutionEngine:
             lease = leases.take(row, state, definition, events)
             with transaction.atomic(using=self.using):
                 saved = self.store.save_if_unchanged(
-                    instance_id, state, row.lock_version, lease.owner
+                    instance_id, state, row.lock_version, lease.owner, lease.failed_drives
                 )
                 if saved:
                     events[:0] = task_actions.complete(

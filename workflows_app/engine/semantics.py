@@ -376,6 +376,22 @@ def fail_branch(instance: WorkflowInstanceData, token: Token, error: str) -> lis
     return _fail(instance, token, error)
 
 
+def fail_drive(instance: WorkflowInstanceData, error: str, token_id: str | None) -> list[Event]:
+    """Fail the instance because its drive failed (``error``), not a step's own code.
+
+    The failed branch is the one the drive was running, ``token_id``, if it is still
+    live there; otherwise a branch that a drive claimed, or the first one that would run.
+    """
+    live = [token for token in instance.tokens if token.state in _ACTIVE]
+    token = (
+        next((t for t in live if t.id == token_id), None)
+        or next((t for t in live if t.state == RUNNING), None)
+        or next(iter(live), None)
+        or next(iter(instance.tokens), None)
+    )
+    return _fail(instance, token, error)
+
+
 def advance(
     instance: WorkflowInstanceData,
     definition: WorkflowDefinition,
@@ -588,13 +604,14 @@ def _record(instance: WorkflowInstanceData, entry: StepExecution) -> None:
     history.insert(index, entry)
 
 
-def _fail(instance: WorkflowInstanceData, token: Token, error: str) -> list[Event]:
-    token.state = FAILED
+def _fail(instance: WorkflowInstanceData, token: Token | None, error: str) -> list[Event]:
     instance.status = WorkflowStatus.FAILED
     instance.error = error
     instance.completed_at = utcnow()
-    instance.current_step = token.step
-    instance.context.current_step = token.step
+    if token is not None:  # None: an instance without branches (its drive failed)
+        token.state = FAILED
+        instance.current_step = token.step
+        instance.context.current_step = token.step
     return [("workflow.failed", {"instance_id": instance.id, "status": instance.status})]
 
 

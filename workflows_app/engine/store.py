@@ -14,17 +14,23 @@ changed state in one of two ways:
 
 What else a commit does (events, tasks following their instance, waking a worker) is
 the caller's, passed in as ``committing``.
+
+A statement that fails with one of :data:`TRANSIENT_ERRORS` says nothing about the
+instance: the connection broke (the server restarted, or an administrator ended it) or a
+lock could not be had. A drive tries its commit again on a new connection
+(:meth:`Store.reconnect`) rather than fail the instance.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import Error, InterfaceError, OperationalError, connections, transaction
 
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
@@ -35,9 +41,21 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, statements
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
-__all__ = ["Snapshot", "Store", "Transition", "columns", "history_entry", "wake_at"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "Snapshot",
+    "Store",
+    "Transition",
+    "columns",
+    "history_entry",
+    "wake_at",
+]
 
 Committing = Callable[[WorkflowInstanceData, list[semantics.Event], Any], None]
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+"""Errors of the database rather than of the statement: a broken or closed connection, a
+lock wait that timed out, a deadlock or serialization conflict."""
 
 
 def wake_at(state: WorkflowInstanceData, now: datetime) -> datetime | None:
@@ -53,11 +71,14 @@ def wake_at(state: WorkflowInstanceData, now: datetime) -> datetime | None:
     return semantics.next_due(state)
 
 
-def columns(state: WorkflowInstanceData, owner: Any = leases.KEEP) -> dict[str, Any]:
+def columns(
+    state: WorkflowInstanceData, owner: Any = leases.KEEP, failed_drives: int = 0
+) -> dict[str, Any]:
     """Return the instance columns that transitions change, from ``state``.
 
     ``owner`` is the lease to write: a drive's id (renewed for ``LEASE_SECONDS``),
-    None (released), or ``KEEP`` (left alone).
+    None (released), or ``KEEP`` (left alone); ``failed_drives`` goes with it (see
+    :func:`.leases.columns`).
     """
     now = semantics.utcnow()
     return {
@@ -69,7 +90,7 @@ def columns(state: WorkflowInstanceData, owner: Any = leases.KEEP) -> dict[str, 
         "tokens": [token.to_dict() for token in state.tokens],
         "last_user_id": state.context.user_id,
         "wake_at": wake_at(state, now),
-        **leases.columns(owner, now),
+        **leases.columns(owner, now, failed_drives),
     }
 
 
@@ -216,17 +237,28 @@ class Store:
         statements.insert(self.using, HumanTaskModel, tasks)
 
     def save_if_unchanged(
-        self, instance_id: UUID, state: WorkflowInstanceData, version: int, owner: Any
+        self,
+        instance_id: UUID,
+        state: WorkflowInstanceData,
+        version: int,
+        owner: Any,
+        failed_drives: int = 0,
     ) -> bool:
         """Save ``state`` (and the lease of ``owner``) if the instance is still at ``version``."""
-        changes = {**columns(state, owner), "lock_version": version + 1}
+        changes = {**columns(state, owner, failed_drives), "lock_version": version + 1}
         where = {"id": instance_id, "lock_version": version}
         return statements.update(self.using, WorkflowInstanceModel, changes, where) == 1
 
-    def save(self, row: WorkflowInstanceModel, state: WorkflowInstanceData, owner: Any) -> None:
+    def save(
+        self,
+        row: WorkflowInstanceModel,
+        state: WorkflowInstanceData,
+        owner: Any,
+        failed_drives: int = 0,
+    ) -> None:
         """Save ``state`` (and the lease of ``owner``) into ``row``, which this transaction
         holds locked."""
-        changes = columns(state, owner)
+        changes = columns(state, owner, failed_drives)
         for name, value in changes.items():
             setattr(row, name, value)
         row.lock_version += 1
@@ -248,7 +280,23 @@ class Store:
             t = Transition(self.state(row, self.history(row.pk)))
             apply(row, t)
             if t.changed:
-                self.save(row, t.state, t.lease.owner)
+                self.save(row, t.state, t.lease.owner, t.lease.failed_drives)
                 committing(t.state, t.events, t.lease.owner)
             t.version = row.lock_version
         return t
+
+    # -- connections -----------------------------------------------------------------------
+
+    def reconnect(self) -> bool:
+        """Close this thread's connection to the database after one of
+        :data:`TRANSIENT_ERRORS`, so that the next statement opens a new one.
+
+        Return False, and leave it, when it is inside an atomic block: the block belongs to
+        a caller, whose transaction is lost with the connection.
+        """
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            return False
+        with contextlib.suppress(Error):  # it is forgotten even if closing it fails
+            connection.close()
+        return True

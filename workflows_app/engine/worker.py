@@ -7,6 +7,11 @@ transaction is the single writer) and holds it under a lease that it renews
 while it runs. An instance whose lease lapsed (its worker, or an inline call,
 died) is claimed again and its interrupted steps run again.
 
+The heartbeat thread survives the database: when renewing fails (the server restarted,
+or ended the connection), it closes its connection, logs, and tries again on a new one
+after a short back-off. Drives whose leases it cannot renew commit before their next
+step, and stop if that fails too (see :mod:`workflows_app.engine.leases`).
+
 An idle worker looks for work every ``poll_interval`` seconds. On PostgreSQL it also
 listens (``LISTEN``) for the ``NOTIFY`` that the engine sends when a commit leaves an
 instance runnable, and wakes at once (:mod:`workflows_app.engine.listener`).
@@ -31,6 +36,7 @@ from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError
 from workflows_app.engine import deadlines, dispatch, leases, listener, semantics
 from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.engine.store import TRANSIENT_ERRORS
 from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["Worker"]
@@ -83,7 +89,7 @@ class Worker:
         self._stopping = threading.Event()
         self._wakeup = listener.Wakeup(concurrency)
         self._lock = threading.Lock()
-        self._held: dict[str, Any] = {}  # lease owner -> instance id, for the heartbeat
+        self._held: dict[str, leases.Hold] = {}  # by lease owner, for the heartbeat
 
     # -- running ---------------------------------------------------------------------
 
@@ -137,11 +143,12 @@ class Worker:
         return True
 
     def _drive(self, claim: Any) -> None:
-        instance_id, definition, state, claimed, version, owner = claim
+        instance_id, definition, state, claimed, version, hold = claim
+        owner = hold.owner
         with self._lock:
-            self._held[owner] = instance_id
+            self._held[owner] = hold
         try:
-            self.engine.drive.run(instance_id, definition, state, claimed, version, owner)
+            self.engine.drive.run(instance_id, definition, state, claimed, version, owner, hold)
         finally:
             with self._lock:
                 self._held.pop(owner, None)
@@ -175,11 +182,14 @@ class Worker:
             if self.max_instances is not None and self.processed >= self.max_instances:
                 break
             _close_stale_connections()
-            try:
-                if time.monotonic() >= next_deadlines:
-                    # Reminders and overdue tasks, at most once per poll interval.
-                    next_deadlines = time.monotonic() + self.poll_interval
+            if time.monotonic() >= next_deadlines:
+                # Reminders and overdue tasks, at most once per poll interval.
+                next_deadlines = time.monotonic() + self.poll_interval
+                try:
                     self.run_deadlines()
+                except Exception:  # logged; instances still run
+                    logger.exception("worker %s failed to handle deadlines", self.worker_id)
+            try:
                 worked = self.run_once()
             except Exception:
                 logger.exception("worker %s failed to run an instance", self.worker_id)
@@ -195,57 +205,118 @@ class Worker:
     def _claim(self, instance_id: Any = None) -> Any:
         """Claim the instance due first (or ``instance_id``, if it is due).
 
-        Return what driving it needs, True (claimed, nothing to run), or None.
+        Return what driving it needs, True (claimed, nothing to run), or None. An
+        instance that cannot even be claimed (building its state raised) is failed.
         """
         engine = self.engine
-        now = semantics.utcnow()
-        with transaction.atomic(using=engine.using):
-            due = (
-                WorkflowInstanceModel.objects.using(engine.using)
-                .filter(wake_at__lte=now)
-                .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=now))
-            )
-            if self.workflows is not None:
-                due = due.filter(workflow_name__in=self.workflows)
-            if instance_id is not None:
-                due = due.filter(pk=instance_id)
-            row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
+        began = time.monotonic()
+        row = None
+        try:
+            with transaction.atomic(using=engine.using):
+                now = semantics.utcnow()
+                due = (
+                    WorkflowInstanceModel.objects.using(engine.using)
+                    .filter(wake_at__lte=now)
+                    .filter(Q(lease_owner__isnull=True) | Q(lease_expires_at__lt=now))
+                )
+                if self.workflows is not None:
+                    due = due.filter(workflow_name__in=self.workflows)
+                if instance_id is not None:
+                    due = due.filter(pk=instance_id)
+                row = due.select_for_update(skip_locked=True).order_by("wake_at").first()
+                if row is None:
+                    return None
+                try:
+                    definition = engine.store.definition_of(row)
+                except WorkflowNotFoundError as exc:
+                    logger.error(
+                        "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
+                    )
+                    _skip(engine.using, row.pk, now)
+                    return True
+                state = engine.store.state(row, engine.store.history(row.pk))
+                events: list[semantics.Event] = []
+                # Free or lapsed: what a dead drive claimed runs again, or the instance fails.
+                failed = leases.take_over(row, state, events)
+                if failed is None:
+                    engine.store.save(row, state, None)
+                    engine.effects.committing(state, events, None)
+                    return True
+                claimed = semantics.claim_next(state, definition, events)
+                due = semantics.next_due(state)
+                idle = claimed is None and semantics.next_ready(state) is None
+                if idle and (due is None or due > now):
+                    engine.store.save(row, state, None)  # nothing to run after all
+                    return True
+                owner = leases.worker_owner(self.worker_id)
+                engine.store.save(row, state, owner, failed)
+                engine.effects.committing(state, events, owner)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
             if row is None:
-                return None
-            try:
-                definition = engine.store.definition_of(row)
-            except WorkflowNotFoundError as exc:
-                logger.error(
-                    "instance %s cannot run here: %s", row.pk, exc, extra={"action": "claim"}
-                )
-                WorkflowInstanceModel.objects.using(engine.using).filter(pk=row.pk).update(
-                    wake_at=now + _SKIP
-                )
-                return True
-            state = engine.store.state(row, engine.store.history(row.pk))
-            leases.take_over(row, state)  # free or lapsed: what a dead drive claimed runs again
-            events: list[semantics.Event] = []
-            claimed = semantics.claim_next(state, definition, events)
-            due = semantics.next_due(state)
-            idle = claimed is None and semantics.next_ready(state) is None
-            if idle and (due is None or due > now):
-                engine.store.save(row, state, None)  # nothing to run after all
-                return True
-            owner = leases.worker_owner(self.worker_id)
-            engine.store.save(row, state, owner)
-            engine.effects.committing(state, events, owner)
-        return row.pk, definition, state, claimed, row.lock_version, owner
+                raise
+            self._fail(row.pk, exc)
+            return True
+        hold = leases.Hold(owner, row.pk, written=began)
+        return row.pk, definition, state, claimed, row.lock_version, hold
+
+    def _fail(self, instance_id: Any, exc: Exception) -> None:
+        """Fail an instance that raised ``exc`` as it was claimed; if even that fails, leave
+        it alone for a while (logged), so that it does not stop the worker."""
+        try:
+            self.engine.drive.fail(instance_id, None, exc)
+        except Exception:
+            logger.exception(
+                "instance %s cannot be claimed, nor failed; skipped for %s",
+                instance_id,
+                _SKIP,
+                extra={"action": "claim", "instance_id": str(instance_id)},
+            )
+            _skip(self.engine.using, instance_id, semantics.utcnow())
 
     def _heartbeat(self) -> None:
-        """Renew the leases of the instances being run, every third of the lease."""
-        seconds = conf.get_settings().LEASE_SECONDS
+        """Renew the leases of the instances being run, every third of the lease.
+
+        When renewing fails, close the connection and try again on a new one after a
+        short back-off (doubled each time, up to the usual interval).
+        """
+        interval = conf.get_settings().LEASE_SECONDS / 3
+        delay, failures = interval, 0
         try:
-            while not self._stopping.wait(seconds / 3):
+            while not self._stopping.wait(delay):
                 with self._lock:
-                    held = dict(self._held)
-                leases.renew(self.engine.using, held)
+                    held = list(self._held.values())
+                try:
+                    leases.renew(self.engine.using, held)
+                except Exception as exc:
+                    failures += 1
+                    delay = min(0.1 * 2 ** (failures - 1), interval)
+                    logger.warning(
+                        "worker %s could not renew its leases (%s: %s); trying again in %.1f s",
+                        self.worker_id,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                        extra={"action": "renew", "failures": failures},
+                    )
+                    self.engine.store.reconnect()
+                    continue
+                if failures:
+                    logger.info(
+                        "worker %s renewed its leases again, after %d failed attempts",
+                        self.worker_id,
+                        failures,
+                        extra={"action": "renew", "failures": failures},
+                    )
+                delay, failures = interval, 0
         finally:
             connections.close_all()
+
+
+def _skip(using: str, instance_id: Any, now: Any) -> None:
+    """Leave an instance that this worker cannot run alone for a while."""
+    WorkflowInstanceModel.objects.using(using).filter(pk=instance_id).update(wake_at=now + _SKIP)
 
 
 def _close_stale_connections() -> None:
