@@ -66,10 +66,10 @@ def test_drive_failure__an_error_outside_step_code_fails_the_instance(
     # The engine's own code raises (here: keeping a step's result) for one instance only.
     keep_storable = semantics.keep_storable
 
-    def broken(step_name: str, outcome: Any, context: Any) -> Any:
+    def broken(step_name: str, outcome: Any, context: Any, *rest: Any) -> Any:
         if step_name == "A" and context.data.get("explode"):
             raise RuntimeError("the engine broke")
-        return keep_storable(step_name, outcome, context)
+        return keep_storable(step_name, outcome, context, *rest)
 
     monkeypatch.setattr(semantics, "keep_storable", broken)
     wf = _parallel(lambda ctx: ctx.set("a_done", True))
@@ -136,10 +136,10 @@ def test_drive_failure__a_failed_instance_can_be_retried(engine, monkeypatch) ->
     keep_storable = semantics.keep_storable
     broken = {"yes": True}
 
-    def flaky(step_name: str, outcome: Any, context: Any) -> Any:
+    def flaky(step_name: str, outcome: Any, context: Any, *rest: Any) -> Any:
         if broken["yes"]:
             raise RuntimeError("the engine broke")
-        return keep_storable(step_name, outcome, context)
+        return keep_storable(step_name, outcome, context, *rest)
 
     monkeypatch.setattr(semantics, "keep_storable", flaky)
     instance = engine.start_workflow_sync(workflow([marker("A"), marker("B")], [Edge("A", "B")]))
