@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from workflows_app import Edge
 from workflows_app.core.types import TaskStatus, WorkflowStatus
 from workflows_app.engine import semantics
 from workflows_app.engine.worker import Worker
+from workflows_app.exceptions import WorkflowValidationError
 from workflows_app.models import WorkflowInstanceModel
 
 pytestmark = pytest.mark.django_db
@@ -92,20 +92,21 @@ def test_drive_failure__an_error_outside_step_code_fails_the_instance(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_drive_failure__a_context_too_deep_to_copy_fails_the_instance(engine, mode) -> None:
-    if connection.vendor == "mysql":
-        pytest.skip("MariaDB/MySQL refuse JSON nested this deep before any drive starts")
+def test_drive_failure__a_context_too_deep_to_copy_never_reaches_a_drive(engine, mode) -> None:
+    """600 levels made copy.deepcopy raise RecursionError outside the step's error handling,
+    and the instance stayed running under its lease; now the start refuses it
+    (JSON_MAX_DEPTH) before anything is written."""
     deep: dict[str, Any] = {}
-    for _ in range(600):  # copy.deepcopy of the input data runs out of stack
+    for _ in range(600):
         deep = {"d": deep}
     a = marker("A")
 
     with override_settings(WORKFLOWS={"EXECUTION_MODE": mode}):
-        instance_id = _run(engine, mode, workflow([a], []), {"deep": deep})
+        with pytest.raises(WorkflowValidationError, match="nested deeper than"):
+            _run(engine, mode, workflow([a], []), {"deep": deep})
 
-    _assert_failed_and_free(instance_id, "RecursionError: maximum recursion depth exceeded")
+    assert not WorkflowInstanceModel.objects.exists()
     assert a.calls == 0
-    # A burst worker has nothing left to do (it used to claim the instance forever).
     assert Worker(engine, burst=True, listen=False).run() == 0
 
 
