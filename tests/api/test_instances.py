@@ -94,9 +94,9 @@ def test_start__input_data_against_the_input_schema_is_422_nothing_created(clien
     body = assert_error(answer, 422, "invalid")
     assert body["errors"] == [
         {
-            "loc": ["body"],
-            "msg": "amount: 0 is less than or equal to the minimum of 0",
-            "type": "invalid",
+            "loc": ["body", "input_data", "amount"],
+            "msg": "0 is less than or equal to the minimum of 0",
+            "type": "input_schema",
         }
     ]
     assert row_counts() == before

@@ -109,6 +109,13 @@ def library_answer(exc: WorkflowsError) -> Answer | None:
             for path, messages in exc.field_errors.items()
             for message in messages
         ]
+    elif isinstance(exc, WorkflowValidationError) and exc.field_errors:
+        # A start's input_data against the workflow's input_schema.
+        errors = [
+            {"loc": ["body", "input_data", *_path(path)], "msg": message, "type": "input_schema"}
+            for path, messages in exc.field_errors.items()
+            for message in messages
+        ]
     elif isinstance(exc, WorkflowValidationError):
         errors = [{"loc": ["body"], "msg": message, "type": "invalid"} for message in exc.errors]
     return status, error_body(status, str(exc), code, errors)
