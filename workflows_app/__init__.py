@@ -29,6 +29,7 @@ from workflows_app.core.exceptions import (
     WorkflowValidationError,
 )
 from workflows_app.core.groups import ConditionalGroup, ParallelGroup, SequentialGroup
+from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.retry import RetryPolicy
 from workflows_app.core.steps import (
@@ -58,6 +59,7 @@ __all__ = [
     "HumanTaskError",
     "InvalidTransitionError",
     "LocalExecutionEngine",
+    "MigrationPlan",
     "ParallelGateway",
     "ParallelGroup",
     "RetryPolicy",

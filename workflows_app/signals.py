@@ -23,6 +23,8 @@ workflow_failed = Signal()
 workflow_canceled = Signal()
 # instance_id, step_name (where it runs again)
 workflow_retried = Signal()
+# instance_id, workflow, from_version, to_version, mapping, migrated_by
+workflow_migrated = Signal()
 
 # instance_id, step_name, step_type
 step_started = Signal()
@@ -65,6 +67,7 @@ BY_EVENT: dict[str, Signal] = {
     "workflow.failed": workflow_failed,
     "workflow.canceled": workflow_canceled,
     "workflow.retried": workflow_retried,
+    "workflow.migrated": workflow_migrated,
     "step.started": step_started,
     "step.completed": step_completed,
     "step.failed": step_failed,

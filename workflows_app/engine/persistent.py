@@ -40,10 +40,18 @@ from workflows_app.core.exceptions import (
     WorkflowStateError,
     WorkflowValidationError,
 )
+from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, WorkflowStatus
-from workflows_app.engine import definitions, leases, runner, semantics, task_actions
+from workflows_app.engine import (
+    definitions,
+    leases,
+    migrations,
+    runner,
+    semantics,
+    task_actions,
+)
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition
@@ -317,6 +325,31 @@ class PersistentExecutionEngine:
         t = self.store.transition(instance_id, apply, self.effects.committing)
         return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
+    def plan_migration_sync(
+        self, plan: MigrationPlan, instances: Any = None, *, tenant_id: str | None = None
+    ) -> migrations.MigrationPreview:
+        """What ``plan`` would do, without writing anything: the definitions' diff, the
+        plan's problems, and whether each selected instance can move (``instances``: ids,
+        or None for every instance of the source version that could)."""
+        return migrations.preview(self.store, plan, instances, tenant_id)
+
+    def migrate_instances_sync(
+        self,
+        plan: MigrationPlan,
+        instances: Any = None,
+        *,
+        tenant_id: str | None = None,
+        by: str | None = None,
+        dry_run: bool = False,
+    ) -> migrations.MigrationResult | migrations.MigrationPreview:
+        """Move the selected instances to the plan's target version, each all or nothing
+        in a transaction of its own (``dry_run``: return the preview instead)."""
+        if dry_run:
+            return self.plan_migration_sync(plan, instances, tenant_id=tenant_id)
+        return migrations.migrate(
+            self.store, self.effects, plan, instances, tenant_id=tenant_id, by=by
+        )
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
         found = self.store.read(instance_id)
@@ -457,6 +490,14 @@ class PersistentExecutionEngine:
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Async version of :meth:`retry_sync`."""
         return await sync_to_async(self.retry_sync)(instance_id, from_step)
+
+    async def plan_migration(self, plan: MigrationPlan, *args: Any, **kwargs: Any) -> Any:
+        """Async version of :meth:`plan_migration_sync`."""
+        return await sync_to_async(self.plan_migration_sync)(plan, *args, **kwargs)
+
+    async def migrate_instances(self, plan: MigrationPlan, *args: Any, **kwargs: Any) -> Any:
+        """Async version of :meth:`migrate_instances_sync`."""
+        return await sync_to_async(self.migrate_instances_sync)(plan, *args, **kwargs)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""

@@ -9,7 +9,8 @@ A task is ``pending`` from the moment its human step is reached; then:
   moves on in the same transaction: see the engine);
 - **hold** when its instance fails (``on_hold``: out of inboxes, reminders and
   escalations), **unhold** when the instance is retried (``pending`` again);
-- **cancel** when its instance is canceled or its step escalated elsewhere.
+- **cancel** when its instance is canceled or its step escalated elsewhere;
+- **move** when its instance moves to another version of its workflow.
 
 These functions read and write task rows only, inside the caller's transaction; those
 that make an event (claim, release, reassign, complete) return it, to be sent once the
@@ -38,6 +39,7 @@ __all__ = [
     "hold",
     "last_completed",
     "locked_pending",
+    "move",
     "not_waiting",
     "reassign",
     "task_pk",
@@ -258,6 +260,47 @@ def cancel_pending(using: str, instance_id: UUID) -> None:
     StepExecutionModel.objects.using(using).filter(
         instance_id=instance_id, status=StepStatus.WAITING
     ).update(status=StepStatus.CANCELED, completed_at=now, updated_at=now)
+
+
+# Fields of a task that come from its step, re-read when it moves to another version's step.
+_FROM_STEP = ("title", "description", "form_schema", "priority")
+_ASSIGNMENT = ("assignee_id", "assignee_group")
+
+
+def move(
+    using: str, instance_id: UUID, step_name: str, to_step: str, fields: dict[str, Any]
+) -> int:
+    """The open tasks (pending or on hold) at ``step_name`` go to ``to_step`` of another
+    version, with that step's texts, form and assignment (``fields``, as the step gives
+    them for the instance), and their waiting executions with them. A task that a person
+    claimed or reassigned keeps its assignment and texts; due dates are kept. Return how
+    many tasks moved."""
+    tasks = HumanTaskModel.objects.using(using).filter(
+        instance_id=instance_id,
+        step_name=step_name,
+        status__in=(TaskStatus.PENDING, TaskStatus.ON_HOLD),
+    )
+    moved = 0
+    for task in tasks:
+        changes: dict[str, Any] = {"step_name": to_step}
+        if fields and not task.activity:  # nobody claimed, released or reassigned it
+            changes.update({key: fields[key] for key in (*_FROM_STEP, *_ASSIGNMENT)})
+            changes["title"] = str(changes["title"])[:500]
+        for key, value in changes.items():
+            setattr(task, key, value)
+        task.save(using=using, update_fields=[*changes, "updated_at"])
+        if "assignee_id" in changes:
+            statements.update(
+                using,
+                StepExecutionModel,
+                {"assigned_to": task.assignee_id},
+                {"id": task.step_execution_id},
+            )
+        moved += 1
+    StepExecutionModel.objects.using(using).filter(
+        instance_id=instance_id, step_name=step_name, status=StepStatus.WAITING
+    ).update(step_name=to_step, updated_at=semantics.utcnow())
+    return moved
 
 
 def _move(using: str, instance_id: UUID, before: TaskStatus, after: TaskStatus) -> None:

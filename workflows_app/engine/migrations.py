@@ -1,0 +1,266 @@
+"""Moving running instances to another version of their workflow (a
+:class:`~workflows_app.core.migration.MigrationPlan`): the preview, which writes nothing,
+and the move, one transaction per instance.
+
+An instance can move when it runs the plan's source version, is running, waiting or
+failed, no drive holds a live lease on it, and each of its live branches has a step in the
+target version (by name or by the plan's mapping). Moving it rewrites, all or nothing:
+its version pin and definition, its branches' steps (a timer keeps its due time, a retry
+its attempt), its current step, its waiting executions, and its open tasks (see
+:func:`~workflows_app.engine.task_actions.move`); it appends an audit record to the
+instance's metadata (``migrations``) and sends ``workflow.migrated``. An instance that
+another transaction holds is skipped, never waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from django.db import DatabaseError, transaction
+
+from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import WorkflowValidationError
+from workflows_app.core.migration import (
+    DefinitionDiff,
+    MigrationPlan,
+    branch_problem,
+    definition_diff,
+    plan_problems,
+)
+from workflows_app.core.registry import WorkflowRegistry
+from workflows_app.core.types import StepType, WorkflowStatus
+from workflows_app.engine import definitions, leases, runner, semantics, task_actions
+from workflows_app.engine.effects import Effects
+from workflows_app.engine.store import Store
+from workflows_app.models import WorkflowInstanceModel
+
+__all__ = ["InstanceCheck", "MigrationPreview", "MigrationResult", "migrate", "preview"]
+
+MOVABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.FAILED)
+"""The statuses an instance can move in: a finished one stays on the version it ran."""
+
+BATCH = 500
+"""How many instances are read at a time."""
+
+
+@dataclass(frozen=True)
+class InstanceCheck:
+    """Whether one instance can move, and if not, why."""
+
+    instance_id: UUID
+    reason: str | None = None
+
+    @property
+    def movable(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class MigrationPreview:
+    """What a plan would do, computed without writing anything."""
+
+    plan: MigrationPlan
+    diff: DefinitionDiff
+    problems: list[str]
+    """What is wrong with the plan itself: when not empty, nothing can move."""
+    instances: list[InstanceCheck] = field(default_factory=list)
+
+    @property
+    def movable(self) -> list[UUID]:
+        return [check.instance_id for check in self.instances if check.movable]
+
+    @property
+    def blocked(self) -> list[InstanceCheck]:
+        return [check for check in self.instances if not check.movable]
+
+
+@dataclass
+class MigrationResult:
+    """What a move did: the instances moved, skipped (with why) and failed (with the error)."""
+
+    plan: MigrationPlan
+    moved: list[UUID] = field(default_factory=list)
+    skipped: list[tuple[UUID, str]] = field(default_factory=list)
+    failed: list[tuple[UUID, str]] = field(default_factory=list)
+
+
+def _definitions(
+    registry: WorkflowRegistry, plan: MigrationPlan
+) -> tuple[WorkflowDefinition, WorkflowDefinition]:
+    return (
+        registry.get_definition(plan.workflow, plan.from_version),
+        registry.get_definition(plan.workflow, plan.to_version),
+    )
+
+
+def _selected(
+    using: str, plan: MigrationPlan, instances: Iterable[Any] | None, tenant_id: str | None
+) -> Iterator[list[WorkflowInstanceModel]]:
+    """The selected instances' rows, a batch at a time: ``instances`` (ids) or, when None,
+    every instance of the source version in a status that can move; within ``tenant_id``
+    when given."""
+    rows = WorkflowInstanceModel.objects.using(using).order_by("pk")
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    if instances is None:
+        rows = rows.filter(
+            workflow_name=plan.workflow,
+            workflow_version=plan.from_version,
+            status__in=[str(status) for status in MOVABLE],
+        )
+        last = None
+        while True:
+            batch = list((rows.filter(pk__gt=last) if last else rows)[:BATCH])
+            if not batch:
+                return
+            yield batch
+            last = batch[-1].pk
+    else:
+        ids = list(instances)
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            found = {row.pk: row for row in rows.filter(pk__in=chunk)}
+            yield [found.get(_uuid(value)) or _Missing(value) for value in chunk]
+
+
+class _Missing:
+    """An id that names no instance (or none in the tenant)."""
+
+    def __init__(self, value: Any) -> None:
+        self.pk = value
+
+
+def _uuid(value: Any) -> Any:
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        return value
+
+
+def instance_problem(
+    plan: MigrationPlan, target: WorkflowDefinition, row: Any, now: Any
+) -> str | None:
+    """Why the instance ``row`` cannot move under ``plan`` now, or None."""
+    if isinstance(row, _Missing):
+        return "no such instance"
+    if (row.workflow_name, row.workflow_version) != (plan.workflow, plan.from_version):
+        return f"it runs {row.workflow_name} {row.workflow_version}, not {plan.from_version}"
+    if row.status not in MOVABLE:
+        return f"it is {row.status}"
+    if row.lease_owner and row.lease_expires_at and row.lease_expires_at > now:
+        return "a drive is running it (its lease is live): try again when it waits"
+    steps = [token["step"] for token in row.tokens]
+    return branch_problem(plan, target, steps)
+
+
+def preview(
+    store: Store,
+    plan: MigrationPlan,
+    instances: Iterable[Any] | None = None,
+    tenant_id: str | None = None,
+) -> MigrationPreview:
+    """What ``plan`` would do to the selected instances (see :func:`_selected`)."""
+    source, target = _definitions(store.registry, plan)
+    result = MigrationPreview(
+        plan, definition_diff(plan, source, target), plan_problems(plan, source, target)
+    )
+    now = semantics.utcnow()
+    for batch in _selected(store.using, plan, instances, tenant_id):
+        result.instances.extend(
+            InstanceCheck(row.pk, instance_problem(plan, target, row, now)) for row in batch
+        )
+    return result
+
+
+def migrate(
+    store: Store,
+    effects: Effects,
+    plan: MigrationPlan,
+    instances: Iterable[Any] | None = None,
+    *,
+    tenant_id: str | None = None,
+    by: str | None = None,
+) -> MigrationResult:
+    """Move the selected instances under ``plan``, each in its own transaction.
+
+    Raise :class:`~workflows_app.WorkflowValidationError` (and write nothing) when the
+    plan itself is wrong.
+    """
+    source, target = _definitions(store.registry, plan)
+    problems = plan_problems(plan, source, target)
+    if problems:
+        raise WorkflowValidationError(problems)
+    definition_id = definitions.startable_id(store.using, target)
+    result = MigrationResult(plan)
+    for batch in _selected(store.using, plan, instances, tenant_id):
+        for selected in batch:
+            try:
+                reason = _move_one(store, effects, plan, target, definition_id, selected, by)
+            except DatabaseError as exc:
+                result.failed.append((selected.pk, f"{type(exc).__name__}: {exc}"))
+                continue
+            if reason is None:
+                result.moved.append(selected.pk)
+            else:
+                result.skipped.append((selected.pk, reason))
+    return result
+
+
+def _move_one(
+    store: Store,
+    effects: Effects,
+    plan: MigrationPlan,
+    target: WorkflowDefinition,
+    definition_id: UUID,
+    selected: Any,
+    by: str | None,
+) -> str | None:
+    """Move one instance in a transaction of its own; return why it did not move, or None."""
+    if isinstance(selected, _Missing):
+        return "no such instance"
+    with transaction.atomic(using=store.using):
+        row = (
+            WorkflowInstanceModel.objects.using(store.using)
+            .select_for_update(skip_locked=True)
+            .filter(pk=selected.pk)
+            .first()
+        )
+        if row is None:
+            return "another transaction holds it: try again"
+        reason = instance_problem(plan, target, row, semantics.utcnow())
+        if reason is not None:
+            return reason
+        state = store.state(row, store.history(row.pk))
+        moves = {token.step: plan.target_of(token.step) for token in state.tokens}
+        for token in state.tokens:
+            token.step = plan.target_of(token.step)
+        if state.current_step:
+            state.current_step = plan.target_of(state.current_step)
+        for step_name, to_step in moves.items():
+            step = target.steps[to_step]
+            if getattr(step, "step_type", None) == StepType.HUMAN:
+                fields = runner.task_fields(step, state.context)
+                task_actions.move(store.using, row.pk, step_name, to_step, fields)
+            elif step_name != to_step:
+                task_actions.move(store.using, row.pk, step_name, to_step, {})
+        record = {
+            **plan.to_dict(),
+            "by": by,
+            "at": semantics.utcnow().isoformat(),
+        }
+        row.workflow_version = plan.to_version
+        row.definition_id = definition_id
+        row.metadata = {
+            **row.metadata,
+            "workflow_version": plan.to_version,
+            "migrations": [*row.metadata.get("migrations", []), record],
+        }
+        row.save(using=store.using, update_fields=["workflow_version", "definition", "metadata"])
+        state.workflow_version = plan.to_version
+        store.save(row, state, leases.KEEP)
+        payload = {"instance_id": row.pk, **plan.to_dict(), "migrated_by": by}
+        effects.committing(state, [("workflow.migrated", payload)], leases.KEEP)
+    return None
