@@ -121,6 +121,7 @@ class WorkflowInstanceModel(TimestampedModel):
             ("start_workflow", "Can start workflows"),
             ("cancel_workflow", "Can cancel workflows"),
             ("retry_workflow", "Can retry failed workflows"),
+            ("migrate_workflowinstance", "Can move running workflows to another version"),
         ]
 
     def __str__(self) -> str:

@@ -47,9 +47,10 @@ from workflows_app.core.exceptions import (
     WorkflowNotFoundError,
     WorkflowsError,
 )
+from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
-from workflows_app.engine import statements
+from workflows_app.engine import migrations, statements
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
@@ -391,6 +392,26 @@ class WorkflowService:
             raise NotAllowedError("You may not retry workflows")
         self.engine.retry_sync(row.pk, from_step)
         return self._written_instance(row.pk)
+
+    def migrate(
+        self,
+        actor: Actor,
+        plan: MigrationPlan,
+        instances: Any = None,
+        *,
+        dry_run: bool = False,
+    ) -> Any:
+        """Preview (``dry_run``) or apply ``plan`` to the selected instances that ``actor``
+        may see: within its tenant when rows are scoped (an id of another tenant is
+        reported as no such instance). Needs ``migrate_workflowinstance``."""
+        if not actor.can("migrate_workflowinstance"):
+            raise NotAllowedError("You may not move workflows to another version")
+        tenant_id = actor.tenant_id if actor.scoped else migrations.ANY_TENANT
+        if dry_run:
+            return self.engine.plan_migration_sync(plan, instances, tenant_id=tenant_id)
+        return self.engine.migrate_instances_sync(
+            plan, instances, tenant_id=tenant_id, by=actor.user_id
+        )
 
     def _written_instance(self, instance_id: Any) -> WorkflowInstanceModel:
         """An instance the engine just wrote, read back from the engine's database."""

@@ -272,3 +272,35 @@ def test_move__only_the_tenant_asked_for(engine) -> None:
     assert result.moved == [acme.id]
     assert result.skipped == [(globex.id, "no such instance")]
     assert row(globex.id).workflow_version == "1.0.0"
+
+
+# -- the service every face uses --------------------------------------------------------
+
+
+def test_service__needs_the_permission_and_stays_in_the_actors_tenant(engine) -> None:
+    from workflows_app.services import Actor, NotAllowedError, WorkflowService
+
+    v1, _ = versions(
+        engine,
+        ([marker("A"), human("H")], [Edge("A", "H")]),
+        ([marker("A"), human("H"), marker("B")], [Edge("A", "H"), Edge("H", "B")]),
+    )
+    acme = engine.start_workflow_sync(v1, tenant_id="acme")
+    globex = engine.start_workflow_sync(v1, tenant_id="globex")
+    service = WorkflowService(engine)
+    may = lambda codename: codename == "migrate_workflowinstance"  # noqa: E731
+    stranger = Actor("eve", tenant_id="acme", scoped=True)
+    ops = Actor("ops", tenant_id="acme", scoped=True, has_perm=may)
+
+    with pytest.raises(NotAllowedError):
+        service.migrate(stranger, PLAN, dry_run=True)
+    preview = service.migrate(ops, PLAN, dry_run=True)
+    result = service.migrate(ops, PLAN, [acme.id, globex.id])
+
+    assert [check.instance_id for check in preview.instances] == [acme.id]
+    assert result.moved == [acme.id]
+    assert result.skipped == [(globex.id, "no such instance")]
+    assert (row(acme.id).metadata["migrations"][0]["by"], row(globex.id).workflow_version) == (
+        "ops",
+        "1.0.0",
+    )

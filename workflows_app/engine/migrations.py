@@ -45,6 +45,9 @@ MOVABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.FAILED
 BATCH = 500
 """How many instances are read at a time."""
 
+ANY_TENANT: Any = object()
+"""The selection's default: instances of every tenant (None selects those without one)."""
+
 
 @dataclass(frozen=True)
 class InstanceCheck:
@@ -97,13 +100,13 @@ def _definitions(
 
 
 def _selected(
-    using: str, plan: MigrationPlan, instances: Iterable[Any] | None, tenant_id: str | None
-) -> Iterator[list[WorkflowInstanceModel]]:
+    using: str, plan: MigrationPlan, instances: Iterable[Any] | None, tenant_id: Any
+) -> Iterator[list[Any]]:
     """The selected instances' rows, a batch at a time: ``instances`` (ids) or, when None,
     every instance of the source version in a status that can move; within ``tenant_id``
-    when given."""
+    unless it is :data:`ANY_TENANT`."""
     rows = WorkflowInstanceModel.objects.using(using).order_by("pk")
-    if tenant_id is not None:
+    if tenant_id is not ANY_TENANT:
         rows = rows.filter(tenant_id=tenant_id)
     if instances is None:
         rows = rows.filter(
@@ -160,7 +163,7 @@ def preview(
     store: Store,
     plan: MigrationPlan,
     instances: Iterable[Any] | None = None,
-    tenant_id: str | None = None,
+    tenant_id: Any = ANY_TENANT,
 ) -> MigrationPreview:
     """What ``plan`` would do to the selected instances (see :func:`_selected`)."""
     source, target = _definitions(store.registry, plan)
@@ -181,7 +184,7 @@ def migrate(
     plan: MigrationPlan,
     instances: Iterable[Any] | None = None,
     *,
-    tenant_id: str | None = None,
+    tenant_id: Any = ANY_TENANT,
     by: str | None = None,
 ) -> MigrationResult:
     """Move the selected instances under ``plan``, each in its own transaction.

@@ -326,11 +326,12 @@ class PersistentExecutionEngine:
         return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def plan_migration_sync(
-        self, plan: MigrationPlan, instances: Any = None, *, tenant_id: str | None = None
+        self, plan: MigrationPlan, instances: Any = None, *, tenant_id: Any = migrations.ANY_TENANT
     ) -> migrations.MigrationPreview:
         """What ``plan`` would do, without writing anything: the definitions' diff, the
         plan's problems, and whether each selected instance can move (``instances``: ids,
-        or None for every instance of the source version that could)."""
+        or None for every instance of the source version that could; ``tenant_id``: only
+        that tenant's, None for those without a tenant)."""
         return migrations.preview(self.store, plan, instances, tenant_id)
 
     def migrate_instances_sync(
@@ -338,7 +339,7 @@ class PersistentExecutionEngine:
         plan: MigrationPlan,
         instances: Any = None,
         *,
-        tenant_id: str | None = None,
+        tenant_id: Any = migrations.ANY_TENANT,
         by: str | None = None,
         dry_run: bool = False,
     ) -> migrations.MigrationResult | migrations.MigrationPreview:
