@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from workflows_app.admin import migrate
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowsError
@@ -181,6 +182,11 @@ class WorkflowDefinitionAdmin(EngineOwnedAdmin):
             "can_activate": may_change and not row.is_active,
             "can_deactivate": may_change and row.is_active,
             "instances_url": _instances_url(row),
+            "migrate_url": (
+                migrate.page_url(row.name, row.version)
+                if definition is not None and actor.can(migrate.PERMISSION)
+                else None
+            ),
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

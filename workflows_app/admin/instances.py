@@ -4,7 +4,9 @@ The list shows the instances the user may see (the service's rules: their tenant
 the ones they started or hold a task of, or all of them with ``view_workflowinstancemodel``),
 newest first, with filters whose choices come from those rows. Two bulk actions cancel
 and retry the selected instances through the service, one by one, and say which did not
-move and why; only users with ``cancel_workflow`` / ``retry_workflow`` are offered them.
+move and why; only users with ``cancel_workflow`` / ``retry_workflow`` are offered them. A
+third opens the page that moves them to another version (:mod:`.migrate`), for users with
+``migrate_workflowinstance``.
 
 An instance's page shows its state (a Mermaid graph, drawn in the browser by mermaid.js
 from the app's static files, its text when the script cannot load), its step
@@ -29,7 +31,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from workflows_app.admin import start
+from workflows_app.admin import migrate, start
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
 from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
@@ -142,7 +144,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
     sortable_by = ("instance", "status_mark", "started", "ended", "tenant")
     list_per_page = 50
     show_full_result_count = False  # one COUNT per page, not two
-    actions: Any = ("cancel_instances", "retry_instances")
+    actions: Any = ("cancel_instances", "retry_instances", "migrate_instances")
     change_list_template = "admin/workflows_app/workflowinstancemodel/change_list.html"
     change_form_template = "admin/workflows_app/workflowinstancemodel/instance.html"
     list_title = "Workflow instances"
@@ -153,7 +155,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         return self.list_display
 
     def get_urls(self) -> list[Any]:
-        return [*start.urls(self), *super().get_urls()]
+        return [*start.urls(self), *migrate.urls(self), *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {
@@ -244,6 +246,13 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             note = f" ({failed_again} failed again)" if failed_again else ""
             messages.success(request, f"Retried {_count(len(done))}{note}.")
         _report_failures(request, failures, "retried")
+
+    def has_migrate_permission(self, request: HttpRequest) -> bool:
+        return migrate.may_migrate(request)
+
+    @admin.action(description="Move to another version…", permissions=["migrate"])
+    def migrate_instances(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return migrate.from_selection(request, queryset)
 
     # -- the instance page ----------------------------------------------------------------
 
