@@ -146,6 +146,8 @@ def test_migrate__the_preview_shows_the_diff_the_counts_and_the_reasons(migrator
     assert "Instances: 2 can move, 2 cannot" in html
     assert "no: it is canceled" in html
     assert "no: no such instance" in html  # another tenant's instance
+    change = reverse("admin:workflows_app_workflowinstancemodel_change", args=[movable[0].pk])
+    assert f'<a href="{change}"><code>{str(movable[0].pk)[:8]}</code></a>' in html
     # The mapping's select offers the human steps of 2.0.0, the chosen one selected.
     assert '<option value="check" selected>check</option>' in html
     assert '<option value="stamp"' not in html.split('id="id_map-review"')[1].split("</select>")[0]
