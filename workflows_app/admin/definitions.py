@@ -6,7 +6,8 @@ data, so every staff user sees every version. The instance counts are the user's
 tenant's when tenancy is on. Two actions activate and deactivate versions through the
 service (``change_workflowdefinitionmodel``); a deactivated version starts nothing new
 and finishes the instances it has. A version's page draws its graph and lists its steps
-and edges.
+and edges. For users with ``migrate_workflowinstance`` it links to moving its
+instances to another version (:mod:`.migrate`).
 """
 
 from __future__ import annotations
