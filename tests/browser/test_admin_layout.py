@@ -69,7 +69,9 @@ def test_lists_fit_1280_px_with_the_sidebar_open(new_page: Any, screenshot_dir: 
     page.goto(INBOX)
     assert page.locator("#result_list tbody tr").count() == 2
     assert_fits(page, "inbox", screenshot_dir)
-    assert max(title_lines(page)) <= 2  # the title column is the widest, not a sliver
+    # The title column is the widest, not a sliver: at most 3 lines (2 on Django 5.2,
+    # 3 with Django 6's admin styles), where it took 5 to 7 before.
+    assert max(title_lines(page)) <= 3
     page.goto(INBOX + "?status=any")
     assert page.locator("#result_list tbody tr").count() == 3
     assert_fits(page, "inbox-any-status", screenshot_dir)
