@@ -4,7 +4,7 @@ database."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from tests.integration.helpers import Edge, human, marker, names, snapshot, tasks, workflow
 from workflows_app import MigrationPlan, TimerStep, WorkflowValidationError
+from workflows_app.core import clock
 from workflows_app.core.migration import definition_diff, plan_problems
+from workflows_app.engine.worker import Worker
 from workflows_app.models import WorkflowInstanceModel
 from workflows_app.signals import workflow_migrated
 
@@ -176,11 +178,13 @@ def test_move__a_renamed_human_step_keeps_the_tasks_assignee_and_due_date(engine
     assert names(done) == ["A", "Approval", "B"]
 
 
-def test_move__a_waiting_timer_keeps_its_due_time(engine) -> None:
+def test_move__a_waiting_timer_fires_at_its_original_due_time(engine, monkeypatch) -> None:
+    now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
+    monkeypatch.setattr(clock, "utcnow", lambda: now["at"])
     v1, _ = versions(
         engine,
         ([TimerStep("T", duration=timedelta(hours=3)), marker("B")], [Edge("T", "B")]),
-        (
+        (  # the new version waits a minute only, and adds a step after the timer
             [TimerStep("T", duration=timedelta(minutes=1)), marker("C"), marker("B")],
             [Edge("T", "C"), Edge("C", "B")],
         ),
@@ -192,8 +196,15 @@ def test_move__a_waiting_timer_keeps_its_due_time(engine) -> None:
 
     after = row(started.id)
     assert after.workflow_version == "2.0.0"
-    assert after.tokens == before.tokens
-    assert after.wake_at == before.wake_at
+    assert (after.tokens, after.wake_at) == (before.tokens, before.wake_at)
+    now["at"] += timedelta(hours=2)  # past the new version's minute, not the old 3 hours
+    Worker(engine, burst=True, listen=False).run()
+    assert row(started.id).status == "running"
+    now["at"] += timedelta(hours=1)
+    Worker(engine, burst=True, listen=False).run()
+    done = engine.get_instance_sync(started.id)
+    assert done.status == "completed"
+    assert names(done)[-2:] == ["C", "B"]
 
 
 def test_move__a_parallel_instance_with_one_branch_waiting(engine) -> None:
