@@ -4,14 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workflows_app', '0005_failed_drives'),
+        ("workflows_app", "0005_failed_drives"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='workflowinstancemodel',
-            options={'permissions': [('start_workflow', 'Can start workflows'), ('cancel_workflow', 'Can cancel workflows'), ('retry_workflow', 'Can retry failed workflows'), ('migrate_workflowinstance', 'Can move running workflows to another version')], 'verbose_name': 'workflow instance'},
+            name="workflowinstancemodel",
+            options={
+                "permissions": [
+                    ("start_workflow", "Can start workflows"),
+                    ("cancel_workflow", "Can cancel workflows"),
+                    ("retry_workflow", "Can retry failed workflows"),
+                    ("migrate_workflowinstance", "Can move running workflows to another version"),
+                ],
+                "verbose_name": "workflow instance",
+            },
         ),
     ]
