@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tasks", type=int, default=1_000_000, help="task rows for the inbox query (PostgreSQL)"
     )
+    parser.add_argument(
+        "--migrate-instances",
+        type=int,
+        default=10_000,
+        help="waiting instances moved to another version by the migrate benchmark",
+    )
     parser.add_argument("--only", help="run only the benchmarks whose name contains this")
     args = parser.parse_args(argv)
 
@@ -36,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
-    from benchmarks import admin, api, engine, inbox, peers, workers
+    from benchmarks import admin, api, engine, inbox, migrate, peers, workers
 
     print(f"database: {connection.vendor}", flush=True)
     if connection.vendor == "sqlite":
@@ -52,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             *workers.BENCHMARKS,
             *api.BENCHMARKS,
             *admin.BENCHMARKS,
+            *migrate.BENCHMARKS,
         )
         for name, run in benchmarks:
             if args.only and args.only not in name:

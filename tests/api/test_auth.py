@@ -37,6 +37,11 @@ ROUTES = [
     ("GET", "/instances/{instance_id}/steps", None),
     ("POST", "/instances/{instance_id}/cancel", None),
     ("POST", "/instances/{instance_id}/retry", None),
+    (
+        "POST",
+        "/instances/migrate",
+        {"workflow": "api_moving", "from_version": "1.0.0", "to_version": "1.1.0"},
+    ),
     ("GET", "/tasks", None),
     ("GET", "/tasks/{task_id}", None),
     ("POST", "/tasks/{task_id}/complete", {"output_data": {"approved": True}}),

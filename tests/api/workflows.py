@@ -144,3 +144,41 @@ class ApiVersionedTwo(Workflow):
     version = "2.0.0"
     steps = [Draft, Polish]
     edges = [("draft", "polish")]
+
+
+class Approve(BaseHumanStep):
+    name = "approve"
+    title = "Approve the purchase"
+    assignee_group = "reviewers"
+
+
+class ManagerApproval(BaseHumanStep):
+    name = "manager_approval"
+    title = "Manager approval"
+    assignee_group = "reviewers"
+
+
+class BudgetCheck(BaseMachineStep):
+    name = "budget_check"
+
+    def execute(self, context):
+        context.set("budget_checked", True)
+
+
+class ApiMovingOne(Workflow):
+    """Two versions to move instances between (POST /instances/migrate): 1.0.0 waits at
+    'approve'..."""
+
+    name = "api_moving"
+    version = "1.0.0"
+    steps = [Approve]
+    edges = []
+
+
+class ApiMovingTwo(Workflow):
+    """... which 1.1.0 calls 'manager_approval', with a budget check after it."""
+
+    name = "api_moving"
+    version = "1.1.0"
+    steps = [ManagerApproval, BudgetCheck]
+    edges = [("manager_approval", "budget_check")]

@@ -23,6 +23,8 @@ from workflows_app.api.schemas import (
     GraphDTO,
     HumanTaskDTO,
     InstanceFilters,
+    MigrateDTO,
+    MigrationDTO,
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -32,6 +34,7 @@ from workflows_app.api.schemas import (
     WorkflowInstanceDetailDTO,
     WorkflowInstanceDTO,
 )
+from workflows_app.core.migration import MigrationPlan
 from workflows_app.services import Actor, TaskFilter, WorkflowService, get_service
 
 TOTAL_HEADER = "X-Total-Count"
@@ -139,6 +142,17 @@ def cancel_instance(actor: Actor, instance_id: Any, reason: str) -> WorkflowInst
 
 def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> WorkflowInstanceDTO:
     return _instance(actor, _service().retry(actor, instance_id, from_step))
+
+
+def migrate_instances(actor: Actor, data: MigrateDTO) -> MigrationDTO:
+    """Preview or apply the plan; a move's answer also carries the diff (read by a preview
+    of no instance, which writes nothing)."""
+    plan = MigrationPlan(data.workflow, data.from_version, data.to_version, data.mapping)
+    service = _service()
+    if data.dry_run:
+        return MigrationDTO.of_preview(service.migrate(actor, plan, data.instances, dry_run=True))
+    checked = service.migrate(actor, plan, [], dry_run=True)
+    return MigrationDTO.of_result(checked.diff, service.migrate(actor, plan, data.instances))
 
 
 # -- tasks --------------------------------------------------------------------------------

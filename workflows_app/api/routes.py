@@ -2,7 +2,8 @@
 
 Paths, parameters and shapes are litestar-workflows' (``/definitions``,
 ``/instances``, ``/tasks``, under the prefix the host mounts the router at;
-``/workflows`` by default). Every POST answers 201, as upstream's do. What each route
+``/workflows`` by default). Every POST answers 201, as upstream's do, but the migration
+(added), which creates nothing and answers 200. What each route
 does is in :mod:`workflows_app.api.operations` (shared with the Litestar adapter); the
 rules (who may see and do what, tenancy) in :mod:`workflows_app.services`.
 """
@@ -28,6 +29,8 @@ from workflows_app.api.schemas import (
     GraphFormat,
     HumanTaskDTO,
     InstanceFilters,
+    MigrateDTO,
+    MigrationDTO,
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -169,6 +172,16 @@ def start_workflow(request: HttpRequest, data: StartWorkflowDTO) -> Any:
 def list_instances(request: HttpRequest, filters: Query[InstanceFilters]) -> Any:
     """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
     return _json(operations.list_instances(actor(request), filters))
+
+
+# Before "/instances/{instance_id}", whose pattern would take "migrate" as an id.
+@router.post("/instances/migrate", response={200: MigrationDTO, **_CHANGE}, tags=[INSTANCES])
+def migrate_instances(request: HttpRequest, data: MigrateDTO) -> Any:
+    """(added) Move instances to another version of their workflow (``dry_run``: say which
+    could move, and the plan's problems; write nothing). Needs the
+    ``migrate_workflowinstance`` permission; only the caller's tenant's instances move. A
+    plan with problems moves nothing (422)."""
+    return _json(operations.migrate_instances(actor(request), data))
 
 
 @router.get(

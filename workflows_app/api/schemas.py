@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
+from workflows_app.core.migration import DefinitionDiff
 from workflows_app.core.types import TaskStatus as _TaskStatus
 from workflows_app.core.types import WorkflowStatus
+from workflows_app.engine.migrations import MigrationPreview, MigrationResult
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 from workflows_app.services import TASK_SCOPES, is_overdue
 
@@ -27,6 +29,8 @@ __all__ = [
     "GraphDTO",
     "HumanTaskDTO",
     "InstanceFilters",
+    "MigrateDTO",
+    "MigrationDTO",
     "ReassignTaskDTO",
     "StartWorkflowDTO",
     "StepExecutionDTO",
@@ -93,6 +97,27 @@ class ReassignTaskDTO(_Request):
         None, min_length=1, max_length=255, description="(added) The group the task goes to."
     )
     reason: str | None = Field(None, max_length=10_000)
+
+
+class MigrateDTO(_Request):
+    """(added) Move instances of ``workflow`` from one version to another (a
+    :class:`~workflows_app.MigrationPlan`)."""
+
+    workflow: str = Field(min_length=1, max_length=255)
+    from_version: str = Field(min_length=1, max_length=50)
+    to_version: str = Field(min_length=1, max_length=50)
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="A step of from_version -> the step of to_version that takes its "
+        "branches; a step not named goes to the step of the same name.",
+    )
+    instances: list[UUID] | None = Field(
+        None,
+        max_length=10_000,
+        description="The instances to move; null: every running, waiting or failed instance "
+        "of from_version that the caller may see.",
+    )
+    dry_run: bool = Field(False, description="Say what would move; write nothing.")
 
 
 class Page(Schema):
@@ -358,6 +383,90 @@ class HumanTaskDTO(Schema):
 class WebhookAcceptedDTO(Schema):
     instance_id: UUID
     status: str
+
+
+class MigrationDiffDTO(Schema):
+    """How to_version differs from from_version, seen through the mapping (steps named as in
+    to_version; a pair is ``[old, new]``, ``[step, what changed]`` or an edge)."""
+
+    steps_added: list[str]
+    steps_removed: list[str]
+    steps_renamed: list[tuple[str, str]]
+    steps_changed: list[tuple[str, str]]
+    edges_added: list[tuple[str, str]]
+    edges_removed: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, diff: DefinitionDiff) -> MigrationDiffDTO:
+        return cls(
+            steps_added=diff.steps_added,
+            steps_removed=diff.steps_removed,
+            steps_renamed=diff.steps_renamed,
+            steps_changed=diff.steps_changed,
+            edges_added=diff.edges_added,
+            edges_removed=diff.edges_removed,
+        )
+
+
+class InstanceCheckDTO(Schema):
+    id: UUID
+    movable: bool
+    reason: str | None = Field(None, description="Why it cannot move (null: it can).")
+
+
+class SkippedDTO(Schema):
+    id: UUID
+    reason: str
+
+
+class FailedDTO(Schema):
+    id: UUID
+    error: str
+
+
+class MigrationDTO(Schema):
+    """(added) The answer to ``POST /instances/migrate``, the same shape for a dry run and
+    a move: a dry run fills ``instances`` (and may list ``problems``); a move fills
+    ``moved``, ``skipped`` and ``failed``."""
+
+    dry_run: bool
+    diff: MigrationDiffDTO
+    problems: list[str] = Field(
+        description="What is wrong with the plan (dry run only: a move with problems is a 422)."
+    )
+    instances: list[InstanceCheckDTO] = Field(
+        description="Dry run: each selected instance, and whether it can move."
+    )
+    moved: list[UUID] = Field(description="The instances moved (empty on a dry run).")
+    skipped: list[SkippedDTO] = Field(description="The instances not moved, and why.")
+    failed: list[FailedDTO] = Field(description="The instances whose move failed, and the error.")
+
+    @classmethod
+    def of_preview(cls, preview: MigrationPreview) -> MigrationDTO:
+        return cls(
+            dry_run=True,
+            diff=MigrationDiffDTO.of(preview.diff),
+            problems=preview.problems,
+            instances=[
+                InstanceCheckDTO(id=check.instance_id, movable=check.movable, reason=check.reason)
+                for check in preview.instances
+            ],
+            moved=[],
+            skipped=[],
+            failed=[],
+        )
+
+    @classmethod
+    def of_result(cls, diff: DefinitionDiff, result: MigrationResult) -> MigrationDTO:
+        return cls(
+            dry_run=False,
+            diff=MigrationDiffDTO.of(diff),
+            problems=[],
+            instances=[],
+            moved=result.moved,
+            skipped=[SkippedDTO(id=pk, reason=reason) for pk, reason in result.skipped],
+            failed=[FailedDTO(id=pk, error=error) for pk, error in result.failed],
+        )
 
 
 class FieldErrorDTO(Schema):

@@ -14,7 +14,7 @@ another transaction holds is skipped, never waited for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -47,6 +47,9 @@ BATCH = 500
 
 ANY_TENANT: Any = object()
 """The selection's default: instances of every tenant (None selects those without one)."""
+
+Progress = Callable[[int], None]
+"""Told, after each batch of :data:`BATCH` instances, how many were handled so far."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ def preview(
     plan: MigrationPlan,
     instances: Iterable[Any] | None = None,
     tenant_id: Any = ANY_TENANT,
+    progress: Progress | None = None,
 ) -> MigrationPreview:
     """What ``plan`` would do to the selected instances (see :func:`_selected`)."""
     source, target = _definitions(store.registry, plan)
@@ -175,6 +179,8 @@ def preview(
         result.instances.extend(
             InstanceCheck(row.pk, instance_problem(plan, target, row, now)) for row in batch
         )
+        if progress is not None:
+            progress(len(result.instances))
     return result
 
 
@@ -186,6 +192,7 @@ def migrate(
     *,
     tenant_id: Any = ANY_TENANT,
     by: str | None = None,
+    progress: Progress | None = None,
 ) -> MigrationResult:
     """Move the selected instances under ``plan``, each in its own transaction.
 
@@ -209,6 +216,8 @@ def migrate(
                 result.moved.append(selected.pk)
             else:
                 result.skipped.append((selected.pk, reason))
+        if progress is not None:
+            progress(len(result.moved) + len(result.skipped) + len(result.failed))
     return result
 
 

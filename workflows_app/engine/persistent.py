@@ -326,13 +326,19 @@ class PersistentExecutionEngine:
         return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def plan_migration_sync(
-        self, plan: MigrationPlan, instances: Any = None, *, tenant_id: Any = migrations.ANY_TENANT
+        self,
+        plan: MigrationPlan,
+        instances: Any = None,
+        *,
+        tenant_id: Any = migrations.ANY_TENANT,
+        progress: migrations.Progress | None = None,
     ) -> migrations.MigrationPreview:
         """What ``plan`` would do, without writing anything: the definitions' diff, the
         plan's problems, and whether each selected instance can move (``instances``: ids,
         or None for every instance of the source version that could; ``tenant_id``: only
-        that tenant's, None for those without a tenant)."""
-        return migrations.preview(self.store, plan, instances, tenant_id)
+        that tenant's, None for those without a tenant; ``progress``: told after each
+        batch how many instances were checked)."""
+        return migrations.preview(self.store, plan, instances, tenant_id, progress)
 
     def migrate_instances_sync(
         self,
@@ -342,13 +348,21 @@ class PersistentExecutionEngine:
         tenant_id: Any = migrations.ANY_TENANT,
         by: str | None = None,
         dry_run: bool = False,
+        progress: migrations.Progress | None = None,
     ) -> migrations.MigrationResult | migrations.MigrationPreview:
         """Move the selected instances to the plan's target version, each all or nothing
-        in a transaction of its own (``dry_run``: return the preview instead)."""
+        in a transaction of its own (``dry_run``: return the preview instead;
+        ``progress``: told after each batch how many instances were handled)."""
         if dry_run:
-            return self.plan_migration_sync(plan, instances, tenant_id=tenant_id)
+            return self.plan_migration_sync(plan, instances, tenant_id=tenant_id, progress=progress)
         return migrations.migrate(
-            self.store, self.effects, plan, instances, tenant_id=tenant_id, by=by
+            self.store,
+            self.effects,
+            plan,
+            instances,
+            tenant_id=tenant_id,
+            by=by,
+            progress=progress,
         )
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:

@@ -29,6 +29,8 @@ from workflows_app.api.schemas import (
     GraphFormat,
     HumanTaskDTO,
     InstanceFilters,
+    MigrateDTO,
+    MigrationDTO,
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -166,6 +168,14 @@ class InstanceController(Controller):
     ) -> Response[list[WorkflowInstanceDTO]]:
         """The instances the caller may see, newest first; the total is in ``X-Total-Count``."""
         return await answer(request, operations.list_instances, filters)
+
+    @post("/migrate", status_code=200)
+    async def migrate_instances(
+        self, request: Req, data: JSONBody[MigrateDTO]
+    ) -> Response[MigrationDTO]:
+        """(added) Move instances to another version of their workflow (``dry_run``: say
+        which could move; write nothing). A plan with problems moves nothing (422)."""
+        return await answer(request, operations.migrate_instances, data)
 
     @get("/{instance_id:str}")
     async def get_instance(
