@@ -1,6 +1,7 @@
 """Moving running instances to another version of their workflow (a
 :class:`~workflows_app.core.migration.MigrationPlan`): the preview, which writes nothing,
-and the move, one transaction per instance.
+and the move, all or nothing per instance (a savepoint each, committed
+:data:`COMMIT_EVERY` at a time).
 
 An instance can move when it runs the plan's source version, is running, waiting or
 failed, no drive holds a live lease on it, and each of its live branches has a step in the
@@ -44,6 +45,10 @@ MOVABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.FAILED
 
 BATCH = 500
 """How many instances are read at a time."""
+
+COMMIT_EVERY = 50
+"""How many instances one commit moves (each in a savepoint of its own): a commit per
+instance would cost a disk flush each."""
 
 ANY_TENANT: Any = object()
 """The selection's default: instances of every tenant (None selects those without one)."""
@@ -194,7 +199,7 @@ def migrate(
     by: str | None = None,
     progress: Progress | None = None,
 ) -> MigrationResult:
-    """Move the selected instances under ``plan``, each in its own transaction.
+    """Move the selected instances under ``plan``, each all or nothing.
 
     Raise :class:`~workflows_app.WorkflowValidationError` (and write nothing) when the
     plan itself is wrong.
@@ -206,19 +211,36 @@ def migrate(
     definition_id = definitions.startable_id(store.using, target)
     result = MigrationResult(plan)
     for batch in _selected(store.using, plan, instances, tenant_id):
-        for selected in batch:
-            try:
-                reason = _move_one(store, effects, plan, target, definition_id, selected, by)
-            except DatabaseError as exc:
-                result.failed.append((selected.pk, f"{type(exc).__name__}: {exc}"))
-                continue
-            if reason is None:
-                result.moved.append(selected.pk)
-            else:
-                result.skipped.append((selected.pk, reason))
+        for start in range(0, len(batch), COMMIT_EVERY):
+            # One commit for a group of instances; each moves in a savepoint of its own,
+            # so that one that fails is rolled back alone.
+            with transaction.atomic(using=store.using):
+                for selected in batch[start : start + COMMIT_EVERY]:
+                    _move_into(result, store, effects, plan, target, definition_id, selected, by)
         if progress is not None:
             progress(len(result.moved) + len(result.skipped) + len(result.failed))
     return result
+
+
+def _move_into(
+    result: MigrationResult,
+    store: Store,
+    effects: Effects,
+    plan: MigrationPlan,
+    target: WorkflowDefinition,
+    definition_id: UUID,
+    selected: Any,
+    by: str | None,
+) -> None:
+    try:
+        reason = _move_one(store, effects, plan, target, definition_id, selected, by)
+    except DatabaseError as exc:
+        result.failed.append((selected.pk, f"{type(exc).__name__}: {exc}"))
+        return
+    if reason is None:
+        result.moved.append(selected.pk)
+    else:
+        result.skipped.append((selected.pk, reason))
 
 
 def _move_one(
@@ -230,7 +252,8 @@ def _move_one(
     selected: Any,
     by: str | None,
 ) -> str | None:
-    """Move one instance in a transaction of its own; return why it did not move, or None."""
+    """Move one instance, all or nothing (a transaction, or a savepoint within the caller's);
+    return why it did not move, or None."""
     if isinstance(selected, _Missing):
         return "no such instance"
     with transaction.atomic(using=store.using):
@@ -270,9 +293,8 @@ def _move_one(
             "workflow_version": plan.to_version,
             "migrations": [*row.metadata.get("migrations", []), record],
         }
-        row.save(using=store.using, update_fields=["workflow_version", "definition", "metadata"])
         state.workflow_version = plan.to_version
-        store.save(row, state, leases.KEEP)
+        store.save(row, state, leases.KEEP, also=("workflow_version", "definition", "metadata"))
         payload = {"instance_id": row.pk, **plan.to_dict(), "migrated_by": by}
         effects.committing(state, [("workflow.migrated", payload)], leases.KEEP)
     return None

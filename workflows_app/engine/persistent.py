@@ -351,7 +351,7 @@ class PersistentExecutionEngine:
         progress: migrations.Progress | None = None,
     ) -> migrations.MigrationResult | migrations.MigrationPreview:
         """Move the selected instances to the plan's target version, each all or nothing
-        in a transaction of its own (``dry_run``: return the preview instead;
+        (``dry_run``: return the preview instead;
         ``progress``: told after each batch how many instances were handled)."""
         if dry_run:
             return self.plan_migration_sync(plan, instances, tenant_id=tenant_id, progress=progress)

@@ -255,14 +255,16 @@ class Store:
         state: WorkflowInstanceData,
         owner: Any,
         failed_drives: int = 0,
+        also: tuple[str, ...] = (),
     ) -> None:
         """Save ``state`` (and the lease of ``owner``) into ``row``, which this transaction
-        holds locked."""
+        holds locked; and the fields ``also`` that the caller set on ``row``."""
         changes = columns(state, owner, failed_drives)
         for name, value in changes.items():
             setattr(row, name, value)
         row.lock_version += 1
-        row.save(using=self.using, update_fields=[*changes, "lock_version", "updated_at"])
+        fields = [*changes, *also, "lock_version", "updated_at"]
+        row.save(using=self.using, update_fields=fields)
 
     def transition(
         self,

@@ -275,32 +275,35 @@ def move(
     them for the instance), and their waiting executions with them. A task that a person
     claimed or reassigned keeps its assignment and texts; due dates are kept. Return how
     many tasks moved."""
-    tasks = HumanTaskModel.objects.using(using).filter(
-        instance_id=instance_id,
-        step_name=step_name,
-        status__in=(TaskStatus.PENDING, TaskStatus.ON_HOLD),
-    )
-    moved = 0
+    tasks = [
+        task
+        for status in (TaskStatus.PENDING, TaskStatus.ON_HOLD)
+        for task in statements.select(
+            using,
+            HumanTaskModel,
+            {"instance_id": instance_id, "step_name": step_name, "status": str(status)},
+        )
+    ]
     for task in tasks:
         changes: dict[str, Any] = {"step_name": to_step}
         if fields and not task.activity:  # nobody claimed, released or reassigned it
             changes.update({key: fields[key] for key in (*_FROM_STEP, *_ASSIGNMENT)})
             changes["title"] = str(changes["title"])[:500]
-        for key, value in changes.items():
-            setattr(task, key, value)
-        task.save(using=using, update_fields=[*changes, "updated_at"])
+        statements.update(using, HumanTaskModel, changes, {"id": task.pk})
         if "assignee_id" in changes:
             statements.update(
                 using,
                 StepExecutionModel,
-                {"assigned_to": task.assignee_id},
+                {"assigned_to": changes["assignee_id"]},
                 {"id": task.step_execution_id},
             )
-        moved += 1
-    StepExecutionModel.objects.using(using).filter(
-        instance_id=instance_id, step_name=step_name, status=StepStatus.WAITING
-    ).update(step_name=to_step, updated_at=semantics.utcnow())
-    return moved
+    statements.update(
+        using,
+        StepExecutionModel,
+        {"step_name": to_step},
+        {"instance_id": instance_id, "step_name": step_name, "status": str(StepStatus.WAITING)},
+    )
+    return len(tasks)
 
 
 def _move(using: str, instance_id: UUID, before: TaskStatus, after: TaskStatus) -> None:
