@@ -57,7 +57,7 @@ class Command(BaseCommand):
     help = (
         "Move running, waiting and failed instances of a workflow from one version to "
         "another: print the definitions' diff, refuse a plan with problems (nothing is "
-        "written), then move each instance in a transaction of its own and report those "
+        "written), then move each instance all or nothing and report those "
         "moved, skipped (with why) and failed. --dry-run only says which could move."
     )
 
