@@ -315,3 +315,35 @@ def test_service__needs_the_permission_and_stays_in_the_actors_tenant(engine) ->
         "ops",
         "1.0.0",
     )
+
+
+def test_move__an_instance_that_cannot_be_written_fails_alone(engine, monkeypatch) -> None:
+    """The group's bulk write fails; the group is moved again one instance at a time, and
+    only the instance at fault fails (the others move, the database stays consistent)."""
+    from django.db import DatabaseError
+
+    from workflows_app.engine import task_actions
+
+    v1, _ = versions(
+        engine,
+        ([marker("A"), human("H")], [Edge("A", "H")]),
+        ([marker("A"), human("H"), marker("B")], [Edge("A", "H"), Edge("H", "B")]),
+    )
+    started = [engine.start_workflow_sync(v1) for _ in range(3)]
+    doomed = started[1].id
+    move_task = task_actions.move_task
+
+    def failing(using: str, task: Any, to_step: str, fields: Any) -> None:
+        if task.instance_id == doomed:
+            raise DatabaseError("cannot write this task")
+        move_task(using, task, to_step, fields)
+
+    monkeypatch.setattr(task_actions, "move_task", failing)
+
+    result = engine.migrate_instances_sync(PLAN)
+
+    assert sorted(map(str, result.moved)) == sorted(str(s.id) for s in started if s.id != doomed)
+    assert result.failed == [(doomed, "DatabaseError: cannot write this task")]
+    assert row(doomed).workflow_version == "1.0.0"
+    assert [task.step_name for task in tasks(doomed)] == ["H"]
+    assert {row(s.id).workflow_version for s in started if s.id != doomed} == {"2.0.0"}

@@ -1,7 +1,8 @@
 """Moving running instances to another version of their workflow (a
 :class:`~workflows_app.core.migration.MigrationPlan`): the preview, which writes nothing,
-and the move, all or nothing per instance (a savepoint each, committed
-:data:`COMMIT_EVERY` at a time).
+and the move, all or nothing per instance: :data:`COMMIT_EVERY` instances per
+transaction, read and written in bulk, and one at a time (a savepoint each) when something
+in the group cannot be written.
 
 An instance can move when it runs the plan's source version, is running, waiting or
 failed, no drive holds a live lease on it, and each of its live branches has a step in the
@@ -32,11 +33,11 @@ from workflows_app.core.migration import (
     plan_problems,
 )
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import StepType, WorkflowStatus
+from workflows_app.core.types import StepStatus, StepType, TaskStatus, WorkflowStatus
 from workflows_app.engine import definitions, leases, runner, semantics, task_actions
 from workflows_app.engine.effects import Effects
-from workflows_app.engine.store import Store
-from workflows_app.models import WorkflowInstanceModel
+from workflows_app.engine.store import Store, history_entry
+from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 __all__ = ["InstanceCheck", "MigrationPreview", "MigrationResult", "migrate", "preview"]
 
@@ -47,8 +48,8 @@ BATCH = 500
 """How many instances are read at a time."""
 
 COMMIT_EVERY = 50
-"""How many instances one commit moves (each in a savepoint of its own): a commit per
-instance would cost a disk flush each."""
+"""How many instances one transaction moves: a commit and a round trip per statement for
+each instance would cost more than the move itself."""
 
 ANY_TENANT: Any = object()
 """The selection's default: instances of every tenant (None selects those without one)."""
@@ -214,12 +215,138 @@ def migrate(
         for start in range(0, len(batch), COMMIT_EVERY):
             # One commit for a group of instances; each moves in a savepoint of its own,
             # so that one that fails is rolled back alone.
-            with transaction.atomic(using=store.using):
-                for selected in batch[start : start + COMMIT_EVERY]:
-                    _move_into(result, store, effects, plan, target, definition_id, selected, by)
+            group = batch[start : start + COMMIT_EVERY]
+            try:
+                with transaction.atomic(using=store.using):
+                    found = _move_group(store, effects, plan, target, definition_id, group, by)
+            except DatabaseError:
+                # Something in the group could not be written: one instance at a time
+                # (each in a savepoint), so that only the instance at fault fails.
+                with transaction.atomic(using=store.using):
+                    for selected in group:
+                        _move_into(
+                            result, store, effects, plan, target, definition_id, selected, by
+                        )
+            else:
+                for selected in group:
+                    reason = found[selected.pk]
+                    if reason is None:
+                        result.moved.append(selected.pk)
+                    else:
+                        result.skipped.append((selected.pk, reason))
         if progress is not None:
             progress(len(result.moved) + len(result.skipped) + len(result.failed))
     return result
+
+
+def _move_group(
+    store: Store,
+    effects: Effects,
+    plan: MigrationPlan,
+    target: WorkflowDefinition,
+    definition_id: UUID,
+    group: list[Any],
+    by: str | None,
+) -> dict[Any, str | None]:
+    """Move a group of instances in the caller's transaction, reading and writing in bulk
+    (a few statements for the group, then about one per instance and per open task);
+    return, for each instance, why it did not move, or None."""
+    using = store.using
+    reasons: dict[Any, str | None] = {
+        selected.pk: "no such instance" for selected in group if isinstance(selected, _Missing)
+    }
+    wanted = [selected.pk for selected in group if selected.pk not in reasons]
+    locked = {
+        row.pk: row
+        for row in WorkflowInstanceModel.objects.using(using)
+        .select_for_update(skip_locked=True)
+        .filter(pk__in=wanted)
+    }
+    now = semantics.utcnow()
+    movable = []
+    for pk in wanted:
+        row = locked.get(pk)
+        reason = (
+            "another transaction holds it: try again"
+            if row is None
+            else instance_problem(plan, target, row, now)
+        )
+        reasons[pk] = reason
+        if reason is None:
+            movable.append(row)
+    if not movable:
+        return reasons
+    ids = [row.pk for row in movable]
+    histories: dict[Any, list[Any]] = {pk: [] for pk in ids}
+    for execution in (
+        StepExecutionModel.objects.using(using)
+        .filter(instance_id__in=ids)
+        .exclude(status=StepStatus.WAITING)
+        .order_by("started_at", "created_at")
+    ):
+        histories[execution.instance_id].append(history_entry(execution))
+    open_tasks: dict[tuple[Any, str], list[HumanTaskModel]] = {}
+    for task in HumanTaskModel.objects.using(using).filter(
+        instance_id__in=ids, status__in=(TaskStatus.PENDING, TaskStatus.ON_HOLD)
+    ):
+        open_tasks.setdefault((task.instance_id, task.step_name), []).append(task)
+    renamed: dict[tuple[str, str], list[Any]] = {}
+    at = now.isoformat()
+    for row in movable:
+        state = store.state(row, histories[row.pk])
+        for step_name, to_step in _moves(plan, state).items():
+            if step_name != to_step:
+                renamed.setdefault((step_name, to_step), []).append(row.pk)
+            step = target.steps[to_step]
+            fields = (
+                runner.task_fields(step, state.context)
+                if getattr(step, "step_type", None) == StepType.HUMAN
+                else {}
+            )
+            for task in open_tasks.get((row.pk, step_name), []):
+                task_actions.move_task(using, task, to_step, fields)
+        _record(store, effects, plan, row, state, definition_id, by, at)
+    for (step_name, to_step), pks in renamed.items():
+        StepExecutionModel.objects.using(using).filter(
+            instance_id__in=pks, step_name=step_name, status=StepStatus.WAITING
+        ).update(step_name=to_step, updated_at=now)
+    return reasons
+
+
+def _moves(plan: MigrationPlan, state: Any) -> dict[str, str]:
+    """Move the state's branches and current step; return the steps moved (old: new)."""
+    moves = {token.step: plan.target_of(token.step) for token in state.tokens}
+    for token in state.tokens:
+        token.step = plan.target_of(token.step)
+    if state.current_step:
+        state.current_step = plan.target_of(state.current_step)
+    return moves
+
+
+def _record(
+    store: Store,
+    effects: Effects,
+    plan: MigrationPlan,
+    row: WorkflowInstanceModel,
+    state: Any,
+    definition_id: UUID,
+    by: str | None,
+    at: str,
+) -> None:
+    """Save the moved state with its new version pin and the audit record; send
+    ``workflow.migrated`` once the transaction commits."""
+    record = {**plan.to_dict(), "by": by, "at": at}
+    row.workflow_version = plan.to_version
+    row.definition_id = definition_id
+    row.metadata = {
+        **row.metadata,
+        "workflow_version": plan.to_version,
+        "migrations": [*row.metadata.get("migrations", []), record],
+    }
+    state.workflow_version = plan.to_version
+    store.save(row, state, leases.KEEP, also=("workflow_version", "definition", "metadata"))
+    payload = {"instance_id": row.pk, **plan.to_dict(), "migrated_by": by}
+    effects.committing(state, [("workflow.migrated", payload)], leases.KEEP)
 
 
 def _move_into(
@@ -269,32 +396,12 @@ def _move_one(
         if reason is not None:
             return reason
         state = store.state(row, store.history(row.pk))
-        moves = {token.step: plan.target_of(token.step) for token in state.tokens}
-        for token in state.tokens:
-            token.step = plan.target_of(token.step)
-        if state.current_step:
-            state.current_step = plan.target_of(state.current_step)
-        for step_name, to_step in moves.items():
+        for step_name, to_step in _moves(plan, state).items():
             step = target.steps[to_step]
             if getattr(step, "step_type", None) == StepType.HUMAN:
                 fields = runner.task_fields(step, state.context)
                 task_actions.move(store.using, row.pk, step_name, to_step, fields)
             elif step_name != to_step:
                 task_actions.move(store.using, row.pk, step_name, to_step, {})
-        record = {
-            **plan.to_dict(),
-            "by": by,
-            "at": semantics.utcnow().isoformat(),
-        }
-        row.workflow_version = plan.to_version
-        row.definition_id = definition_id
-        row.metadata = {
-            **row.metadata,
-            "workflow_version": plan.to_version,
-            "migrations": [*row.metadata.get("migrations", []), record],
-        }
-        state.workflow_version = plan.to_version
-        store.save(row, state, leases.KEEP, also=("workflow_version", "definition", "metadata"))
-        payload = {"instance_id": row.pk, **plan.to_dict(), "migrated_by": by}
-        effects.committing(state, [("workflow.migrated", payload)], leases.KEEP)
+        _record(store, effects, plan, row, state, definition_id, by, semantics.utcnow().isoformat())
     return None

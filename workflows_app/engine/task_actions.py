@@ -40,6 +40,7 @@ __all__ = [
     "last_completed",
     "locked_pending",
     "move",
+    "move_task",
     "not_waiting",
     "reassign",
     "task_pk",
@@ -285,18 +286,7 @@ def move(
         )
     ]
     for task in tasks:
-        changes: dict[str, Any] = {"step_name": to_step}
-        if fields and not task.activity:  # nobody claimed, released or reassigned it
-            changes.update({key: fields[key] for key in (*_FROM_STEP, *_ASSIGNMENT)})
-            changes["title"] = str(changes["title"])[:500]
-        statements.update(using, HumanTaskModel, changes, {"id": task.pk})
-        if "assignee_id" in changes:
-            statements.update(
-                using,
-                StepExecutionModel,
-                {"assigned_to": changes["assignee_id"]},
-                {"id": task.step_execution_id},
-            )
+        move_task(using, task, to_step, fields)
     statements.update(
         using,
         StepExecutionModel,
@@ -304,6 +294,22 @@ def move(
         {"instance_id": instance_id, "step_name": step_name, "status": str(StepStatus.WAITING)},
     )
     return len(tasks)
+
+
+def move_task(using: str, task: HumanTaskModel, to_step: str, fields: dict[str, Any]) -> None:
+    """One open task of :func:`move` (its waiting execution is the caller's to rename)."""
+    changes: dict[str, Any] = {"step_name": to_step}
+    if fields and not task.activity:  # nobody claimed, released or reassigned it
+        changes.update({key: fields[key] for key in (*_FROM_STEP, *_ASSIGNMENT)})
+        changes["title"] = str(changes["title"])[:500]
+    statements.update(using, HumanTaskModel, changes, {"id": task.pk})
+    if changes.get("assignee_id", task.assignee_id) != task.assignee_id:
+        statements.update(
+            using,
+            StepExecutionModel,
+            {"assigned_to": changes["assignee_id"]},
+            {"id": task.step_execution_id},
+        )
 
 
 def _move(using: str, instance_id: UUID, before: TaskStatus, after: TaskStatus) -> None:
