@@ -25,6 +25,10 @@ workflow_canceled = Signal()
 workflow_retried = Signal()
 # instance_id, workflow, from_version, to_version, mapping, migrated_by
 workflow_migrated = Signal()
+# instance_id, reason, suspended_by
+workflow_suspended = Signal()
+# instance_id, resumed_by
+workflow_resumed = Signal()
 
 # instance_id, step_name, step_type
 step_started = Signal()
@@ -68,6 +72,8 @@ BY_EVENT: dict[str, Signal] = {
     "workflow.canceled": workflow_canceled,
     "workflow.retried": workflow_retried,
     "workflow.migrated": workflow_migrated,
+    "workflow.suspended": workflow_suspended,
+    "workflow.resumed": workflow_resumed,
     "step.started": step_started,
     "step.completed": step_completed,
     "step.failed": step_failed,

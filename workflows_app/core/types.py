@@ -57,6 +57,8 @@ class WorkflowStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELED = "canceled"
+    SUSPENDED = "suspended"
+    """Held by an operator: nothing runs and its tasks are on hold until it is resumed."""
 
     @property
     def is_terminal(self) -> bool:

@@ -41,7 +41,12 @@ from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowIns
 
 __all__ = ["InstanceCheck", "MigrationPreview", "MigrationResult", "migrate", "preview"]
 
-MOVABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING, WorkflowStatus.FAILED)
+MOVABLE = (
+    WorkflowStatus.RUNNING,
+    WorkflowStatus.WAITING,
+    WorkflowStatus.FAILED,
+    WorkflowStatus.SUSPENDED,
+)
 """The statuses an instance can move in: a finished one stays on the version it ran."""
 
 BATCH = 500

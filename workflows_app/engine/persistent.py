@@ -224,7 +224,7 @@ class PersistentExecutionEngine:
             if row is None:
                 raise TaskNotFoundError(task_id)
             instance_id, step_name, execution_id, status = row
-        task_actions.check_pending(task_id, status)
+        task_actions.check_pending(task_id, status, self.using)
         return self._complete_waiting(
             instance_id,
             step_name,
@@ -364,6 +364,39 @@ class PersistentExecutionEngine:
             by=by,
             progress=progress,
         )
+
+    def suspend_sync(
+        self, instance_id: UUID, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Hold a running or waiting instance: nothing of it runs, its tasks are on hold,
+        and what falls due waits, until :meth:`resume_sync`. A drive that is running it
+        (a live lease) makes this a :class:`~workflows_app.WorkflowStateError`: suspend it
+        once it waits."""
+
+        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
+            if leases.is_live(row, semantics.utcnow()):
+                raise WorkflowStateError(
+                    f"Instance {row.pk} is running a step: suspend it once it waits"
+                )
+            t.events = semantics.suspend(t.state, reason, by)
+            task_actions.hold(self.using, row.pk)
+            _audit(row, t, "suspended", by, reason)
+
+        return self.store.transition(instance_id, apply, self.effects.committing).state
+
+    def resume_sync(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
+        """Resume a suspended instance: its tasks are pending again, and what fell due
+        while it was suspended runs now."""
+        definition = self.store.definition_of(self.store.row(instance_id))
+
+        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
+            t.events = semantics.lift_suspension(t.state, definition, by)
+            task_actions.unhold(self.using, row.pk)
+            _audit(row, t, "resumed", by, None)
+            t.lease = leases.take(row, t.state, definition, t.events)
+
+        t = self.store.transition(instance_id, apply, self.effects.committing)
+        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -514,6 +547,16 @@ class PersistentExecutionEngine:
         """Async version of :meth:`migrate_instances_sync`."""
         return await sync_to_async(self.migrate_instances_sync)(plan, *args, **kwargs)
 
+    async def suspend(
+        self, instance_id: UUID, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Async version of :meth:`suspend_sync`."""
+        return await sync_to_async(self.suspend_sync)(instance_id, reason, by)
+
+    async def resume(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
+        """Async version of :meth:`resume_sync`."""
+        return await sync_to_async(self.resume_sync)(instance_id, by)
+
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""
         return await sync_to_async(self.get_instance_sync)(instance_id)
@@ -523,3 +566,15 @@ class PersistentExecutionEngine:
     ) -> Any:
         """Run one step outside any instance (used by step groups); return its result."""
         return await runner.execute_step(step, context, previous_result, self)
+
+
+def _audit(
+    row: WorkflowInstanceModel, t: Transition, action: str, by: str | None, reason: str | None
+) -> None:
+    """Append who suspended or resumed the instance, when and why to its metadata."""
+    entry = {"action": action, "by": by, "at": semantics.utcnow().isoformat()}
+    if reason is not None:
+        entry["reason"] = reason
+    row.metadata = {**row.metadata, "suspensions": [*row.metadata.get("suspensions", []), entry]}
+    t.state.context.metadata = row.metadata
+    t.also = ("metadata",)

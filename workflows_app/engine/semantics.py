@@ -477,6 +477,10 @@ def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:
     A finished instance (a failed one included: retry it first) has no branch to
     complete, even if a parallel branch was waiting when it failed.
     """
+    if instance.status == WorkflowStatus.SUSPENDED:
+        raise WorkflowStateError(
+            f"Instance {instance.id} is suspended: it can be acted on again once it is resumed"
+        )
     waiting = [token for token in instance.tokens if token.state == WAITING]
     if instance.status.is_terminal:
         waiting = []
@@ -509,6 +513,38 @@ def cancel(instance: WorkflowInstanceData, reason: str) -> list[Event]:
     instance.completed_at = now
     instance.tokens = []
     return [("workflow.canceled", {"instance_id": instance.id, "reason": reason})]
+
+
+SUSPENDABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def suspend(instance: WorkflowInstanceData, reason: str, by: str | None) -> list[Event]:
+    """Hold a running or waiting instance: nothing of it runs until :func:`lift_suspension`.
+
+    Its branches keep their state (a timer or a retry that falls due waits for the resume);
+    the caller puts its tasks on hold."""
+    if instance.status not in SUSPENDABLE:
+        raise WorkflowStateError(
+            f"Instance {instance.id} cannot be suspended: it is {instance.status} "
+            "(only running and waiting instances can be)"
+        )
+    instance.status = WorkflowStatus.SUSPENDED
+    payload = {"instance_id": instance.id, "reason": reason, "suspended_by": by}
+    return [("workflow.suspended", payload)]
+
+
+def lift_suspension(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, by: str | None
+) -> list[Event]:
+    """Resume a suspended instance: its status is derived again from its branches, and
+    what fell due while it was suspended runs now."""
+    if instance.status != WorkflowStatus.SUSPENDED:
+        raise WorkflowStateError(
+            f"Instance {instance.id} is not suspended (status: {instance.status})"
+        )
+    instance.status = WorkflowStatus.RUNNING
+    events: list[Event] = [("workflow.resumed", {"instance_id": instance.id, "resumed_by": by})]
+    return events + _settle(instance, definition)
 
 
 def retry(

@@ -64,8 +64,8 @@ def wake_at(state: WorkflowInstanceData, now: datetime) -> datetime | None:
     Now when a step is ready, or claimed by a drive (whose lease a worker takes over if it
     lapses); the first due time of a retry or a timer; or None.
     """
-    if state.status.is_terminal:
-        return None
+    if state.status.is_terminal or state.status == WorkflowStatus.SUSPENDED:
+        return None  # nothing to run until it is retried or resumed
     if any(t.state in (semantics.READY, semantics.RUNNING) for t in state.tokens):
         return now
     return semantics.next_due(state)
@@ -134,6 +134,8 @@ class Transition:
         self.lease = leases.Lease(leases.KEEP, None)
         self.changed = True
         self.version = 0
+        self.also: tuple[str, ...] = ()
+        """Fields of the row that the change set besides the state's (saved with it)."""
 
 
 class Store:
@@ -282,7 +284,7 @@ class Store:
             t = Transition(self.state(row, self.history(row.pk)))
             apply(row, t)
             if t.changed:
-                self.save(row, t.state, t.lease.owner, t.lease.failed_drives)
+                self.save(row, t.state, t.lease.owner, t.lease.failed_drives, also=t.also)
                 committing(t.state, t.events, t.lease.owner)
             t.version = row.lock_version
         return t

@@ -7,8 +7,9 @@ A task is ``pending`` from the moment its human step is reached; then:
   ``activity``, and sent as ``task.claimed``, ``task.released``, ``task.reassigned``);
 - **complete**: ``completed``, with its answer on the step execution (the instance
   moves on in the same transaction: see the engine);
-- **hold** when its instance fails (``on_hold``: out of inboxes, reminders and
-  escalations), **unhold** when the instance is retried (``pending`` again);
+- **hold** when its instance fails or is suspended (``on_hold``: out of inboxes,
+  reminders and escalations), **unhold** when the instance is retried or resumed
+  (``pending`` again);
 - **cancel** when its instance is canceled or its step escalated elsewhere;
 - **move** when its instance moves to another version of its workflow.
 
@@ -27,7 +28,7 @@ from workflows_app.core.exceptions import (
     TaskNotFoundError,
     WorkflowStateError,
 )
-from workflows_app.core.types import StepStatus, TaskStatus
+from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 from workflows_app.engine import semantics, statements
 from workflows_app.models import HumanTaskModel, StepExecutionModel
 
@@ -61,15 +62,13 @@ def task_pk(task_id: Any) -> UUID:
         raise TaskNotFoundError(task_id) from None
 
 
-def check_pending(task_id: Any, status: str) -> None:
-    """Raise unless a task in ``status`` can still be acted on."""
+def check_pending(task_id: Any, status: str, using: str | None = None) -> None:
+    """Raise unless a task in ``status`` can still be acted on (``using``: the database
+    to ask why a task on hold is held)."""
     if status == TaskStatus.COMPLETED:
         raise TaskAlreadyCompletedError(task_id)
     if status == TaskStatus.ON_HOLD:
-        raise WorkflowStateError(
-            f"Task '{task_id}' is on hold: its workflow failed, and the task can be acted on "
-            "again once the workflow is retried"
-        )
+        raise WorkflowStateError(_on_hold(task_id, using))
     if status != TaskStatus.PENDING:
         raise WorkflowStateError(f"Task '{task_id}' is {status}")
 
@@ -81,8 +80,29 @@ def locked_pending(using: str, task_id: Any) -> HumanTaskModel:
     )
     if task is None:
         raise TaskNotFoundError(task_id)
-    check_pending(task.pk, task.status)
+    check_pending(task.pk, task.status, using)
     return task
+
+
+def _on_hold(task_id: Any, using: str | None) -> str:
+    """Why the task ``task_id`` is on hold: its instance failed, or is suspended."""
+    instance_status = None
+    if using is not None:
+        instance_status = (
+            HumanTaskModel.objects.using(using)
+            .filter(pk=task_pk(task_id))
+            .values_list("instance__status", flat=True)
+            .first()
+        )
+    if instance_status == WorkflowStatus.SUSPENDED:
+        return (
+            f"Task '{task_id}' is on hold: its workflow is suspended, and the task can be "
+            "acted on again once the workflow is resumed"
+        )
+    return (
+        f"Task '{task_id}' is on hold: its workflow failed, and the task can be acted on "
+        "again once the workflow is retried"
+    )
 
 
 def last_completed(using: str, instance_id: UUID, step_name: str) -> UUID | None:
@@ -255,9 +275,11 @@ def unhold(using: str, instance_id: UUID) -> None:
 
 
 def cancel_pending(using: str, instance_id: UUID) -> None:
-    """Cancel the pending tasks and waiting executions of a canceled instance."""
+    """Cancel the open tasks (pending or on hold) and waiting executions of a canceled
+    instance."""
     now = semantics.utcnow()
     _move(using, instance_id, TaskStatus.PENDING, TaskStatus.CANCELED)
+    _move(using, instance_id, TaskStatus.ON_HOLD, TaskStatus.CANCELED)
     StepExecutionModel.objects.using(using).filter(
         instance_id=instance_id, status=StepStatus.WAITING
     ).update(status=StepStatus.CANCELED, completed_at=now, updated_at=now)

@@ -48,6 +48,7 @@ def test_workflow_status__members_in_declaration_order() -> None:
         "completed",
         "failed",
         "canceled",
+        "suspended",
     ]
 
 

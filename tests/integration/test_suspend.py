@@ -1,0 +1,149 @@
+"""Suspending and resuming an instance (the engine): nothing of a suspended instance runs,
+its tasks are on hold and refused with a message that says why, what falls due waits for
+the resume; cancel works at once; each suspension and resumption is recorded and sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from tests.integration.helpers import Edge, human, marker, names, tasks, workflow
+from workflows_app import TimerStep, WorkflowStateError
+from workflows_app.core import clock
+from workflows_app.core.steps import WebhookStep
+from workflows_app.core.types import TaskStatus, WorkflowStatus
+from workflows_app.engine.worker import Worker
+from workflows_app.models import WorkflowInstanceModel
+from workflows_app.signals import workflow_resumed, workflow_suspended
+
+pytestmark = pytest.mark.django_db
+
+
+def row(instance_id: Any) -> WorkflowInstanceModel:
+    return WorkflowInstanceModel.objects.get(pk=instance_id)
+
+
+def review() -> type:
+    return workflow([marker("A"), human("H"), marker("B")], [Edge("A", "H"), Edge("H", "B")])
+
+
+def test_suspend__holds_the_tasks_and_refuses_them_until_resumed(engine, committed) -> None:
+    started = engine.start_workflow_sync(review())
+    [task] = tasks(started.id, "H")
+    heard: list[str] = []
+
+    def receiver(sender: Any, event: str, **kwargs: Any) -> None:
+        heard.append(event)
+
+    workflow_suspended.connect(receiver)
+    workflow_resumed.connect(receiver)
+    try:
+        with committed():
+            suspended = engine.suspend_sync(started.id, "incident 42", by="ops")
+        assert suspended.status == WorkflowStatus.SUSPENDED
+        held = row(started.id)
+        assert (held.status, held.wake_at) == ("suspended", None)
+        assert tasks(started.id, "H")[0].status == TaskStatus.ON_HOLD
+        for act in (
+            lambda: engine.complete_human_task_sync(started.id, "H", "ann", {}),
+            lambda: engine.complete_task_sync(task.pk, "ann", {}),
+            lambda: engine.claim_task_sync(task.pk, "ann"),
+        ):
+            with pytest.raises(WorkflowStateError, match="suspended"):
+                act()
+
+        with committed():
+            resumed = engine.resume_sync(started.id, by="ops")
+    finally:
+        workflow_suspended.disconnect(receiver)
+        workflow_resumed.disconnect(receiver)
+
+    assert resumed.status == WorkflowStatus.WAITING
+    assert tasks(started.id, "H")[0].status == TaskStatus.PENDING
+    assert heard == ["workflow.suspended", "workflow.resumed"]
+    audit = row(started.id).metadata["suspensions"]
+    assert [(entry["action"], entry["by"]) for entry in audit] == [
+        ("suspended", "ops"),
+        ("resumed", "ops"),
+    ]
+    assert audit[0]["reason"] == "incident 42"
+    done = engine.complete_human_task_sync(started.id, "H", "ann", {})
+    assert done.status == WorkflowStatus.COMPLETED
+    assert names(done) == ["A", "H", "B"]
+
+
+def test_suspend__a_timer_that_falls_due_waits_for_the_resume(engine, monkeypatch) -> None:
+    now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
+    monkeypatch.setattr(clock, "utcnow", lambda: now["at"])
+    wf = workflow([TimerStep("T", duration=timedelta(hours=1)), marker("B")], [Edge("T", "B")])
+    started = engine.start_workflow_sync(wf)
+    engine.suspend_sync(started.id, "hold on")
+    now["at"] += timedelta(hours=2)
+
+    assert Worker(engine, burst=True, listen=False).run() == 0
+    assert row(started.id).status == "suspended"
+
+    engine.resume_sync(started.id)
+
+    # Due again: the next worker pass fires the timer (timers are a worker's to fire).
+    assert row(started.id).wake_at == datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
+    Worker(engine, burst=True, listen=False).run()
+    done = engine.get_instance_sync(started.id)
+    assert done.status == WorkflowStatus.COMPLETED
+    assert names(done)[-1] == "B"
+
+
+def test_suspend__a_webhook_is_refused_while_suspended(engine) -> None:
+    started = engine.start_workflow_sync(
+        workflow([WebhookStep("hook"), marker("B")], [Edge("hook", "B")])
+    )
+    token = started.context.get("hook_callback_token")
+    engine.suspend_sync(started.id, "hold on")
+
+    with pytest.raises(WorkflowStateError, match="suspended"):
+        engine.complete_webhook_sync(token, {"paid": 1})
+
+    engine.resume_sync(started.id)
+    assert engine.complete_webhook_sync(token, {"paid": 1}).status == WorkflowStatus.COMPLETED
+
+
+def test_suspend__only_running_or_waiting_and_resume_only_suspended(engine) -> None:
+    started = engine.start_workflow_sync(review())
+    finished = engine.start_workflow_sync(workflow([marker("A")], []))
+
+    with pytest.raises(WorkflowStateError, match="cannot be suspended: it is completed"):
+        engine.suspend_sync(finished.id, "late")
+    with pytest.raises(WorkflowStateError, match="is not suspended"):
+        engine.resume_sync(started.id)
+    engine.suspend_sync(started.id, "once")
+    with pytest.raises(WorkflowStateError, match="cannot be suspended: it is suspended"):
+        engine.suspend_sync(started.id, "twice")
+    engine.resume_sync(started.id)
+    with pytest.raises(WorkflowStateError, match="is not suspended"):
+        engine.resume_sync(started.id)
+    assert len(row(started.id).metadata["suspensions"]) == 2
+
+
+def test_suspend__a_drive_running_it_is_not_interrupted(engine) -> None:
+    started = engine.start_workflow_sync(review())
+    WorkflowInstanceModel.objects.filter(pk=started.id).update(
+        lease_owner="another-drive", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+
+    with pytest.raises(WorkflowStateError, match="running a step"):
+        engine.suspend_sync(started.id, "now")
+
+    assert row(started.id).status == "waiting"
+
+
+def test_suspend__cancel_works_at_once_and_cancels_the_held_tasks(engine) -> None:
+    started = engine.start_workflow_sync(review())
+    engine.suspend_sync(started.id, "hold on")
+
+    canceled = engine.cancel_workflow_sync(started.id, "no longer needed")
+
+    assert canceled.status == WorkflowStatus.CANCELED
+    assert [task.status for task in tasks(started.id)] == [TaskStatus.CANCELED]
