@@ -398,14 +398,7 @@ class MigrationDiffDTO(Schema):
 
     @classmethod
     def of(cls, diff: DefinitionDiff) -> MigrationDiffDTO:
-        return cls(
-            steps_added=diff.steps_added,
-            steps_removed=diff.steps_removed,
-            steps_renamed=diff.steps_renamed,
-            steps_changed=diff.steps_changed,
-            edges_added=diff.edges_added,
-            edges_removed=diff.edges_removed,
-        )
+        return cls(**diff.to_dict())
 
 
 class InstanceCheckDTO(Schema):

@@ -9,7 +9,7 @@ failed, no drive holds a live lease on it, and each of its live branches has a s
 target version (by name or by the plan's mapping). Moving it rewrites, all or nothing:
 its version pin and definition, its branches' steps (a timer keeps its due time, a retry
 its attempt), its current step, its waiting executions, and its open tasks (see
-:func:`~workflows_app.engine.task_actions.move`); it appends an audit record to the
+:func:`~workflows_app.engine.task_actions.move_task`); it appends an audit record to the
 instance's metadata (``migrations``) and sends ``workflow.migrated``. An instance that
 another transaction holds is skipped, never waited for.
 """
@@ -364,49 +364,14 @@ def _move_into(
     selected: Any,
     by: str | None,
 ) -> None:
+    """Move one instance in a savepoint of its own (so that, failing, it fails alone)."""
     try:
-        reason = _move_one(store, effects, plan, target, definition_id, selected, by)
+        with transaction.atomic(using=store.using):
+            reason = _move_group(store, effects, plan, target, definition_id, [selected], by)
     except DatabaseError as exc:
         result.failed.append((selected.pk, f"{type(exc).__name__}: {exc}"))
         return
-    if reason is None:
+    if reason[selected.pk] is None:
         result.moved.append(selected.pk)
     else:
-        result.skipped.append((selected.pk, reason))
-
-
-def _move_one(
-    store: Store,
-    effects: Effects,
-    plan: MigrationPlan,
-    target: WorkflowDefinition,
-    definition_id: UUID,
-    selected: Any,
-    by: str | None,
-) -> str | None:
-    """Move one instance, all or nothing (a transaction, or a savepoint within the caller's);
-    return why it did not move, or None."""
-    if isinstance(selected, _Missing):
-        return "no such instance"
-    with transaction.atomic(using=store.using):
-        row = (
-            WorkflowInstanceModel.objects.using(store.using)
-            .select_for_update(skip_locked=True)
-            .filter(pk=selected.pk)
-            .first()
-        )
-        if row is None:
-            return "another transaction holds it: try again"
-        reason = instance_problem(plan, target, row, semantics.utcnow())
-        if reason is not None:
-            return reason
-        state = store.state(row, store.history(row.pk))
-        for step_name, to_step in _moves(plan, state).items():
-            step = target.steps[to_step]
-            if getattr(step, "step_type", None) == StepType.HUMAN:
-                fields = runner.task_fields(step, state.context)
-                task_actions.move(store.using, row.pk, step_name, to_step, fields)
-            elif step_name != to_step:
-                task_actions.move(store.using, row.pk, step_name, to_step, {})
-        _record(store, effects, plan, row, state, definition_id, by, semantics.utcnow().isoformat())
-    return None
+        result.skipped.append((selected.pk, reason[selected.pk]))

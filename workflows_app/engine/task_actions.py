@@ -40,7 +40,6 @@ __all__ = [
     "hold",
     "last_completed",
     "locked_pending",
-    "move",
     "move_task",
     "not_waiting",
     "reassign",
@@ -290,36 +289,11 @@ _FROM_STEP = ("title", "description", "form_schema", "priority")
 _ASSIGNMENT = ("assignee_id", "assignee_group")
 
 
-def move(
-    using: str, instance_id: UUID, step_name: str, to_step: str, fields: dict[str, Any]
-) -> int:
-    """The open tasks (pending or on hold) at ``step_name`` go to ``to_step`` of another
-    version, with that step's texts, form and assignment (``fields``, as the step gives
-    them for the instance), and their waiting executions with them. A task that a person
-    claimed or reassigned keeps its assignment and texts; due dates are kept. Return how
-    many tasks moved."""
-    tasks = [
-        task
-        for status in (TaskStatus.PENDING, TaskStatus.ON_HOLD)
-        for task in statements.select(
-            using,
-            HumanTaskModel,
-            {"instance_id": instance_id, "step_name": step_name, "status": str(status)},
-        )
-    ]
-    for task in tasks:
-        move_task(using, task, to_step, fields)
-    statements.update(
-        using,
-        StepExecutionModel,
-        {"step_name": to_step},
-        {"instance_id": instance_id, "step_name": step_name, "status": str(StepStatus.WAITING)},
-    )
-    return len(tasks)
-
-
 def move_task(using: str, task: HumanTaskModel, to_step: str, fields: dict[str, Any]) -> None:
-    """One open task of :func:`move` (its waiting execution is the caller's to rename)."""
+    """An open task (pending or on hold) goes to ``to_step`` of another version, with that
+    step's texts, form and assignment (``fields``, as the step gives them for the
+    instance). A task that a person claimed or reassigned keeps its assignment and texts;
+    due dates are kept. Its waiting execution is the caller's to rename."""
     changes: dict[str, Any] = {"step_name": to_step}
     if fields and not task.activity:  # nobody claimed, released or reassigned it
         changes.update({key: fields[key] for key in (*_FROM_STEP, *_ASSIGNMENT)})
