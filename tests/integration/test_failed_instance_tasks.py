@@ -140,3 +140,53 @@ def test_tasks_on_hold__no_reminders_no_escalations(engine) -> None:
     assert deadlines.mark_overdue(engine, now) == 0
     [task] = tasks(failed.id, "H")
     assert (task.status, task.reminded_at, task.overdue_at) == ("on_hold", None, None)
+
+
+def test_a_failure_committed_while_a_drive_runs__is_not_overwritten_by_that_drive(engine) -> None:
+    """H1's completion runs B under its drive; while B runs, H2 is completed by another call
+    whose routing fails the instance. The drive then commits B onto the failed instance: B's
+    execution is kept and its branch moves on, but the instance stays failed (its status is
+    not derived again from the branches) and H2's sibling task stays on hold."""
+    other = {}
+
+    def broken(ctx):
+        raise LookupError("no such rate")
+
+    def complete_h2(ctx):
+        other["answer"] = engine.complete_human_task_sync(ctx.get("me"), "H2", "bob", {})
+
+    wf = workflow(
+        [
+            marker("A"),
+            human("H1"),
+            human("H2"),
+            human("H3", assignee_group="team"),
+            Step("B", complete_h2),
+            marker("C"),
+            marker("J"),
+        ],
+        [
+            Edge("A", "H1"),
+            Edge("A", "H2"),
+            Edge("A", "H3"),
+            Edge("H1", "B"),
+            Edge("H2", "C", broken),
+            Edge("B", "J"),
+            Edge("C", "J"),
+            Edge("H3", "J"),
+        ],
+        name="failed_under_a_drive",
+    )
+    started = engine.start_workflow_sync(wf, {})
+    WorkflowInstanceModel.objects.filter(pk=started.id).update(
+        context_data={**started.context.data, "me": str(started.id)}
+    )
+    after = engine.complete_human_task_sync(started.id, "H1", "ann", {})
+
+    assert other["answer"].status == "failed"
+    row = WorkflowInstanceModel.objects.get(pk=started.id)
+    assert (row.status, after.status) == ("failed", "failed")
+    assert "Routing after step 'H2' failed" in row.error
+    assert row.lease_owner is None
+    assert [t.status for t in tasks(started.id) if t.step_name == "H3"] == ["on_hold"]
+    assert "B" in [e.step_name for e in row.step_executions.all()]

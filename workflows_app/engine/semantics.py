@@ -709,8 +709,13 @@ def _can_reach(definition: WorkflowDefinition, start: str, goal: str) -> bool:
     return False
 
 
+# Statuses that only an operation sets and lifts, never derived from the branches.
+_HELD = (WorkflowStatus.FAILED, WorkflowStatus.CANCELED, WorkflowStatus.SUSPENDED)
+
+
 def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> list[Event]:
-    """Release joins nothing can reach any more, then derive the instance's status."""
+    """Release joins nothing can reach any more, then derive the instance's status (unless
+    an operation holds it, see ``_HELD``)."""
     changed = True
     while changed:
         changed = False
@@ -730,6 +735,10 @@ def _settle(instance: WorkflowInstanceData, definition: WorkflowDefinition) -> l
             next(t for t in instance.tokens if t.state == JOINING).state = READY
             changed = True
 
+    if instance.status in _HELD:
+        # A failure, cancel or suspension committed meanwhile (a drive replaying its batch
+        # onto what another call wrote): the branches move, the status stays.
+        return []
     ready = next((t for t in instance.tokens if t.state in _ACTIVE), None)
     waiting = next((t for t in instance.tokens if t.state == WAITING), None)
     if ready is not None:
