@@ -331,3 +331,23 @@ def test_declarative_workflow_with_a_class_attribute_human_step(harness) -> None
     instance = harness.get(instance_id)
     assert instance.status == "completed"
     assert instance.names == ["submit", "review", "publish"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), "\ud800", "a\x00b", {"\ud800": 1}],
+    ids=["nan", "infinity", "surrogate", "nul", "surrogate-key"],
+)
+def test_values_no_database_stores_are_refused_and_change_nothing(harness, value) -> None:
+    """The storage rule of core/jsonvalues holds for every engine: at the start, for the
+    metadata and for a task's data."""
+    wf = workflow([human("review")], [])
+    with pytest.raises(WorkflowValidationError):
+        harness.start(wf, {"x": value})
+    with pytest.raises(WorkflowValidationError):
+        harness.start(wf, {}, metadata={"x": value})
+    instance_id = harness.start(wf)
+    before = harness.fingerprint()
+    with pytest.raises(TaskValidationError):
+        harness.complete(instance_id, "review", "u1", {"x": value})
+    assert harness.fingerprint() == before

@@ -119,3 +119,27 @@ def test_a_webhook_and_a_human_step_on_parallel_branches(harness) -> None:
     assert (done.data["webhook_data"], done.data["ok"]) == ({"paid": 1}, True)
     assert done.names[-1] == "join"
     assert join.calls == 1
+
+
+def test_a_branch_retried_after_its_callback_waits_for_a_new_token(harness) -> None:
+    """The callback resumed the branch, routing after it failed, and a retry made it wait
+    again: only the new token resumes it; the first one is used up."""
+
+    def broken(ctx):
+        raise LookupError("no route")
+
+    wf = workflow(
+        [WebhookStep(name="bank"), marker("after")],
+        [Edge("bank", "after", broken)],
+    )
+    instance_id = harness.start(wf)
+    first = harness.get(instance_id).data["bank_callback_token"]
+    harness.webhook(first, {"paid": 1})
+    assert harness.get(instance_id).status == "failed"
+    harness.retry(instance_id)
+    second = harness.get(instance_id).data["bank_callback_token"]
+    assert second != first
+    before = harness.fingerprint()
+    with pytest.raises((CallbackNotFoundError, WorkflowStateError)):
+        harness.webhook(first, {"paid": 2})
+    assert harness.fingerprint() == before

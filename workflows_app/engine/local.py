@@ -52,7 +52,8 @@ class LocalExecutionEngine:
         self.event_bus = event_bus
         self._instances: dict[UUID, WorkflowInstanceData] = {}
         self._definitions: dict[UUID, WorkflowDefinition] = {}
-        # Webhook steps waiting, by callback token.
+        # Webhook steps, by callback token; kept as long as the instances are, so that a
+        # used or stale token is refused as the persistent engine refuses it.
         self._callbacks: dict[str, tuple[UUID, str, str]] = {}
         # The step each instance is running, so that cancel_workflow can interrupt it.
         self._running: dict[UUID, asyncio.Future[runner.Outcome]] = {}
@@ -75,6 +76,7 @@ class LocalExecutionEngine:
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
         semantics.check_start_input(definition, initial_data)
+        semantics.check_start_values(initial_data, metadata, jsonvalues.MAX_DEPTH)
         now = semantics.utcnow()
         instance_id = uuid.uuid4()
         context = WorkflowContext(
@@ -130,6 +132,7 @@ class LocalExecutionEngine:
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
         semantics.waiting_token(instance, step_name)
+        semantics.check_task_data(data, jsonvalues.MAX_DEPTH)
         await runner.acheck_submission(definition.steps.get(step_name), data)
         events = semantics.resume(instance, definition, step_name, user_id, data)
         await self._save(instance)
@@ -145,7 +148,9 @@ class LocalExecutionEngine:
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
         waiting = [t.id for t in instance.tokens if t.state == semantics.WAITING]
-        if token_id not in waiting or instance.status.is_terminal:  # this wait is over
+        current = instance.context.data.get(definition.steps[step_name].get_token_key())
+        if token_id not in waiting or current != callback_token or instance.status.is_terminal:
+            # This wait is over (a branch waiting again after a retry has a new token).
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
         problem = semantics.json_problem(payload, "payload", jsonvalues.MAX_DEPTH - 1)
         if problem is not None:

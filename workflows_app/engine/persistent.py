@@ -36,7 +36,6 @@ from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
-    TaskValidationError,
     WorkflowStateError,
     WorkflowValidationError,
 )
@@ -118,14 +117,8 @@ class PersistentExecutionEngine:
         )
         definition = semantics.definition_to_start(self.registry, workflow, version)
         semantics.check_start_input(definition, initial_data)
+        semantics.check_start_values(initial_data, metadata, conf.get_settings().JSON_MAX_DEPTH)
         data = dict(initial_data or {})
-        depth = conf.get_settings().JSON_MAX_DEPTH
-        problems = [
-            semantics.json_problem(data, "initial_data", depth),
-            semantics.json_problem(metadata, "metadata", depth),
-        ]
-        if any(problems):
-            raise WorkflowValidationError([problem for problem in problems if problem])
         if not self.registry.has_definition(definition.name, definition.version):
             self.registry.register_definition(definition)  # started from a class: resumable
         row = WorkflowInstanceModel(
@@ -424,9 +417,7 @@ class PersistentExecutionEngine:
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
         given) with ``data``; record ``comment`` in its task's activity."""
-        problem = semantics.json_problem(data, "data", conf.get_settings().JSON_MAX_DEPTH)
-        if problem is not None:
-            raise TaskValidationError({"": [problem]})
+        semantics.check_task_data(data, conf.get_settings().JSON_MAX_DEPTH)
         event = self.effects.listens("task.completed")
         # Optimistic: apply the completion to the state just read, outside any transaction
         # (conditions are user code), and save it only if nothing changed the instance in

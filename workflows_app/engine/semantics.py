@@ -42,6 +42,7 @@ from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
     InvalidTransitionError,
+    TaskValidationError,
     WorkflowAlreadyCompletedError,
     WorkflowStateError,
     WorkflowValidationError,
@@ -206,6 +207,25 @@ def json_problem(value: Any, what: str, max_depth: int = jsonvalues.MAX_DEPTH) -
     except (TypeError, ValueError) as exc:
         return f"{what} must be JSON: {exc}"
     return None
+
+
+def check_start_values(initial_data: Any, metadata: Any, max_depth: int) -> None:
+    """Raise :class:`WorkflowValidationError` when the start's data or metadata cannot be
+    stored (see :func:`json_problem`)."""
+    problems = [
+        json_problem(dict(initial_data or {}), "initial_data", max_depth),
+        json_problem(metadata, "metadata", max_depth),
+    ]
+    if any(problems):
+        raise WorkflowValidationError([problem for problem in problems if problem])
+
+
+def check_task_data(data: Any, max_depth: int) -> None:
+    """Raise :class:`TaskValidationError` when a task's submitted ``data`` cannot be
+    stored (see :func:`json_problem`)."""
+    problem = json_problem(data, "data", max_depth)
+    if problem is not None:
+        raise TaskValidationError({"": [problem]})
 
 
 def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> None:
