@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from workflows_app.core.exceptions import WorkflowStateError
+from workflows_app.core.exceptions import WorkflowStateError, WorkflowValidationError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, task_actions
@@ -31,7 +31,17 @@ from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition
 from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
 
-__all__ = ["AUDIT", "BUFFER", "buffer_callback", "discard_buffer", "resume", "suspend"]
+__all__ = [
+    "AUDIT",
+    "BUFFER",
+    "MAX_REASON",
+    "SUSPENDABLE",
+    "buffer_callback",
+    "check_reason",
+    "discard_buffer",
+    "resume",
+    "suspend",
+]
 
 AUDIT = "suspensions"
 """The metadata key of the suspensions' and resumptions' record."""
@@ -39,12 +49,30 @@ AUDIT = "suspensions"
 BUFFER = "buffered_callbacks"
 """The metadata key of the webhook callbacks received while suspended, oldest first."""
 
+SUSPENDABLE = semantics.SUSPENDABLE
+"""The statuses an instance can be suspended in."""
+
+MAX_REASON = 500
+"""The longest reason a suspension may give, in characters."""
+
+
+def check_reason(reason: Any) -> str:
+    """Return ``reason`` stripped, or raise WorkflowValidationError: a suspension needs a
+    non-empty reason of at most :data:`MAX_REASON` characters."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise WorkflowValidationError(["reason: give a reason for the suspension"])
+    if len(reason) > MAX_REASON:
+        raise WorkflowValidationError([f"reason: at most {MAX_REASON} characters"])
+    return reason.strip()
+
 
 def suspend(
     store: Store, effects: Effects, instance_id: UUID, reason: str, by: str | None
 ) -> WorkflowInstanceData:
     """Hold a running or waiting instance; raise WorkflowStateError when it is neither, or
-    when a drive runs a step of it right now (a live lease)."""
+    when a drive runs a step of it right now (a live lease); WorkflowValidationError for a
+    ``reason`` that :func:`check_reason` refuses."""
+    reason = check_reason(reason)
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
         if leases.is_live(row, semantics.utcnow()):
