@@ -122,6 +122,7 @@ class WorkflowInstanceModel(TimestampedModel):
             ("cancel_workflow", "Can cancel workflows"),
             ("retry_workflow", "Can retry failed workflows"),
             ("migrate_workflowinstance", "Can move running workflows to another version"),
+            ("suspend_workflowinstance", "Can suspend and resume workflows"),
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,8 @@ the faces only translate HTTP. The rules, in one place:
   of ``reassign_any_task``.
 - **Instances.** Users see the instances they started or hold a task of;
   ``view_workflowinstancemodel`` shows them all. Starting, cancelling and retrying need
-  ``start_workflow``, ``cancel_workflow`` and ``retry_workflow``.
+  ``start_workflow``, ``cancel_workflow`` and ``retry_workflow``; suspending and resuming
+  (one instance or many) ``suspend_workflowinstance``.
 - **Definitions** are code, not tenant data: everyone sees every version. Activating
   and deactivating a version needs ``change_workflowdefinitionmodel``.
 - Something the actor may not see is "not found" (never "forbidden"), so ids of other
@@ -46,11 +47,12 @@ from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
     WorkflowsError,
+    WorkflowValidationError,
 )
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
-from workflows_app.engine import migrations, statements
+from workflows_app.engine import migrations, statements, suspension
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
@@ -62,7 +64,9 @@ from workflows_app.models import (
 
 __all__ = [
     "Actor",
+    "InstanceSelection",
     "NotAllowedError",
+    "Outcome",
     "TaskFilter",
     "TaskScope",
     "WorkflowService",
@@ -190,6 +194,46 @@ def tenant_resolver() -> Callable[[Any], str | None] | None:
 @functools.cache
 def _import(path: str) -> Any:
     return import_string(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceSelection:
+    """Which instances a bulk operation acts on: ``ids``, or the instances matching the
+    list filters (``workflow_name``, ``status``, ``tenant_id``, ``created_by``), at most
+    ``limit`` of them. A selection by filter needs at least one filter."""
+
+    ids: Sequence[Any] | None = None
+    workflow_name: str | None = None
+    status: str | None = None
+    tenant_id: str | None = None
+    created_by: str | None = None
+    limit: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.ids is not None and self.filters():
+            raise WorkflowValidationError(["name instances by ids or by filter, not both"])
+        if self.ids is None and not self.filters():
+            raise WorkflowValidationError(["name instances by ids, or select them by a filter"])
+        if self.ids is not None and not self.ids:
+            raise WorkflowValidationError(["ids: name at least one instance"])
+
+    def filters(self) -> dict[str, Any]:
+        named = {
+            "workflow_name": self.workflow_name,
+            "status": self.status,
+            "tenant_id": self.tenant_id,
+            "created_by": self.created_by,
+        }
+        return {key: value for key, value in named.items() if value is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a bulk operation did to one instance: done, or refused with the reason."""
+
+    instance_id: str
+    done: bool
+    error: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -412,6 +456,85 @@ class WorkflowService:
         return self.engine.migrate_instances_sync(
             plan, instances, tenant_id=tenant_id, by=actor.user_id
         )
+
+    def suspend(self, actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceModel:
+        """Hold a running or waiting instance (needs ``suspend_workflowinstance``)."""
+        row = self.get_instance(actor, instance_id)
+        if not actor.can("suspend_workflowinstance"):
+            raise NotAllowedError("You may not suspend workflows")
+        self.engine.suspend_sync(row.pk, reason, by=actor.user_id)
+        return self._written_instance(row.pk)
+
+    def resume(self, actor: Actor, instance_id: Any) -> WorkflowInstanceModel:
+        """Resume a suspended instance (needs ``suspend_workflowinstance``)."""
+        row = self.get_instance(actor, instance_id)
+        if not actor.can("suspend_workflowinstance"):
+            raise NotAllowedError("You may not resume workflows")
+        self.engine.resume_sync(row.pk, by=actor.user_id)
+        return self._written_instance(row.pk)
+
+    def suspend_many(
+        self, actor: Actor, reason: str, selection: InstanceSelection
+    ) -> list[Outcome]:
+        """Suspend each selected instance that ``actor`` sees; one refused does not stop
+        the others. By filter, only running and waiting instances are selected."""
+        if not actor.can("suspend_workflowinstance"):
+            raise NotAllowedError("You may not suspend workflows")
+        suspension.check_reason(reason)
+        return self._each(
+            actor,
+            selection,
+            suspension.SUSPENDABLE,
+            lambda pk: self.engine.suspend_sync(pk, reason, by=actor.user_id),
+        )
+
+    def resume_many(self, actor: Actor, selection: InstanceSelection) -> list[Outcome]:
+        """Resume each selected instance that ``actor`` sees; one refused does not stop
+        the others. By filter, only suspended instances are selected."""
+        if not actor.can("suspend_workflowinstance"):
+            raise NotAllowedError("You may not resume workflows")
+        return self._each(
+            actor,
+            selection,
+            (WorkflowStatus.SUSPENDED,),
+            lambda pk: self.engine.resume_sync(pk, by=actor.user_id),
+        )
+
+    def _each(
+        self,
+        actor: Actor,
+        selection: InstanceSelection,
+        statuses: Sequence[WorkflowStatus],
+        act: Callable[[uuid.UUID], Any],
+    ) -> list[Outcome]:
+        """Apply ``act`` to each instance of ``selection`` that ``actor`` sees, oldest
+        first; an id it does not see is refused as not found."""
+        rows = self.instances(actor)
+        outcomes: list[Outcome] = []
+        if selection.ids is not None:
+            wanted = [(raw, _as_uuid(raw)) for raw in selection.ids]
+            seen = set(
+                rows.filter(pk__in=[pk for _, pk in wanted if pk]).values_list("pk", flat=True)
+            )
+            pks = []
+            for raw, pk in wanted:
+                if pk in seen and pk not in pks:
+                    pks.append(pk)
+                elif pk not in seen:
+                    outcomes.append(Outcome(str(raw), False, f"No workflow instance {raw}"))
+        else:
+            rows = rows.filter(**selection.filters()).filter(status__in=[str(s) for s in statuses])
+            pks = list(
+                rows.order_by("started_at", "id").values_list("pk", flat=True)[: selection.limit]
+            )
+        for pk in pks:
+            try:
+                act(pk)
+            except WorkflowsError as exc:
+                outcomes.append(Outcome(str(pk), False, str(exc)))
+            else:
+                outcomes.append(Outcome(str(pk), True, None))
+        return outcomes
 
     def _written_instance(self, instance_id: Any) -> WorkflowInstanceModel:
         """An instance the engine just wrote, read back from the engine's database."""

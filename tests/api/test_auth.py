@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from unittest import mock
 
 import pytest
@@ -37,6 +38,10 @@ ROUTES = [
     ("GET", "/instances/{instance_id}/steps", None),
     ("POST", "/instances/{instance_id}/cancel", None),
     ("POST", "/instances/{instance_id}/retry", None),
+    ("POST", "/instances/{instance_id}/suspend", {"reason": "x"}),
+    ("POST", "/instances/{instance_id}/resume", None),
+    ("POST", "/instances/suspend", {"ids": [str(uuid.UUID(int=1))], "reason": "x"}),
+    ("POST", "/instances/resume", {"ids": [str(uuid.UUID(int=1))]}),
     (
         "POST",
         "/instances/migrate",

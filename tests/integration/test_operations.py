@@ -114,3 +114,47 @@ def test_workflows_prune__deletes_old_finished_instances_only(default_registry_e
 def test_operations__bad_arguments(argv, message) -> None:
     with pytest.raises(CommandError, match=message):
         call_command(*argv)
+
+
+def test_workflows_suspend_and_resume__by_id_and_by_filter(default_registry_engine) -> None:
+    engine = default_registry_engine
+    wf = workflow([human("H", title="x")], [], name="ops_suspend")
+    first, second = engine.start_workflow_sync(wf), engine.start_workflow_sync(wf)
+    other = engine.start_workflow_sync(workflow([human("H", title="x")], [], name="ops_other"))
+    done = engine.start_workflow_sync(workflow([marker("A")], [], name="ops_suspend"))
+
+    out = run(
+        "workflows_suspend", str(first.id), str(done.id), "--reason", "incident", "--by", "ops"
+    )
+
+    assert "Suspended 1 instance(s); 1 could not be suspended." in out
+    assert "cannot be suspended: it is completed" in out
+    row = WorkflowInstanceModel.objects.get(pk=first.id)
+    assert row.status == "suspended"
+    assert row.metadata["suspensions"][0] == {**row.metadata["suspensions"][0], "by": "ops"}
+
+    out = run("workflows_suspend", "--workflow", "ops_suspend", "--reason", "all of them")
+    assert "Suspended 1 instance(s); 0 could not be suspended." in out  # the second
+    statuses = dict(WorkflowInstanceModel.objects.values_list("id", "status"))
+    assert (statuses[second.id], statuses[other.id]) == ("suspended", "waiting")
+
+    out = run("workflows_resume", "--workflow", "ops_suspend")
+    assert "Resumed 2 instance(s); 0 could not be resumed." in out
+    assert WorkflowInstanceModel.objects.get(pk=first.id).status == "waiting"
+    out = run("workflows_resume", str(first.id))
+    assert "Resumed 0 instance(s); 1 could not be resumed." in out and "is not suspended" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["workflows_suspend", "--workflow", "x"], "--reason"),
+        (["workflows_suspend", "--workflow", "x", "--reason", " "], "give a reason"),
+        (["workflows_suspend", "--reason", "x"], "Name instances by id"),
+        (["workflows_resume", str(uuid.UUID(int=1))], "No instance with id"),
+        (["workflows_resume", "--status", "asleep"], "invalid choice"),
+    ],
+)
+def test_workflows_suspend_and_resume__bad_arguments(argv, message) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command(*argv)

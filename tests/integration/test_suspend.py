@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from tests.integration.helpers import Edge, human, marker, names, tasks, workflow
-from workflows_app import TimerStep, WorkflowStateError
+from workflows_app import TimerStep, WorkflowStateError, WorkflowValidationError
 from workflows_app.core import clock
 from workflows_app.core.steps import WebhookStep
 from workflows_app.core.types import TaskStatus, WorkflowStatus
@@ -96,18 +96,84 @@ def test_suspend__a_timer_that_falls_due_waits_for_the_resume(engine, monkeypatc
     assert names(done)[-1] == "B"
 
 
-def test_suspend__a_webhook_is_refused_while_suspended(engine) -> None:
-    started = engine.start_workflow_sync(
-        workflow([WebhookStep("hook"), marker("B")], [Edge("hook", "B")])
-    )
+def hooked(*hooks: str) -> type:
+    """Webhook steps ``hooks`` in parallel branches after A, joined at B."""
+    steps = [marker("A"), *(WebhookStep(hook) for hook in hooks), marker("B")]
+    edges = [Edge("A", hook) for hook in hooks] + [Edge(hook, "B") for hook in hooks]
+    return workflow(steps, edges, terminal={"B"})
+
+
+def test_suspend__a_webhook_callback_is_kept_and_applied_on_resume(engine) -> None:
+    started = engine.start_workflow_sync(hooked("hook"))
     token = started.context.get("hook_callback_token")
     engine.suspend_sync(started.id, "hold on")
 
-    with pytest.raises(WorkflowStateError, match="suspended"):
+    held = engine.complete_webhook_sync(token, {"paid": 1})
+
+    assert held.status == WorkflowStatus.SUSPENDED
+    stored = row(started.id)
+    assert stored.status == "suspended" and "webhook_data" not in stored.context_data
+    assert [e["payload"] for e in stored.metadata["buffered_callbacks"]] == [{"paid": 1}]
+    assert names(engine.get_instance_sync(started.id)) == ["A"]
+    # The token is used: a repeat is refused, as for a step that no longer waits.
+    with pytest.raises(WorkflowStateError, match="no longer waiting"):
+        engine.complete_webhook_sync(token, {"paid": 2})
+    with pytest.raises(WorkflowValidationError):
+        engine.complete_webhook_sync(token, {"bad": float("nan")})
+
+    resumed = engine.resume_sync(started.id, by="ops")
+
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert names(resumed) == ["A", "hook", "B"]
+    assert resumed.context.get("webhook_data") == {"paid": 1}
+    done = row(started.id)
+    assert "buffered_callbacks" not in done.metadata
+    assert done.metadata["suspensions"][-1]["callbacks"] == 1
+    with pytest.raises(WorkflowStateError, match="no longer waiting"):
+        engine.complete_webhook_sync(token, {"paid": 3})
+
+
+def test_suspend__two_callbacks_for_two_branches_are_applied_in_arrival_order(engine) -> None:
+    started = engine.start_workflow_sync(hooked("h1", "h2"))
+    engine.suspend_sync(started.id, "hold on")
+
+    engine.complete_webhook_sync(started.context.get("h2_callback_token"), {"n": 2})
+    engine.complete_webhook_sync(started.context.get("h1_callback_token"), {"n": 1})
+
+    assert [e["step_name"] for e in row(started.id).metadata["buffered_callbacks"]] == [
+        "h2",
+        "h1",
+    ]
+    resumed = engine.resume_sync(started.id)
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert sorted(names(resumed)) == ["A", "B", "h1", "h2"]
+    # Both write the step's callback key: the one that arrived last is kept.
+    assert resumed.context.get("webhook_data") == {"n": 1}
+
+
+def test_suspend__cancel_discards_the_kept_callbacks(engine) -> None:
+    started = engine.start_workflow_sync(hooked("hook"))
+    token = started.context.get("hook_callback_token")
+    engine.suspend_sync(started.id, "hold on")
+    engine.complete_webhook_sync(token, {"paid": 1})
+
+    canceled = engine.cancel_workflow_sync(started.id, "not needed")
+
+    assert canceled.status == WorkflowStatus.CANCELED
+    assert "buffered_callbacks" not in row(started.id).metadata
+    assert names(engine.get_instance_sync(started.id)) == ["A", "hook"]
+    with pytest.raises(WorkflowStateError, match="no longer waiting"):
         engine.complete_webhook_sync(token, {"paid": 1})
 
+
+def test_suspend__a_webhook_after_the_resume_completes_as_usual(engine) -> None:
+    started = engine.start_workflow_sync(hooked("hook"))
+    engine.suspend_sync(started.id, "hold on")
     engine.resume_sync(started.id)
-    assert engine.complete_webhook_sync(token, {"paid": 1}).status == WorkflowStatus.COMPLETED
+
+    done = engine.complete_webhook_sync(started.context.get("hook_callback_token"), {"paid": 1})
+
+    assert done.status == WorkflowStatus.COMPLETED
 
 
 def test_suspend__only_running_or_waiting_and_resume_only_suspended(engine) -> None:

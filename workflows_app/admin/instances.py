@@ -8,9 +8,13 @@ move and why; only users with ``cancel_workflow`` / ``retry_workflow`` are offer
 third opens the page that moves them to another version (:mod:`.migrate`), for users with
 ``migrate_workflowinstance``.
 
+Two more suspend the selected instances (a page asking for the reason first,
+:mod:`.suspend`) and resume them, for users with ``suspend_workflowinstance``.
+
 An instance's page shows its state (a Mermaid graph, drawn in the browser by mermaid.js
 from the app's static files, its text when the script cannot load), its step
-executions as a timeline, its tasks, its data, and the buttons that cancel or retry it.
+executions as a timeline, its tasks, its data, and the buttons that cancel, retry,
+suspend (with a reason) or resume it.
 Every POST answers with a redirect back to the page; an error is a message on it.
 """
 
@@ -31,7 +35,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from workflows_app.admin import migrate, start
+from workflows_app.admin import migrate, start, suspend
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
 from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
@@ -39,8 +43,9 @@ from workflows_app.core.exceptions import (
     WorkflowsError,
 )
 from workflows_app.core.types import WorkflowStatus
+from workflows_app.engine.suspension import MAX_REASON, SUSPENDABLE
 from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
-from workflows_app.services import Actor
+from workflows_app.services import Actor, InstanceSelection
 from workflows_app.templatetags import workflows_admin
 
 NO_TENANT = "-"
@@ -144,7 +149,13 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
     sortable_by = ("instance", "status_mark", "started", "ended", "tenant")
     list_per_page = 50
     show_full_result_count = False  # one COUNT per page, not two
-    actions: Any = ("cancel_instances", "retry_instances", "migrate_instances")
+    actions: Any = (
+        "cancel_instances",
+        "retry_instances",
+        "migrate_instances",
+        "suspend_instances",
+        "resume_instances",
+    )
     change_list_template = "admin/workflows_app/workflowinstancemodel/change_list.html"
     change_form_template = "admin/workflows_app/workflowinstancemodel/instance.html"
     list_title = "Workflow instances"
@@ -155,7 +166,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         return self.list_display
 
     def get_urls(self) -> list[Any]:
-        return [*start.urls(self), *migrate.urls(self), *super().get_urls()]
+        return [*start.urls(self), *migrate.urls(self), *suspend.urls(self), *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {
@@ -254,6 +265,21 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
     def migrate_instances(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return migrate.from_selection(request, queryset)
 
+    def has_suspend_permission(self, request: HttpRequest) -> bool:
+        return suspend.may_suspend(request)
+
+    @admin.action(description="Suspend selected instances…", permissions=["suspend"])
+    def suspend_instances(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return suspend.from_selection(request, queryset)
+
+    @admin.action(description="Resume selected suspended instances", permissions=["suspend"])
+    def resume_instances(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.order_by("started_at", "pk").values_list("pk", flat=True))
+        actor = actor_of(request)
+        suspend.report(
+            request, self.service.resume_many(actor, InstanceSelection(ids=ids)), "resumed"
+        )
+
     # -- the instance page ----------------------------------------------------------------
 
     def change_view(
@@ -288,6 +314,13 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
                 row.pk,
                 Truncator(reason).chars(1000),
             )
+        elif action == "suspend":
+            reason = request.POST.get("reason", "")
+            run_action(
+                request, "The instance is suspended.", self.service.suspend, actor, row.pk, reason
+            )
+        elif action == "resume":
+            run_action(request, "The instance was resumed.", self.service.resume, actor, row.pk)
         elif action == "retry":
             from_step = request.POST.get("from_step") or None
             where = f"step {from_step}" if from_step else "its failed step"
@@ -330,6 +363,9 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "metadata_json": pretty_json(row.metadata),
             "can_cancel": live and actor.can("cancel_workflow"),
             "can_retry": row.status == WorkflowStatus.FAILED and actor.can("retry_workflow"),
+            "can_suspend": row.status in SUSPENDABLE and actor.can(suspend.PERMISSION),
+            "can_resume": row.status == WorkflowStatus.SUSPENDED and actor.can(suspend.PERMISSION),
+            "max_reason": MAX_REASON,
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

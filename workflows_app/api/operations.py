@@ -19,6 +19,9 @@ from django.utils import timezone
 from pydantic import BaseModel, TypeAdapter
 
 from workflows_app.api.schemas import (
+    BulkOutcomeDTO,
+    BulkResumeDTO,
+    BulkSuspendDTO,
     CompleteTaskDTO,
     GraphDTO,
     HumanTaskDTO,
@@ -28,6 +31,7 @@ from workflows_app.api.schemas import (
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
+    SuspendDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -142,6 +146,22 @@ def cancel_instance(actor: Actor, instance_id: Any, reason: str) -> WorkflowInst
 
 def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> WorkflowInstanceDTO:
     return _instance(actor, _service().retry(actor, instance_id, from_step))
+
+
+def suspend_instance(actor: Actor, instance_id: Any, data: SuspendDTO) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().suspend(actor, instance_id, data.reason))
+
+
+def resume_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().resume(actor, instance_id))
+
+
+def suspend_instances(actor: Actor, data: BulkSuspendDTO) -> BulkOutcomeDTO:
+    return BulkOutcomeDTO.of(_service().suspend_many(actor, data.reason, data.selection()))
+
+
+def resume_instances(actor: Actor, data: BulkResumeDTO) -> BulkOutcomeDTO:
+    return BulkOutcomeDTO.of(_service().resume_many(actor, data.selection()))
 
 
 def migrate_instances(actor: Actor, data: MigrateDTO) -> MigrationDTO:

@@ -2,8 +2,8 @@
 
 Paths, parameters and shapes are litestar-workflows' (``/definitions``,
 ``/instances``, ``/tasks``, under the prefix the host mounts the router at;
-``/workflows`` by default). Every POST answers 201, as upstream's do, but the migration
-(added), which creates nothing and answers 200. What each route
+``/workflows`` by default). Every POST answers 201, as upstream's do, but the migration,
+suspension and resumption (added), which create nothing and answer 200. What each route
 does is in :mod:`workflows_app.api.operations` (shared with the Litestar adapter); the
 rules (who may see and do what, tenancy) in :mod:`workflows_app.services`.
 """
@@ -23,6 +23,9 @@ from ninja import Body, Query, Router
 from workflows_app import conf
 from workflows_app.api import errors, operations
 from workflows_app.api.schemas import (
+    BulkOutcomeDTO,
+    BulkResumeDTO,
+    BulkSuspendDTO,
     CompleteTaskDTO,
     ErrorDTO,
     GraphDTO,
@@ -34,6 +37,7 @@ from workflows_app.api.schemas import (
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
+    SuspendDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -184,6 +188,21 @@ def migrate_instances(request: HttpRequest, data: MigrateDTO) -> Any:
     return _json(operations.migrate_instances(actor(request), data))
 
 
+@router.post("/instances/suspend", response={200: BulkOutcomeDTO, **_CHANGE}, tags=[INSTANCES])
+def suspend_instances(request: HttpRequest, data: BulkSuspendDTO) -> Any:
+    """(added) Suspend instances by ``ids`` or by filter (the running and waiting ones),
+    each on its own: the answer says, per instance, whether it was suspended or why not.
+    Needs the ``suspend_workflowinstance`` permission; only the caller's tenant's."""
+    return _json(operations.suspend_instances(actor(request), data))
+
+
+@router.post("/instances/resume", response={200: BulkOutcomeDTO, **_CHANGE}, tags=[INSTANCES])
+def resume_instances(request: HttpRequest, data: BulkResumeDTO) -> Any:
+    """(added) Resume instances by ``ids`` or by filter (the suspended ones), each on its
+    own. Needs the ``suspend_workflowinstance`` permission; only the caller's tenant's."""
+    return _json(operations.resume_instances(actor(request), data))
+
+
 @router.get(
     "/instances/{instance_id}", response={200: WorkflowInstanceDetailDTO, **_READ}, tags=[INSTANCES]
 )
@@ -234,6 +253,30 @@ def retry_instance(
 ) -> Any:
     """Run a failed instance again from its failed step, or from ``from_step``."""
     return _json(operations.retry_instance(actor(request), instance_id, from_step), 201)
+
+
+@router.post(
+    "/instances/{instance_id}/suspend",
+    response={200: WorkflowInstanceDTO, **_CHANGE},
+    tags=[INSTANCES],
+)
+def suspend_instance(request: HttpRequest, instance_id: UUID, data: SuspendDTO) -> Any:
+    """(added) Hold a running or waiting instance with a ``reason``: nothing of it runs,
+    its tasks are on hold, webhook callbacks are kept for the resume (409 in any other
+    status). Needs the ``suspend_workflowinstance`` permission."""
+    return _json(operations.suspend_instance(actor(request), instance_id, data))
+
+
+@router.post(
+    "/instances/{instance_id}/resume",
+    response={200: WorkflowInstanceDTO, **_CHANGE},
+    tags=[INSTANCES],
+)
+def resume_instance(request: HttpRequest, instance_id: UUID) -> Any:
+    """(added) Resume a suspended instance: its tasks are pending again, kept webhook
+    callbacks are applied in arrival order, and it runs on (409 if it is not suspended).
+    Needs the ``suspend_workflowinstance`` permission."""
+    return _json(operations.resume_instance(actor(request), instance_id))
 
 
 # -- tasks --------------------------------------------------------------------------------

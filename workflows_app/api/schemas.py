@@ -19,8 +19,12 @@ from workflows_app.core.migration import DefinitionDiff
 from workflows_app.core.types import TaskStatus as _TaskStatus
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine.migrations import MigrationPreview, MigrationResult
+from workflows_app.engine.suspension import MAX_REASON
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
-from workflows_app.services import TASK_SCOPES, is_overdue
+from workflows_app.services import TASK_SCOPES, InstanceSelection, Outcome, is_overdue
+
+BULK_LIMIT = 1000
+"""The most instances one bulk suspend or resume acts on."""
 
 __all__ = [
     "CompleteTaskDTO",
@@ -118,6 +122,68 @@ class MigrateDTO(_Request):
         "of from_version that the caller may see.",
     )
     dry_run: bool = Field(False, description="Say what would move; write nothing.")
+
+
+class SuspendDTO(_Request):
+    """(added) Why the instance is suspended (recorded with who and when)."""
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class _BulkSelection(_Request):
+    ids: list[UUID] | None = Field(
+        None, min_length=1, max_length=BULK_LIMIT, description="The instances, by id."
+    )
+    workflow_name: str | None = Field(None, max_length=255, description="Or by filter.")
+    status: InstanceStatus | None = None
+    tenant_id: str | None = Field(None, max_length=255)
+    created_by: str | None = Field(None, max_length=255)
+
+    def selection(self) -> InstanceSelection:
+        """The service's selection (refused when it names neither ids nor a filter, or both)."""
+        return InstanceSelection(
+            ids=self.ids,
+            workflow_name=self.workflow_name,
+            status=self.status,
+            tenant_id=self.tenant_id,
+            created_by=self.created_by,
+            limit=BULK_LIMIT,
+        )
+
+
+class BulkSuspendDTO(_BulkSelection):
+    """(added) Suspend instances named by ``ids``, or every running or waiting instance
+    matching the filters (at most 1,000, oldest first), with one ``reason``."""
+
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class BulkResumeDTO(_BulkSelection):
+    """(added) Resume instances named by ``ids``, or every suspended instance matching the
+    filters (at most 1,000, oldest first)."""
+
+
+class OutcomeDTO(Schema):
+    id: str = Field(description="The instance id (as given, when it names no instance).")
+    done: bool
+    error: str | None = Field(None, description="Why it was refused (null: done).")
+
+
+class BulkOutcomeDTO(Schema):
+    """(added) What a bulk suspend or resume did to each instance; one refused does not stop
+    the others."""
+
+    done: int
+    refused: int
+    outcomes: list[OutcomeDTO]
+
+    @classmethod
+    def of(cls, outcomes: list[Outcome]) -> BulkOutcomeDTO:
+        return cls(
+            done=sum(o.done for o in outcomes),
+            refused=sum(not o.done for o in outcomes),
+            outcomes=[OutcomeDTO(id=o.instance_id, done=o.done, error=o.error) for o in outcomes],
+        )
 
 
 class Page(Schema):

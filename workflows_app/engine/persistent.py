@@ -49,6 +49,7 @@ from workflows_app.engine import (
     migrations,
     runner,
     semantics,
+    suspension,
     task_actions,
 )
 from workflows_app.engine.drive import Drive
@@ -163,17 +164,18 @@ class PersistentExecutionEngine:
         The payload (any JSON value) is stored in the context under the step's
         ``callback_key``. An unknown token raises
         :class:`~workflows_app.CallbackNotFoundError`; a step that no longer waits,
-        :class:`~workflows_app.WorkflowStateError`.
+        :class:`~workflows_app.WorkflowStateError`. On a suspended instance the payload
+        is kept and applied on resume, and the suspended instance is returned.
         """
         found = (
             StepExecutionModel.objects.using(self.using)
             .filter(callback_token=str(callback_token))
-            .values_list("instance_id", "step_name", "status", "pk")
+            .values_list("instance_id", "step_name", "status", "pk", "instance__status")
             .first()
         )
         if found is None:
             raise CallbackNotFoundError()
-        instance_id, step_name, status, execution_id = found
+        instance_id, step_name, status, execution_id, instance_status = found
         if status != StepStatus.WAITING:
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
         # Stored one level down, under the step's callback key.
@@ -181,6 +183,12 @@ class PersistentExecutionEngine:
         problem = semantics.json_problem(payload, "payload", depth)
         if problem is not None:
             raise WorkflowValidationError([problem])
+        if instance_status == WorkflowStatus.SUSPENDED:
+            held = suspension.buffer_callback(
+                self.store, self.effects, instance_id, execution_id, step_name, payload
+            )
+            if held is not None:
+                return held
         step = self.store.definition_of(self.store.row(instance_id)).steps[step_name]
         data = {step.callback_key: payload}
         return self._complete_waiting(
@@ -302,6 +310,7 @@ class PersistentExecutionEngine:
         def apply(row: WorkflowInstanceModel, t: Transition) -> None:
             t.events = semantics.cancel(t.state, reason)
             task_actions.cancel_pending(self.using, row.pk)
+            suspension.discard_buffer(row, t)
 
         return self.store.transition(instance_id, apply, self.effects.committing).state
 
@@ -362,34 +371,15 @@ class PersistentExecutionEngine:
         self, instance_id: UUID, reason: str, by: str | None = None
     ) -> WorkflowInstanceData:
         """Hold a running or waiting instance: nothing of it runs, its tasks are on hold,
-        and what falls due waits, until :meth:`resume_sync`. A drive that is running it
-        (a live lease) makes this a :class:`~workflows_app.WorkflowStateError`: suspend it
-        once it waits."""
-
-        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-            if leases.is_live(row, semantics.utcnow()):
-                raise WorkflowStateError(
-                    f"Instance {row.pk} is running a step: suspend it once it waits"
-                )
-            t.events = semantics.suspend(t.state, reason, by)
-            task_actions.hold(self.using, row.pk)
-            _audit(row, t, "suspended", by, reason)
-
-        return self.store.transition(instance_id, apply, self.effects.committing).state
+        what falls due waits, and webhook callbacks are kept, until :meth:`resume_sync`
+        (see :mod:`.suspension`). A drive that is running it (a live lease) makes this a
+        :class:`~workflows_app.WorkflowStateError`: suspend it once it waits."""
+        return suspension.suspend(self.store, self.effects, instance_id, reason, by)
 
     def resume_sync(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
-        """Resume a suspended instance: its tasks are pending again, and what fell due
-        while it was suspended runs now."""
-        definition = self.store.definition_of(self.store.row(instance_id))
-
-        def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-            t.events = semantics.lift_suspension(t.state, definition, by)
-            task_actions.unhold(self.using, row.pk)
-            _audit(row, t, "resumed", by, None)
-            t.lease = leases.take(row, t.state, definition, t.events)
-
-        t = self.store.transition(instance_id, apply, self.effects.committing)
-        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        """Resume a suspended instance: its tasks are pending again, the webhook callbacks
+        kept meanwhile are applied in the order they arrived, and what fell due runs."""
+        return suspension.resume(self.store, self.effects, self.drive, instance_id, by)
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -557,15 +547,3 @@ class PersistentExecutionEngine:
     ) -> Any:
         """Run one step outside any instance (used by step groups); return its result."""
         return await runner.execute_step(step, context, previous_result, self)
-
-
-def _audit(
-    row: WorkflowInstanceModel, t: Transition, action: str, by: str | None, reason: str | None
-) -> None:
-    """Append who suspended or resumed the instance, when and why to its metadata."""
-    entry = {"action": action, "by": by, "at": semantics.utcnow().isoformat()}
-    if reason is not None:
-        entry["reason"] = reason
-    row.metadata = {**row.metadata, "suspensions": [*row.metadata.get("suspensions", []), entry]}
-    t.state.context.metadata = row.metadata
-    t.also = ("metadata",)

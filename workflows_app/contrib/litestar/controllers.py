@@ -24,6 +24,9 @@ from pydantic import BaseModel, Field
 
 from workflows_app.api import operations
 from workflows_app.api.schemas import (
+    BulkOutcomeDTO,
+    BulkResumeDTO,
+    BulkSuspendDTO,
     CompleteTaskDTO,
     GraphDTO,
     GraphFormat,
@@ -34,6 +37,7 @@ from workflows_app.api.schemas import (
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
+    SuspendDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -177,6 +181,23 @@ class InstanceController(Controller):
         which could move; write nothing). A plan with problems moves nothing (422)."""
         return await answer(request, operations.migrate_instances, data)
 
+    @post("/suspend", status_code=200)
+    async def suspend_instances(
+        self, request: Req, data: JSONBody[BulkSuspendDTO]
+    ) -> Response[BulkOutcomeDTO]:
+        """(added) Suspend instances by ``ids`` or by filter (the running and waiting ones),
+        each on its own: the answer says, per instance, whether it was suspended or why
+        not."""
+        return await answer(request, operations.suspend_instances, data)
+
+    @post("/resume", status_code=200)
+    async def resume_instances(
+        self, request: Req, data: JSONBody[BulkResumeDTO]
+    ) -> Response[BulkOutcomeDTO]:
+        """(added) Resume instances by ``ids`` or by filter (the suspended ones), each on
+        its own."""
+        return await answer(request, operations.resume_instances, data)
+
     @get("/{instance_id:str}")
     async def get_instance(
         self, request: Req, instance_id: PathUUID
@@ -205,6 +226,21 @@ class InstanceController(Controller):
         return await answer(
             request, operations.cancel_instance, instance_id, filters.reason, status=201
         )
+
+    @post("/{instance_id:str}/suspend", status_code=200)
+    async def suspend_instance(
+        self, request: Req, instance_id: PathUUID, data: JSONBody[SuspendDTO]
+    ) -> Response[WorkflowInstanceDTO]:
+        """(added) Hold a running or waiting instance with a ``reason`` (409 in any other
+        status)."""
+        return await answer(request, operations.suspend_instance, instance_id, data)
+
+    @post("/{instance_id:str}/resume", status_code=200)
+    async def resume_instance(
+        self, request: Req, instance_id: PathUUID
+    ) -> Response[WorkflowInstanceDTO]:
+        """(added) Resume a suspended instance (409 if it is not suspended)."""
+        return await answer(request, operations.resume_instance, instance_id)
 
     @post("/{instance_id:str}/retry", status_code=201, dependencies=_query(RetryQuery))
     async def retry_instance(

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from workflows_app.core.types import WorkflowStatus
 from workflows_app.models import WorkflowInstanceModel
 
 
@@ -23,7 +24,8 @@ def minutes(value: str) -> timedelta:
 
 
 def add_selection(parser: argparse.ArgumentParser, *, states: tuple[str, ...]) -> None:
-    """Add the instance selection: ids, or --failed / --stuck, with filters."""
+    """Add the instance selection: ids, or --failed / --stuck, with filters (``"filter"``
+    in ``states``: --status too, and the filters alone select)."""
     parser.add_argument("ids", nargs="*", metavar="INSTANCE_ID", help="Instances by id.")
     group = parser.add_mutually_exclusive_group()
     if "failed" in states:
@@ -43,6 +45,12 @@ def add_selection(parser: argparse.ArgumentParser, *, states: tuple[str, ...]) -
     )
     parser.add_argument("--workflow", help="Only instances of this workflow.")
     parser.add_argument("--tenant", help="Only instances of this tenant.")
+    if "filter" in states:
+        parser.add_argument(
+            "--status",
+            choices=[str(status) for status in WorkflowStatus],
+            help="Only instances in this status (without ids: select by the filters).",
+        )
 
 
 def select(options: dict[str, Any]) -> Any:
@@ -61,8 +69,12 @@ def select(options: dict[str, Any]) -> Any:
         missing = sorted(set(options["ids"]) - found)
         if missing:
             raise CommandError(f"No instance with id {', '.join(missing)}")
+    elif "status" in options and any(options.get(k) for k in ("status", "workflow", "tenant")):
+        pass  # selected by the filters below
     else:
         raise CommandError("Name instances by id, or select them with an option.")
+    if options.get("status"):
+        rows = rows.filter(status=options["status"])
     if options.get("workflow"):
         rows = rows.filter(workflow_name=options["workflow"])
     if options.get("tenant"):
