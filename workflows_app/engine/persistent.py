@@ -50,6 +50,8 @@ from workflows_app.engine import (
     migrations,
     runner,
     semantics,
+    send_back,
+    store,
     task_actions,
 )
 from workflows_app.engine.drive import Drive
@@ -398,6 +400,17 @@ class PersistentExecutionEngine:
         t = self.store.transition(instance_id, apply, self.effects.committing)
         return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
+    def send_back_sync(
+        self, task_id: Any, to_step: str, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Send the pending task ``task_id`` back to the earlier step ``to_step`` for rework,
+        with ``reason``, as ``by``: the task is canceled, and ``to_step`` runs again (a task
+        of it goes to whoever completed it last). ``to_step`` must be listed in the task's
+        step's ``send_back_to`` and be on the same branch; see
+        :mod:`workflows_app.engine.send_back`."""
+        t, definition = send_back.send_back(self.store, self.effects, task_id, to_step, reason, by)
+        return self.drive.run_on(t.state.id, definition, t.state, t.lease, t.version)
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
         found = self.store.read(instance_id)
@@ -557,6 +570,12 @@ class PersistentExecutionEngine:
         """Async version of :meth:`resume_sync`."""
         return await sync_to_async(self.resume_sync)(instance_id, by)
 
+    async def send_back(
+        self, task_id: Any, to_step: str, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Async version of :meth:`send_back_sync`."""
+        return await sync_to_async(self.send_back_sync)(task_id, to_step, reason, by)
+
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""
         return await sync_to_async(self.get_instance_sync)(instance_id)
@@ -575,6 +594,4 @@ def _audit(
     entry = {"action": action, "by": by, "at": semantics.utcnow().isoformat()}
     if reason is not None:
         entry["reason"] = reason
-    row.metadata = {**row.metadata, "suspensions": [*row.metadata.get("suspensions", []), entry]}
-    t.state.context.metadata = row.metadata
-    t.also = ("metadata",)
+    store.audit(row, t, "suspensions", entry)

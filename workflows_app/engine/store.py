@@ -46,6 +46,7 @@ __all__ = [
     "Snapshot",
     "Store",
     "Transition",
+    "audit",
     "columns",
     "history_entry",
     "wake_at",
@@ -92,6 +93,14 @@ def columns(
         "wake_at": wake_at(state, now),
         **leases.columns(owner, now, failed_drives),
     }
+
+
+def audit(row: WorkflowInstanceModel, t: Transition, key: str, entry: dict[str, Any]) -> None:
+    """Append ``entry`` (who did what to the instance, when and why) to the list ``key`` of
+    the locked ``row``'s metadata, saved with the transition ``t``."""
+    row.metadata = {**row.metadata, key: [*row.metadata.get(key, []), entry]}
+    t.state.context.metadata = row.metadata
+    t.also = (*t.also, "metadata")
 
 
 def history_entry(row: StepExecutionModel) -> StepExecution:
