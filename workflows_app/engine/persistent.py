@@ -53,6 +53,7 @@ from workflows_app.engine import (
     send_back,
     store,
     task_actions,
+    withdraw,
 )
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
@@ -411,6 +412,13 @@ class PersistentExecutionEngine:
         t, definition = send_back.send_back(self.store, self.effects, task_id, to_step, reason, by)
         return self.drive.run_on(t.state.id, definition, t.state, t.lease, t.version)
 
+    def withdraw_sync(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
+        """Cancel the instance for the user who started it (``by`` must be its
+        ``created_by``), while nobody has worked on it: no task of it completed, none
+        claimed; otherwise :class:`~workflows_app.WorkflowStateError` says why. See
+        :mod:`workflows_app.engine.withdraw`."""
+        return withdraw.withdraw(self.store, self.effects, instance_id, by).state
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
         found = self.store.read(instance_id)
@@ -575,6 +583,10 @@ class PersistentExecutionEngine:
     ) -> WorkflowInstanceData:
         """Async version of :meth:`send_back_sync`."""
         return await sync_to_async(self.send_back_sync)(task_id, to_step, reason, by)
+
+    async def withdraw(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
+        """Async version of :meth:`withdraw_sync`."""
+        return await sync_to_async(self.withdraw_sync)(instance_id, by)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""

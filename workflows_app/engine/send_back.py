@@ -1,9 +1,7 @@
-"""Sending a task back for rework, and withdrawing an instance: two changes a person makes
-to a running instance besides completing its tasks.
+"""Sending a task back for rework (:func:`send_back`).
 
-**Send back** (:func:`send_back`): the pending task of a human step returns its instance to
-an earlier step of the same branch (the rule is :mod:`workflows_app.core.send_back`). In
-one locked transition: the task is canceled with the reason, its wait is recorded as
+The pending task of a human step returns its instance to an earlier step of the same
+branch (the rule is :mod:`workflows_app.core.send_back`). In one locked transition: the task is canceled with the reason, its wait is recorded as
 canceled, and the branch is ready at the earlier step, which runs again as a new execution
 (the first attempt's history is kept). A task that this makes goes to whoever completed
 the earlier step's last task, and starts its activity with the send back. The instance's
@@ -26,7 +24,7 @@ from workflows_app.models import WorkflowInstanceModel
 __all__ = ["MAX_REASON", "send_back"]
 
 MAX_REASON = 2000
-"""The longest reason a send back or a withdrawal takes, in characters."""
+"""The longest reason a send back takes, in characters."""
 
 
 def send_back(

@@ -40,8 +40,11 @@ __all__ = [
     "check_pending",
     "complete",
     "hold",
+    "is_claimed",
+    "is_completed",
     "last_completed",
     "last_completer",
+    "lock_all",
     "locked_pending",
     "move_task",
     "not_waiting",
@@ -95,6 +98,25 @@ def open_task(using: str, task_id: Any) -> HumanTaskModel:
         raise TaskNotFoundError(task_id)
     check_pending(task.pk, task.status, using)
     return task
+
+
+def lock_all(using: str, instance_id: UUID) -> list[HumanTaskModel]:
+    """Every task of the instance, locked for this transaction."""
+    rows = HumanTaskModel.objects.using(using).select_for_update().filter(instance_id=instance_id)
+    return list(rows.order_by("created_at"))
+
+
+def is_completed(task: HumanTaskModel) -> bool:
+    return task.status == TaskStatus.COMPLETED
+
+
+def is_claimed(task: HumanTaskModel) -> bool:
+    """Whether an open task is claimed: someone took it (and has not released it, nor has it
+    been reassigned since). A task that its step assigned to a user is not claimed."""
+    if task.status not in (TaskStatus.PENDING, TaskStatus.ON_HOLD):
+        return False
+    changes = [e for e in task.activity if e.get("action") in ("claimed", "released", "reassigned")]
+    return bool(changes) and changes[-1]["action"] == "claimed"
 
 
 def _on_hold(task_id: Any, using: str | None) -> str:
