@@ -26,6 +26,7 @@ from workflows_app.api.schemas import (
     MigrateDTO,
     MigrationDTO,
     ReassignTaskDTO,
+    SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
     TaskFilters,
@@ -144,6 +145,10 @@ def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> Wor
     return _instance(actor, _service().retry(actor, instance_id, from_step))
 
 
+def withdraw_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().withdraw(actor, instance_id))
+
+
 def migrate_instances(actor: Actor, data: MigrateDTO) -> MigrationDTO:
     """Preview or apply the plan; a move's answer also carries the diff (read by a preview
     of no instance, which writes nothing)."""
@@ -210,6 +215,11 @@ def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTas
         reason=data.reason,
     )
     return HumanTaskDTO.of(task)
+
+
+def send_back_task(actor: Actor, task_id: Any, data: SendBackDTO) -> WorkflowInstanceDTO:
+    row = _service().send_back_task(actor, task_id, data.to_step, data.reason)
+    return _instance(actor, row)
 
 
 # -- webhooks -----------------------------------------------------------------------------
