@@ -68,6 +68,7 @@ __all__ = [
     "TaskScope",
     "WorkflowService",
     "get_service",
+    "sent_back",
 ]
 
 APP_LABEL = "workflows_app"
@@ -694,6 +695,12 @@ class WorkflowService:
 
 
 _LIVE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def sent_back(task: HumanTaskModel | Any) -> dict[str, Any] | None:
+    """The send back a task was made by (its activity's ``sent_back`` entry: ``from_step``,
+    ``reason``, ``by``, ``at``), or None for a task not made by one."""
+    return next((e for e in task.activity if e.get("action") == "sent_back"), None)
 
 
 def is_overdue(task: HumanTaskModel, now: datetime | None = None) -> bool:

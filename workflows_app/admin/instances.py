@@ -10,7 +10,8 @@ third opens the page that moves them to another version (:mod:`.migrate`), for u
 
 An instance's page shows its state (a Mermaid graph, drawn in the browser by mermaid.js
 from the app's static files, its text when the script cannot load), its step
-executions as a timeline, its tasks, its data, and the buttons that cancel or retry it.
+executions as a timeline, its tasks, its data, and the buttons that cancel or retry it
+(and, to the user who started it, withdraw it while nobody has worked on it).
 Every POST answers with a redirect back to the page; an error is a message on it.
 """
 
@@ -299,6 +300,8 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
                 row.pk,
                 from_step,
             )
+        elif action == "withdraw":
+            run_action(request, "You withdrew the instance.", self.service.withdraw, actor, row.pk)
         else:
             messages.error(request, "Unknown action.")
 
@@ -312,6 +315,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         history = self.service.step_executions(actor, row.pk)
         tasks = list(self.service.tasks(actor).filter(instance_id=row.pk).order_by("created_at"))
         live = not WorkflowStatus(row.status).is_terminal
+        starter = live and self.service.may_withdraw(actor, row)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{row.workflow_name} {short_id(row.pk)}",
@@ -330,6 +334,8 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "metadata_json": pretty_json(row.metadata),
             "can_cancel": live and actor.can("cancel_workflow"),
             "can_retry": row.status == WorkflowStatus.FAILED and actor.can("retry_workflow"),
+            "can_withdraw": starter,
+            "withdraw_refused": self.service.withdrawal_refused(actor, row) if starter else None,
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

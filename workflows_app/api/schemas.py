@@ -20,7 +20,7 @@ from workflows_app.core.types import TaskStatus as _TaskStatus
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine.migrations import MigrationPreview, MigrationResult
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
-from workflows_app.services import TASK_SCOPES, is_overdue
+from workflows_app.services import TASK_SCOPES, is_overdue, sent_back
 
 __all__ = [
     "CompleteTaskDTO",
@@ -334,9 +334,9 @@ class SentBackDTO(Schema):
     at: datetime | None
 
     @classmethod
-    def of(cls, activity: list[dict[str, Any]]) -> SentBackDTO | None:
-        """The send back at the start of a task's activity, or None."""
-        entry = next((e for e in activity if e.get("action") == "sent_back"), None)
+    def of(cls, task: HumanTaskModel | Any) -> SentBackDTO | None:
+        """The send back the task was made by, or None."""
+        entry = sent_back(task)
         if entry is None:
             return None
         return cls(
@@ -419,7 +419,7 @@ class HumanTaskDTO(Schema):
             completed_by=task.completed_by,
             is_overdue=is_overdue(task, now),
             activity=task.activity,
-            sent_back=SentBackDTO.of(task.activity),
+            sent_back=SentBackDTO.of(task),
         )
 
 
