@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import override_settings
 
 from tests.integration.helpers import Edge, executions, human, marker, snapshot, tasks, workflow
 from tests.integration.test_concurrency import race
@@ -24,6 +25,7 @@ from workflows_app import (
 from workflows_app.core.steps import BaseHumanStep
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 from workflows_app.engine.persistent import PersistentExecutionEngine
+from workflows_app.engine.worker import Worker
 from workflows_app.models import WorkflowInstanceModel
 from workflows_app.signals import workflow_sent_back
 
@@ -283,3 +285,23 @@ def test_send_back__racing_a_completion_of_the_same_task_one_wins() -> None:
             assert pending(started.id, "Draft").assignee_id == "ann"
             assert [e.status for e in executions(started.id, "Review")] == ["canceled"]
             assert len(row.metadata["sent_back"]) == 1
+
+
+@override_settings(WORKFLOWS={"EXECUTION_MODE": "worker"})
+def test_send_back__in_worker_mode_a_worker_runs_the_step_again(engine) -> None:
+    started = engine.start_workflow_sync(drafted("Draft"))
+    Worker(engine, burst=True).run()
+    engine.complete_task_sync(pending(started.id, "Draft").pk, "ann", {})
+    Worker(engine, burst=True).run()
+    review = pending(started.id, "Review")
+
+    sent = engine.send_back_sync(review.pk, "Draft", "again", by="bob")
+
+    assert sent.status == WorkflowStatus.RUNNING  # the branch is ready at Draft: a worker's
+    row = WorkflowInstanceModel.objects.get(pk=started.id)
+    assert (row.lease_owner, row.wake_at is not None) == (None, True)
+    Worker(engine, burst=True).run()
+    again = pending(started.id, "Draft")
+    assert again.assignee_id == "ann"
+    assert again.activity[0]["reason"] == "again"
+    assert WorkflowInstanceModel.objects.get(pk=started.id).status == "waiting"
