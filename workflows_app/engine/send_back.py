@@ -1,8 +1,8 @@
 """Sending a task back for rework (:func:`send_back`).
 
 The pending task of a human step returns its instance to an earlier step of the same
-branch (the rule is :mod:`workflows_app.core.send_back`). In one locked transition: the task is canceled with the reason, its wait is recorded as
-canceled, and the branch is ready at the earlier step, which runs again as a new execution
+branch (the rule is :mod:`workflows_app.core.send_back`). In one locked transition: the
+task is canceled with the reason, its wait is recorded as canceled, and the branch is ready at the earlier step, which runs again as a new execution
 (the first attempt's history is kept). A task that this makes goes to whoever completed
 the earlier step's last task, and starts its activity with the send back. The instance's
 metadata keeps each send back under ``"sent_back"``; the ``workflow.sent_back`` event is
@@ -36,13 +36,15 @@ def send_back(
     _check_text(to_step, "to_step", 255)
     _check_text(reason, "reason", MAX_REASON)
     task = task_actions.open_task(store.using, task_id)
-    definition = store.definition_of(store.row(task.instance_id))
-    problem = rules.problem(definition, task.step_name, to_step)
-    if problem is not None:
-        raise WorkflowValidationError([problem])
+    # Checked before anything is locked, for a quick answer; and again under the lock, in
+    # case the instance moved to another version (or the task to another step) meanwhile.
+    _check_target(store.definition_of(store.row(task.instance_id)), task.step_name, to_step)
+    used: dict[str, Any] = {}
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
         locked = task_actions.locked_pending(store.using, task.pk)
+        used["definition"] = definition = store.definition_of(row)
+        _check_target(definition, locked.step_name, to_step)
         at = semantics.utcnow().isoformat()
         assignee = task_actions.last_completer(store.using, row.pk, to_step)
         info = {"task_id": str(locked.pk), "reason": reason, "by": by, "at": at}
@@ -53,7 +55,13 @@ def send_back(
         store_module.audit(row, t, "sent_back", {**entry, "reason": reason, "by": by, "at": at})
         t.lease = leases.take(row, t.state, definition, t.events)
 
-    return store.transition(task.instance_id, apply, effects.committing), definition
+    return store.transition(task.instance_id, apply, effects.committing), used["definition"]
+
+
+def _check_target(definition: Any, step_name: str, to_step: str) -> None:
+    problem = rules.problem(definition, step_name, to_step)
+    if problem is not None:
+        raise WorkflowValidationError([problem])
 
 
 def _check_text(value: Any, name: str, longest: int) -> None:
