@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from workflows_app import conf
+from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
     TaskNotFoundError,
@@ -52,7 +53,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
-from workflows_app.engine import migrations, statements, suspension
+from workflows_app.engine import migrations, statements, suspension, withdraw
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
@@ -71,6 +72,7 @@ __all__ = [
     "TaskScope",
     "WorkflowService",
     "get_service",
+    "sent_back",
 ]
 
 APP_LABEL = "workflows_app"
@@ -536,6 +538,24 @@ class WorkflowService:
                 outcomes.append(Outcome(str(pk), True, None))
         return outcomes
 
+    def may_withdraw(self, actor: Actor, row: WorkflowInstanceModel) -> bool:
+        """Whether ``actor`` is the user who started the instance ``row`` (only that user
+        may withdraw it)."""
+        return bool(actor.user_id) and row.created_by == actor.user_id
+
+    def withdrawal_refused(self, actor: Actor, row: WorkflowInstanceModel) -> str | None:
+        """Why ``actor`` may not withdraw ``row`` now, or None: whether to offer it."""
+        return withdraw.refusal(row, actor.user_id, list(row.human_tasks.all()))
+
+    def withdraw(self, actor: Actor, instance_id: Any) -> WorkflowInstanceModel:
+        """Cancel an instance for the user who started it, while nobody has worked on it
+        (no task of it completed or claimed); anyone else is refused (403)."""
+        row = self.get_instance(actor, instance_id)
+        if not self.may_withdraw(actor, row):
+            raise NotAllowedError("Only the user who started the workflow may withdraw it")
+        self.engine.withdraw_sync(row.pk, actor.user_id)
+        return self._written_instance(row.pk)
+
     def _written_instance(self, instance_id: Any) -> WorkflowInstanceModel:
         """An instance the engine just wrote, read back from the engine's database."""
         [row] = statements.select(self.engine.using, WorkflowInstanceModel, {"id": instance_id})
@@ -767,6 +787,29 @@ class WorkflowService:
             reassigned_by=actor.user_id,
         )
 
+    def send_back_targets(self, task: HumanTaskModel) -> list[str]:
+        """The earlier steps the step of ``task`` may send it back to (its ``send_back_to``;
+        empty if its workflow version is no longer registered)."""
+        try:
+            definition = self.registry.get_definition(
+                task.instance.workflow_name, task.instance.workflow_version
+            )
+        except WorkflowNotFoundError:
+            return []
+        return send_back_rules.allowed(definition.steps.get(task.step_name))
+
+    def send_back_task(
+        self, actor: Actor, task_id: Any, to_step: str, reason: str
+    ) -> WorkflowInstanceModel:
+        """Send a pending task back to the earlier step ``to_step`` for rework, with
+        ``reason``; return its instance after. Whoever may complete the task may send it
+        back."""
+        task = self.get_task(actor, task_id)
+        if task.status == TaskStatus.PENDING and not self.may_complete(actor, task):
+            raise NotAllowedError(f"Task '{task.pk}' is not yours to send back")
+        self.engine.send_back_sync(task.pk, to_step, reason, by=actor.user_id)
+        return self._written_instance(task.instance_id)
+
     def complete_webhook(self, callback_token: str, payload: Any) -> WorkflowInstanceModel:
         """Resume the webhook step waiting for ``callback_token`` (the token is the
         credential: no actor)."""
@@ -775,6 +818,12 @@ class WorkflowService:
 
 
 _LIVE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def sent_back(task: HumanTaskModel | Any) -> dict[str, Any] | None:
+    """The send back a task was made by (its activity's ``sent_back`` entry: ``from_step``,
+    ``reason``, ``by``, ``at``), or None for a task not made by one."""
+    return next((e for e in task.activity if e.get("action") == "sent_back"), None)
 
 
 def is_overdue(task: HumanTaskModel, now: datetime | None = None) -> bool:

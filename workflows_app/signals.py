@@ -29,6 +29,10 @@ workflow_migrated = Signal()
 workflow_suspended = Signal()
 # instance_id, resumed_by
 workflow_resumed = Signal()
+# instance_id, task_id, from_step, to_step, reason, sent_back_by
+workflow_sent_back = Signal()
+# instance_id, reason, withdrawn_by
+workflow_withdrawn = Signal()
 
 # instance_id, step_name, step_type
 step_started = Signal()
@@ -74,6 +78,8 @@ BY_EVENT: dict[str, Signal] = {
     "workflow.migrated": workflow_migrated,
     "workflow.suspended": workflow_suspended,
     "workflow.resumed": workflow_resumed,
+    "workflow.sent_back": workflow_sent_back,
+    "workflow.withdrawn": workflow_withdrawn,
     "step.started": step_started,
     "step.completed": step_completed,
     "step.failed": step_failed,

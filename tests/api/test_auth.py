@@ -53,6 +53,8 @@ ROUTES = [
     ("POST", "/tasks/{task_id}/claim", None),
     ("POST", "/tasks/{task_id}/release", None),
     ("POST", "/tasks/{task_id}/reassign", {"new_assignee": "mallory"}),
+    ("POST", "/tasks/{task_id}/send-back", {"to_step": "prepare", "reason": "again"}),
+    ("POST", "/instances/{instance_id}/withdraw", None),
 ]
 
 UNAUTHENTICATED = (

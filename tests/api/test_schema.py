@@ -152,7 +152,8 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
     bodies = {}
     for method, path, operation in _operations(openapi):
         if "requestBody" not in operation:
-            assert method == "get" or not path.endswith(("/instances", "/complete", "/reassign"))
+            ends = ("/instances", "/complete", "/reassign", "/send-back")
+            assert method == "get" or not path.endswith(ends)
             continue
         body = operation["requestBody"]
         assert body["required"] is True, (method, path)
@@ -168,6 +169,7 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
         f"{PREFIX}/instances/{{instance_id}}/suspend": {"$ref": "#/components/schemas/SuspendDTO"},
         f"{PREFIX}/tasks/{{task_id}}/complete": {"$ref": "#/components/schemas/CompleteTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/reassign": {"$ref": "#/components/schemas/ReassignTaskDTO"},
+        f"{PREFIX}/tasks/{{task_id}}/send-back": {"$ref": "#/components/schemas/SendBackDTO"},
     }
     for ref in bodies.values():
         assert ref["$ref"].rsplit("/", 1)[1] in components

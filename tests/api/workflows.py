@@ -182,3 +182,25 @@ class ApiMovingTwo(Workflow):
     version = "1.1.0"
     steps = [ManagerApproval, BudgetCheck]
     edges = [("manager_approval", "budget_check")]
+
+
+class Write(BaseHumanStep):
+    name = "write"
+    title = "Write the report"
+    assignee_group = "reviewers"
+
+
+class Check(BaseHumanStep):
+    name = "check"
+    title = "Check the report"
+    assignee_group = "reviewers"
+    send_back_to = ["write"]
+
+
+class ApiRework(Workflow):
+    """Write, then check; the check may send the report back to be written again."""
+
+    name = "api_rework"
+    version = "1.0.0"
+    steps = [Write, Check]
+    edges = [("write", "check")]

@@ -14,7 +14,8 @@ Two more suspend the selected instances (a page asking for the reason first,
 An instance's page shows its state (a Mermaid graph, drawn in the browser by mermaid.js
 from the app's static files, its text when the script cannot load), its step
 executions as a timeline, its tasks, its data, and the buttons that cancel, retry,
-suspend (with a reason) or resume it.
+suspend (with a reason) or resume it (and, to the user who started it, withdraw it while
+nobody has worked on it).
 Every POST answers with a redirect back to the page; an error is a message on it.
 """
 
@@ -332,6 +333,8 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
                 row.pk,
                 from_step,
             )
+        elif action == "withdraw":
+            run_action(request, "You withdrew the instance.", self.service.withdraw, actor, row.pk)
         else:
             messages.error(request, "Unknown action.")
 
@@ -345,6 +348,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         history = self.service.step_executions(actor, row.pk)
         tasks = list(self.service.tasks(actor).filter(instance_id=row.pk).order_by("created_at"))
         live = not WorkflowStatus(row.status).is_terminal
+        starter = live and self.service.may_withdraw(actor, row)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{row.workflow_name} {short_id(row.pk)}",
@@ -366,6 +370,8 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "can_suspend": row.status in SUSPENDABLE and actor.can(suspend.PERMISSION),
             "can_resume": row.status == WorkflowStatus.SUSPENDED and actor.can(suspend.PERMISSION),
             "max_reason": MAX_REASON,
+            "can_withdraw": starter,
+            "withdraw_refused": self.service.withdrawal_refused(actor, row) if starter else None,
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

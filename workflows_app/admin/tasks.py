@@ -8,8 +8,9 @@ or workflow. The rows come from the service
 their choices.
 
 A task's page shows what the task asks, the instance's data and history, and the form
-built from the step's ``form_schema``; its buttons complete, claim, release and reassign
-the task through the service. Every POST answers with a redirect, so reloading a page
+built from the step's ``form_schema``; its buttons complete, claim, release, reassign and
+send back the task through the service (send back offers the steps the task's step lists
+in ``send_back_to``, to whoever may complete the task). Every POST answers with a redirect, so reloading a page
 never submits twice (and the engine completes a task once whatever happens).
 """
 
@@ -35,7 +36,14 @@ from workflows_app.admin.forms import TaskForm
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
 from workflows_app.core.types import TaskStatus
 from workflows_app.models import HumanTaskModel
-from workflows_app.services import TASK_SCOPES, TaskFilter, TaskScope, is_due_soon, is_overdue
+from workflows_app.services import (
+    TASK_SCOPES,
+    TaskFilter,
+    TaskScope,
+    is_due_soon,
+    is_overdue,
+    sent_back,
+)
 from workflows_app.templatetags import workflows_admin
 
 DUE_SOON = timedelta(hours=24)
@@ -260,6 +268,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
                 done = self._complete(request, task, form)
                 if done is not None:
                     return done
+            elif action == "send_back":
+                return self._send_back(request, task)
             elif action in ("claim", "release", "reassign"):
                 self._act(request, task, action)
                 return HttpResponseRedirect(request.path)
@@ -292,6 +302,22 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         )
         return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
 
+    def _send_back(self, request: HttpRequest, task: HumanTaskModel) -> HttpResponse:
+        """Send the task back to the step chosen, with the reason given; back to the inbox
+        once it is done, to the task page with the error otherwise."""
+        to_step = request.POST.get("to_step", "").strip()
+        reason = request.POST.get("send_back_reason", "").strip()
+        if not to_step or not reason:
+            messages.error(request, "Choose the step to send the task back to, and say why.")
+            return HttpResponseRedirect(request.path)
+        try:
+            self.service.send_back_task(actor_of(request), task.pk, to_step, reason)
+        except WorkflowsError as exc:  # not allowed, no longer pending, not that step, ...
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(request.path)
+        messages.success(request, f'Sent "{task.title}" back to {to_step}.')
+        return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
+
     def _act(self, request: HttpRequest, task: HumanTaskModel, action: str) -> None:
         actor = actor_of(request)
         if action == "claim":
@@ -322,6 +348,7 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         actor = actor_of(request)
         instance, history = self.service.task_context(actor, task)
         pending = task.status == TaskStatus.PENDING
+        can_complete = pending and self.service.may_complete(actor, task)
         context = {
             **self.admin_site.each_context(request),
             "title": task.title,
@@ -335,7 +362,9 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             "form": form,
             "overdue": is_overdue(task),
             "due_soon": is_due_soon(task, DUE_SOON),
-            "can_complete": pending and self.service.may_complete(actor, task),
+            "can_complete": can_complete,
+            "sent_back": sent_back(task),
+            "send_back_targets": self.service.send_back_targets(task) if can_complete else [],
             "can_claim": pending
             and task.assignee_id is None
             and self.service.may_claim(actor, task),

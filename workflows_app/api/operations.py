@@ -29,6 +29,7 @@ from workflows_app.api.schemas import (
     MigrateDTO,
     MigrationDTO,
     ReassignTaskDTO,
+    SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
@@ -164,6 +165,10 @@ def resume_instances(actor: Actor, data: BulkResumeDTO) -> BulkOutcomeDTO:
     return BulkOutcomeDTO.of(_service().resume_many(actor, data.selection()))
 
 
+def withdraw_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().withdraw(actor, instance_id))
+
+
 def migrate_instances(actor: Actor, data: MigrateDTO) -> MigrationDTO:
     """Preview or apply the plan; a move's answer also carries the diff (read by a preview
     of no instance, which writes nothing)."""
@@ -230,6 +235,11 @@ def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTas
         reason=data.reason,
     )
     return HumanTaskDTO.of(task)
+
+
+def send_back_task(actor: Actor, task_id: Any, data: SendBackDTO) -> WorkflowInstanceDTO:
+    row = _service().send_back_task(actor, task_id, data.to_step, data.reason)
+    return _instance(actor, row)
 
 
 # -- webhooks -----------------------------------------------------------------------------

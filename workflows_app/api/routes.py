@@ -35,6 +35,7 @@ from workflows_app.api.schemas import (
     MigrateDTO,
     MigrationDTO,
     ReassignTaskDTO,
+    SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
@@ -279,6 +280,17 @@ def resume_instance(request: HttpRequest, instance_id: UUID) -> Any:
     return _json(operations.resume_instance(actor(request), instance_id))
 
 
+@router.post(
+    "/instances/{instance_id}/withdraw",
+    response={201: WorkflowInstanceDTO, **_CHANGE},
+    tags=[INSTANCES],
+)
+def withdraw_instance(request: HttpRequest, instance_id: UUID) -> Any:
+    """(added) Cancel an instance you started, while nobody has worked on it: 409 once a
+    task of it is completed or claimed, 403 for anyone but the user who started it."""
+    return _json(operations.withdraw_instance(actor(request), instance_id), 201)
+
+
 # -- tasks --------------------------------------------------------------------------------
 
 
@@ -327,6 +339,16 @@ def release_task(request: HttpRequest, task_id: UUID) -> Any:
 def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
     """Give a task to another user and/or group; the reason is recorded in its activity."""
     return _json(operations.reassign_task(actor(request), task_id, data), 201)
+
+
+@router.post(
+    "/tasks/{task_id}/send-back", response={201: WorkflowInstanceDTO, **_CHANGE}, tags=[TASKS]
+)
+def send_back_task(request: HttpRequest, task_id: UUID, data: SendBackDTO) -> Any:
+    """(added) Send a pending task back to an earlier step for rework, with a reason: the
+    task is canceled and that step runs again. Whoever may complete the task may send it
+    back; 422 for a step it may not go back to, 409 when it is no longer pending."""
+    return _json(operations.send_back_task(actor(request), task_id, data), 201)
 
 
 # -- webhooks -----------------------------------------------------------------------------

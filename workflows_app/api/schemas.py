@@ -21,7 +21,7 @@ from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine.migrations import MigrationPreview, MigrationResult
 from workflows_app.engine.suspension import MAX_REASON
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
-from workflows_app.services import TASK_SCOPES, InstanceSelection, Outcome, is_overdue
+from workflows_app.services import TASK_SCOPES, InstanceSelection, Outcome, is_overdue, sent_back
 
 BULK_LIMIT = 1000
 """The most instances one bulk suspend or resume acts on."""
@@ -36,6 +36,8 @@ __all__ = [
     "MigrateDTO",
     "MigrationDTO",
     "ReassignTaskDTO",
+    "SendBackDTO",
+    "SentBackDTO",
     "StartWorkflowDTO",
     "StepExecutionDTO",
     "TaskFilters",
@@ -101,6 +103,19 @@ class ReassignTaskDTO(_Request):
         None, min_length=1, max_length=255, description="(added) The group the task goes to."
     )
     reason: str | None = Field(None, max_length=10_000)
+
+
+class SendBackDTO(_Request):
+    """(added) Send a task back to an earlier step for rework."""
+
+    to_step: str = Field(
+        min_length=1,
+        max_length=255,
+        description="An earlier step of the same branch, listed in the step's send_back_to.",
+    )
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why; shown on the task the step makes."
+    )
 
 
 class MigrateDTO(_Request):
@@ -376,6 +391,28 @@ class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
         )
 
 
+class SentBackDTO(Schema):
+    """(added) How a task came to be: sent back to its step from a later one, for rework."""
+
+    from_step: str | None
+    reason: str | None
+    by: str | None
+    at: datetime | None
+
+    @classmethod
+    def of(cls, task: HumanTaskModel | Any) -> SentBackDTO | None:
+        """The send back the task was made by, or None."""
+        entry = sent_back(task)
+        if entry is None:
+            return None
+        return cls(
+            from_step=entry.get("from_step"),
+            reason=entry.get("reason"),
+            by=entry.get("by"),
+            at=entry.get("at"),
+        )
+
+
 class HumanTaskDTO(Schema):
     id: UUID
     instance_id: UUID
@@ -398,6 +435,11 @@ class HumanTaskDTO(Schema):
         default_factory=list,
         description="(added) Claims, releases, reassignments (with their reason) and the "
         "completion comment, oldest first.",
+    )
+    sent_back: SentBackDTO | None = Field(
+        None,
+        description="(added) For a task made because a later step sent its instance back for "
+        "rework: from which step, why, by whom and when.",
     )
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -443,6 +485,7 @@ class HumanTaskDTO(Schema):
             completed_by=task.completed_by,
             is_overdue=is_overdue(task, now),
             activity=task.activity,
+            sent_back=SentBackDTO.of(task),
         )
 
 

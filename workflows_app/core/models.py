@@ -31,6 +31,9 @@ class Token:
     attempt: int = 1
     due_at: datetime | None = None  # for "scheduled" (a retry) and "sleeping" (a timer)
     started_at: datetime | None = None  # when a timer started, or a wait began
+    sent_back: dict[str, Any] | None = None
+    """For a branch sent back to its step for rework: from which step, why, by whom, when,
+    and to whom its task goes (``assignee``); the branch's next token has none."""
 
     def child(self, step: str) -> Token:
         """Return the token this branch continues with at ``step``.
@@ -50,6 +53,8 @@ class Token:
             data["due_at"] = self.due_at.isoformat()
         if self.started_at is not None:
             data["started_at"] = self.started_at.isoformat()
+        if self.sent_back is not None:
+            data["sent_back"] = self.sent_back
         return data
 
     @classmethod
@@ -63,6 +68,7 @@ class Token:
             attempt=data.get("attempt", 1),
             due_at=datetime.fromisoformat(due_at) if due_at else None,
             started_at=datetime.fromisoformat(started_at) if started_at else None,
+            sent_back=data.get("sent_back"),
         )
 
 

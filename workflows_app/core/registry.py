@@ -6,6 +6,7 @@ import re
 from types import ModuleType
 from typing import Any
 
+from workflows_app.core import send_back
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowValidationError
 
@@ -58,9 +59,10 @@ class WorkflowRegistry:
         """Register a definition. Re-registering a version replaces it.
 
         Raises :class:`WorkflowValidationError` if a string condition is not an
-        allowed expression.
+        allowed expression, or if a step's ``send_back_to`` names a step it may not send
+        back to (see :mod:`workflows_app.core.send_back`).
         """
-        errors = definition.condition_errors()
+        errors = definition.condition_errors() + send_back.definition_errors(definition)
         if errors:
             raise WorkflowValidationError(errors)
         self._definitions.setdefault(definition.name, {})[definition.version] = definition

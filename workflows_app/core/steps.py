@@ -129,6 +129,9 @@ class BaseHumanStep(BaseStep):
     reminder_in: timedelta | None = None
     priority: int = 0
     escalation: Escalation | None = None
+    send_back_to: ClassVar[tuple[str, ...] | list[str]] = ()
+    """The earlier steps (names) a task of this step may be sent back to for rework
+    (none by default); see :mod:`workflows_app.core.send_back`."""
 
     def __init__(
         self,

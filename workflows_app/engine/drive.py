@@ -200,7 +200,7 @@ class Drive:
         fields = None
         if step is not None and semantics.is_human(step):
             try:
-                fields = runner.task_fields(step, state.context)
+                fields = semantics.sent_back_task(token, runner.task_fields(step, state.context))
             except Exception as exc:  # the step's assignment code broke
                 logger.exception("task of step %r: assignment failed", token.step)
                 batch.fail(state, token, f"Creating the task of '{token.step}' failed: {exc}")

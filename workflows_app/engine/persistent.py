@@ -49,8 +49,10 @@ from workflows_app.engine import (
     migrations,
     runner,
     semantics,
+    send_back,
     suspension,
     task_actions,
+    withdraw,
 )
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
@@ -381,6 +383,24 @@ class PersistentExecutionEngine:
         kept meanwhile are applied in the order they arrived, and what fell due runs."""
         return suspension.resume(self.store, self.effects, self.drive, instance_id, by)
 
+    def send_back_sync(
+        self, task_id: Any, to_step: str, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Send the pending task ``task_id`` back to the earlier step ``to_step`` for rework,
+        with ``reason``, as ``by``: the task is canceled, and ``to_step`` runs again (a task
+        of it goes to whoever completed it last). ``to_step`` must be listed in the task's
+        step's ``send_back_to`` and be on the same branch; see
+        :mod:`workflows_app.engine.send_back`."""
+        t, definition = send_back.send_back(self.store, self.effects, task_id, to_step, reason, by)
+        return self.drive.run_on(t.state.id, definition, t.state, t.lease, t.version)
+
+    def withdraw_sync(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
+        """Cancel the instance for the user who started it (``by`` must be its
+        ``created_by``), while nobody has worked on it: no task of it completed, none
+        claimed; otherwise :class:`~workflows_app.WorkflowStateError` says why. See
+        :mod:`workflows_app.engine.withdraw`."""
+        return withdraw.withdraw(self.store, self.effects, instance_id, by).state
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
         found = self.store.read(instance_id)
@@ -537,6 +557,16 @@ class PersistentExecutionEngine:
     async def resume(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
         """Async version of :meth:`resume_sync`."""
         return await sync_to_async(self.resume_sync)(instance_id, by)
+
+    async def send_back(
+        self, task_id: Any, to_step: str, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Async version of :meth:`send_back_sync`."""
+        return await sync_to_async(self.send_back_sync)(task_id, to_step, reason, by)
+
+    async def withdraw(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
+        """Async version of :meth:`withdraw_sync`."""
+        return await sync_to_async(self.withdraw_sync)(instance_id, by)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""

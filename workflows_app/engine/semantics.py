@@ -567,6 +567,76 @@ def lift_suspension(
     return events + _settle(instance, definition)
 
 
+SENDABLE_BACK = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def send_back(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    step_name: str,
+    to_step: str,
+    sent_back: dict[str, Any],
+) -> list[Event]:
+    """Return the branch waiting at the human step ``step_name`` to the earlier step
+    ``to_step`` for rework: the wait is recorded as canceled and the branch is ready at
+    ``to_step``, which runs again as a new execution.
+
+    ``sent_back`` (``reason``, ``by``, ``at``, and ``assignee``: to whom a task of
+    ``to_step`` goes) travels with the branch to the task it makes. The rule of which steps
+    may be sent back to is :func:`workflows_app.core.send_back.problem`; the caller checks
+    it, and cancels the task.
+    """
+    if instance.status not in SENDABLE_BACK:
+        waiting_token(instance, step_name)  # says why: suspended, or finished
+        raise WorkflowStateError(
+            f"Instance {instance.id} is {instance.status}: only a running or waiting "
+            "instance can be sent back"
+        )
+    token = waiting_token(instance, step_name)
+    now = utcnow()
+    reason = sent_back.get("reason")
+    _record(
+        instance,
+        StepExecution(
+            step_name=step_name,
+            status=StepStatus.CANCELED,
+            started_at=token.started_at or now,
+            completed_at=now,
+            error=f"sent back to '{to_step}': {reason}",
+        ),
+    )
+    instance.tokens.remove(token)
+    instance.tokens.append(
+        Token(to_step, id=token.child(to_step).id, sent_back={"from_step": step_name, **sent_back})
+    )
+    instance.current_step = to_step
+    instance.context.current_step = to_step
+    payload = {
+        "instance_id": instance.id,
+        "task_id": sent_back.get("task_id"),
+        "from_step": step_name,
+        "to_step": to_step,
+        "reason": reason,
+        "sent_back_by": sent_back.get("by"),
+    }
+    return [("workflow.sent_back", payload), *_settle(instance, definition)]
+
+
+def sent_back_task(token: Token, fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the task that a branch sent back makes at its human step: it goes to
+    the person the send back names (the last to complete the step), if any, and its
+    activity starts with the send back (from which step, why, by whom, when)."""
+    if token.sent_back is None:
+        return fields
+    info = token.sent_back
+    entry = {"action": "sent_back", "at": info.get("at"), "by": info.get("by")}
+    entry.update({"from_step": info.get("from_step"), "reason": info.get("reason")})
+    fields = {**fields, "activity": [entry]}
+    if info.get("assignee") is not None:
+        fields["assignee_id"] = info["assignee"]
+    return fields
+
+
 def retry(
     instance: WorkflowInstanceData, definition: WorkflowDefinition, from_step: str | None = None
 ) -> list[Event]:

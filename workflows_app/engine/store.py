@@ -46,8 +46,10 @@ __all__ = [
     "Snapshot",
     "Store",
     "Transition",
+    "audit",
     "columns",
     "history_entry",
+    "set_metadata",
     "wake_at",
 ]
 
@@ -92,6 +94,20 @@ def columns(
         "wake_at": wake_at(state, now),
         **leases.columns(owner, now, failed_drives),
     }
+
+
+def audit(row: WorkflowInstanceModel, t: Transition, key: str, entry: dict[str, Any]) -> None:
+    """Append ``entry`` (who did what to the instance, when and why) to the list ``key`` of
+    the locked ``row``'s metadata, saved with the transition ``t``."""
+    set_metadata(row, t, {**row.metadata, key: [*row.metadata.get(key, []), entry]})
+
+
+def set_metadata(row: WorkflowInstanceModel, t: Transition, metadata: dict[str, Any]) -> None:
+    """Write ``metadata`` to the locked ``row`` and the state of ``t`` (saved with it)."""
+    row.metadata = metadata
+    t.state.context.metadata = row.metadata
+    if "metadata" not in t.also:
+        t.also = (*t.also, "metadata")
 
 
 def history_entry(row: StepExecutionModel) -> StepExecution:

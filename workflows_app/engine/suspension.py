@@ -28,7 +28,7 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, task_actions
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
-from workflows_app.engine.store import Store, Transition
+from workflows_app.engine.store import Store, Transition, audit, set_metadata
 from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
 
 __all__ = [
@@ -137,7 +137,7 @@ def buffer_callback(
             "payload": payload,
             "at": semantics.utcnow().isoformat(),
         }
-        _set_metadata(row, t, {**row.metadata, BUFFER: [*buffered, entry]})
+        set_metadata(row, t, {**row.metadata, BUFFER: [*buffered, entry]})
 
     t = store.transition(instance_id, apply, effects.committing)
     return t.state if t.changed else None
@@ -146,7 +146,7 @@ def buffer_callback(
 def discard_buffer(row: WorkflowInstanceModel, t: Transition) -> None:
     """Drop the callbacks buffered for ``row`` (it is canceled): part of transition ``t``."""
     if BUFFER in row.metadata:
-        _set_metadata(row, t, {k: v for k, v in row.metadata.items() if k != BUFFER})
+        set_metadata(row, t, {k: v for k, v in row.metadata.items() if k != BUFFER})
 
 
 def _apply_callback(
@@ -195,12 +195,6 @@ def _audit(
         entry["reason"] = reason
     if applied:
         entry["callbacks"] = applied
-    metadata = {k: v for k, v in row.metadata.items() if k != BUFFER or action != "resumed"}
-    _set_metadata(row, t, {**metadata, AUDIT: [*row.metadata.get(AUDIT, []), entry]})
-
-
-def _set_metadata(row: WorkflowInstanceModel, t: Transition, metadata: dict[str, Any]) -> None:
-    """Write ``metadata`` to ``row`` and the state of ``t`` (saved with the transition)."""
-    row.metadata = metadata
-    t.state.context.metadata = row.metadata
-    t.also = ("metadata",)
+    if action == "resumed" and BUFFER in row.metadata:
+        set_metadata(row, t, {k: v for k, v in row.metadata.items() if k != BUFFER})
+    audit(row, t, AUDIT, entry)

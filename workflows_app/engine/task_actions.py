@@ -11,6 +11,8 @@ A task is ``pending`` from the moment its human step is reached; then:
   reminders and escalations), **unhold** when the instance is retried or resumed
   (``pending`` again);
 - **cancel** when its instance is canceled or its step escalated elsewhere;
+- **send back**: canceled, with the reason, when a person sends it back to an earlier
+  step for rework;
 - **move** when its instance moves to another version of its workflow.
 
 These functions read and write task rows only, inside the caller's transaction; those
@@ -38,11 +40,17 @@ __all__ = [
     "check_pending",
     "complete",
     "hold",
+    "is_claimed",
+    "is_completed",
     "last_completed",
+    "last_completer",
+    "lock_all",
     "locked_pending",
     "move_task",
     "not_waiting",
+    "open_task",
     "reassign",
+    "send_back",
     "task_pk",
     "unhold",
 ]
@@ -83,6 +91,34 @@ def locked_pending(using: str, task_id: Any) -> HumanTaskModel:
     return task
 
 
+def open_task(using: str, task_id: Any) -> HumanTaskModel:
+    """Return the task (not locked); raise unless it is pending."""
+    task = HumanTaskModel.objects.using(using).filter(pk=task_pk(task_id)).first()
+    if task is None:
+        raise TaskNotFoundError(task_id)
+    check_pending(task.pk, task.status, using)
+    return task
+
+
+def lock_all(using: str, instance_id: UUID) -> list[HumanTaskModel]:
+    """Every task of the instance, locked for this transaction."""
+    rows = HumanTaskModel.objects.using(using).select_for_update().filter(instance_id=instance_id)
+    return list(rows.order_by("created_at"))
+
+
+def is_completed(task: HumanTaskModel) -> bool:
+    return task.status == TaskStatus.COMPLETED
+
+
+def is_claimed(task: HumanTaskModel) -> bool:
+    """Whether an open task is claimed: someone took it (and has not released it, nor has it
+    been reassigned since). A task that its step assigned to a user is not claimed."""
+    if task.status not in (TaskStatus.PENDING, TaskStatus.ON_HOLD):
+        return False
+    changes = [e for e in task.activity if e.get("action") in ("claimed", "released", "reassigned")]
+    return bool(changes) and changes[-1]["action"] == "claimed"
+
+
 def _on_hold(task_id: Any, using: str | None) -> str:
     """Why the task ``task_id`` is on hold: its instance failed, or is suspended."""
     instance_status = None
@@ -115,6 +151,17 @@ def last_completed(using: str, instance_id: UUID, step_name: str) -> UUID | None
         .first()
     )
     return task[0] if task is not None and task[1] == TaskStatus.COMPLETED else None
+
+
+def last_completer(using: str, instance_id: UUID, step_name: str) -> str | None:
+    """Who completed the last completed task of ``step_name`` in the instance, or None."""
+    return (
+        HumanTaskModel.objects.using(using)
+        .filter(instance_id=instance_id, step_name=step_name, status=TaskStatus.COMPLETED)
+        .order_by("-completed_at")
+        .values_list("completed_by", flat=True)
+        .first()
+    )
 
 
 def not_waiting(using: str, step_name: str, execution_id: UUID | None) -> Exception:
@@ -282,6 +329,25 @@ def cancel_pending(using: str, instance_id: UUID) -> None:
     StepExecutionModel.objects.using(using).filter(
         instance_id=instance_id, status=StepStatus.WAITING
     ).update(status=StepStatus.CANCELED, completed_at=now, updated_at=now)
+
+
+def send_back(using: str, task: HumanTaskModel, to_step: str, reason: str, by: str | None) -> None:
+    """Cancel the locked, pending ``task`` sent back to ``to_step`` with ``reason`` (in its
+    activity), and its waiting execution."""
+    now = semantics.utcnow()
+    entry = {"action": "canceled", "at": now.isoformat(), "by": by}
+    entry.update({"to_step": to_step, "reason": f"sent back to '{to_step}': {reason}"})
+    task.status, task.activity = TaskStatus.CANCELED, [*task.activity, entry]
+    changes = {"status": str(TaskStatus.CANCELED), "activity": task.activity}
+    statements.update(using, HumanTaskModel, changes, {"id": task.pk})
+    StepExecutionModel.objects.using(using).filter(
+        pk=task.step_execution_id, status=StepStatus.WAITING
+    ).update(
+        status=StepStatus.CANCELED,
+        error=entry["reason"],
+        completed_at=now,
+        updated_at=now,
+    )
 
 
 # Fields of a task that come from its step, re-read when it moves to another version's step.

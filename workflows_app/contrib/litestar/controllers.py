@@ -35,6 +35,7 @@ from workflows_app.api.schemas import (
     MigrateDTO,
     MigrationDTO,
     ReassignTaskDTO,
+    SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
@@ -251,6 +252,13 @@ class InstanceController(Controller):
             request, operations.retry_instance, instance_id, filters.from_step, status=201
         )
 
+    @post("/{instance_id:str}/withdraw", status_code=201)
+    async def withdraw_instance(
+        self, request: Req, instance_id: PathUUID
+    ) -> Response[WorkflowInstanceDTO]:
+        """(added) Cancel an instance you started, while nobody has worked on it."""
+        return await answer(request, operations.withdraw_instance, instance_id, status=201)
+
 
 class TaskController(Controller):
     path = "/tasks"
@@ -293,6 +301,13 @@ class TaskController(Controller):
     ) -> Response[HumanTaskDTO]:
         """Give a task to another user and/or group; the reason is recorded."""
         return await answer(request, operations.reassign_task, task_id, data, status=201)
+
+    @post("/{task_id:str}/send-back", status_code=201)
+    async def send_back_task(
+        self, request: Req, task_id: PathUUID, data: JSONBody[SendBackDTO]
+    ) -> Response[WorkflowInstanceDTO]:
+        """(added) Send a pending task back to an earlier step for rework, with a reason."""
+        return await answer(request, operations.send_back_task, task_id, data, status=201)
 
 
 @post("/webhooks/{callback_token:str}", status_code=201, tags=[WEBHOOKS], opt={PUBLIC: True})
