@@ -13,7 +13,8 @@ they compose live in a file each:
 - :mod:`.task_actions`: what happens to task rows;
 - :mod:`.effects`: what a commit does besides saving (events, tasks on hold, waking
   workers through :mod:`.dispatch`);
-- :mod:`.definitions`: definition rows.
+- :mod:`.definitions`: definition rows;
+- :mod:`.messages`: who receives a published message.
 
 User code (steps, hooks, assignment methods) never runs inside a transaction. A change
 made by a call (a completed task, say) is computed outside any transaction and saved if
@@ -47,6 +48,7 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     definitions,
     leases,
+    messages,
     migrations,
     runner,
     semantics,
@@ -309,6 +311,7 @@ class PersistentExecutionEngine:
         def apply(row: WorkflowInstanceModel, t: Transition) -> None:
             t.events = semantics.cancel(t.state, reason)
             task_actions.cancel_pending(self.using, row.pk)
+            messages.unsubscribe(self.using, row.pk)
 
         return self.store.transition(instance_id, apply, self.effects.committing).state
 
@@ -396,7 +399,34 @@ class PersistentExecutionEngine:
             t.lease = leases.take(row, t.state, definition, t.events)
 
         t = self.store.transition(instance_id, apply, self.effects.committing)
-        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        state = self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        return messages.deliver_buffered(self, instance_id) or state
+
+    def publish_message_sync(
+        self,
+        name: str,
+        correlation_key: Any,
+        payload: Any = None,
+        *,
+        message_id: str | None = None,
+        ttl: Any = None,
+        tenant_id: str | None = None,
+    ) -> messages.PublishResult:
+        """Deliver the message ``name`` to the instance waiting for it with
+        ``correlation_key`` (in ``tenant_id``), the one that has waited longest; with none
+        waiting, start a workflow that has ``start_on_message = name``, or keep it for
+        ``ttl`` (seconds or a ``timedelta``) for the first that starts waiting. A second
+        message with a ``message_id`` already known is ignored. Return what it did (see
+        docs/messages.rst)."""
+        return messages.publish(
+            self,
+            name,
+            correlation_key,
+            payload,
+            message_id=message_id,
+            ttl=ttl,
+            tenant_id=tenant_id,
+        )
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -556,6 +586,10 @@ class PersistentExecutionEngine:
     async def resume(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
         """Async version of :meth:`resume_sync`."""
         return await sync_to_async(self.resume_sync)(instance_id, by)
+
+    async def publish_message(self, *args: Any, **kwargs: Any) -> messages.PublishResult:
+        """Async version of :meth:`publish_message_sync`."""
+        return await sync_to_async(self.publish_message_sync)(*args, **kwargs)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""
