@@ -35,11 +35,12 @@ from project.api import api
 from workflows_app.api import router
 
 PREFIX = "/api/workflows"
-TAGS = {"Workflow Definitions", "Workflow Instances", "Human Tasks", "Webhooks"}
+TAGS = {"Workflow Definitions", "Workflow Instances", "Human Tasks", "Webhooks", "Messages"}
 ERROR_REF = "#/components/schemas/ErrorDTO"
 WEBHOOK = ("post", f"{PREFIX}/webhooks/{{callback_token}}")
-# A POST that creates nothing: it answers 200.
+# POSTs that create nothing: they answer 200 (a buffered message also 202).
 MIGRATE = ("post", f"{PREFIX}/instances/migrate")
+MESSAGES = ("post", f"{PREFIX}/messages")
 LISTS = {("get", f"{PREFIX}/instances"), ("get", f"{PREFIX}/tasks")}
 # Beyond the errors each kind of operation gives: the inbox's scope=all needs a permission.
 EXTRA_ERRORS = {("get", f"{PREFIX}/tasks"): {403}}
@@ -113,10 +114,12 @@ def test_schema__every_operation_declares_its_answers(openapi) -> None:
     for method, path, operation in _operations(openapi):
         name = f"{method.upper()} {path}"
         responses = {int(status): response for status, response in operation["responses"].items()}
-        success = 200 if method == "get" or (method, path) == MIGRATE else 201
+        success = 200 if method == "get" or (method, path) in (MIGRATE, MESSAGES) else 201
         if not _json_schema(responses.get(success, {})):
             problems.append(f"{name}: no schema for {success}")
         expected = _expected_errors(method, operation) | EXTRA_ERRORS.get((method, path), set())
+        if (method, path) == MESSAGES:
+            expected |= {202}
         if (method, path) == WEBHOOK:
             expected -= {401, 403}
         missing = expected - set(responses)
@@ -157,6 +160,7 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
     assert bodies == {
         f"{PREFIX}/instances": {"$ref": "#/components/schemas/StartWorkflowDTO"},
         f"{PREFIX}/instances/migrate": {"$ref": "#/components/schemas/MigrateDTO"},
+        f"{PREFIX}/messages": {"$ref": "#/components/schemas/PublishMessageDTO"},
         f"{PREFIX}/tasks/{{task_id}}/complete": {"$ref": "#/components/schemas/CompleteTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/reassign": {"$ref": "#/components/schemas/ReassignTaskDTO"},
     }

@@ -365,3 +365,56 @@ async def test_publish_message__async_twin(engine) -> None:
     started = await engine.start_workflow(payment(), {"order_id": "o1"})
     result = await engine.publish_message("payment_received", "o1", {"a": 1})
     assert result.instance_id == started.id
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+def test_workflows_publish_message__delivers_buffers_and_refuses(monkeypatch) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from workflows_app import WorkflowRegistry
+    from workflows_app.core import registry as registry_module
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+
+    fresh = WorkflowRegistry()
+    monkeypatch.setattr(registry_module, "default_registry", fresh)
+    monkeypatch.setattr("workflows_app.engine.persistent.default_registry", fresh)
+    engine = PersistentExecutionEngine(fresh)
+    started = engine.start_workflow_sync(payment(), {"order_id": "o1"})
+
+    def run(*argv: str) -> dict[str, Any]:
+        out = StringIO()
+        call_command("workflows_publish_message", *argv, stdout=out)
+        return json.loads(out.getvalue())
+
+    delivered = run("payment_received", "o1", "--payload", '{"amount": 3}', "--message-id", "x")
+    assert delivered == {"outcome": "delivered", "instance_id": str(started.id), "expires_at": None}
+    assert row(started.id).context_data["paid"] == {"amount": 3}
+    assert run("payment_received", "o1", "--message-id", "x")["outcome"] == "duplicate"
+    assert run("payment_received", "o2", "--ttl", "30")["outcome"] == "buffered"
+    assert run("payment_received", "o3")["outcome"] == "dropped"
+    with pytest.raises(CommandError, match="ttl"):
+        run("payment_received", "o2", "--ttl", "0")
+    with pytest.raises(CommandError, match="JSON"):
+        run("payment_received", "o2", "--payload", "{nope")
+    with pytest.raises(CommandError, match="payload"):
+        run("payment_received", "o2", "--payload", "NaN")
+
+
+def test_workflows_prune__deletes_expired_messages(engine, monkeypatch) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    engine.publish_message_sync("m", "k", {}, ttl=1)
+    engine.publish_message_sync("m", "k2", {}, ttl=3600)
+    later = clock.utcnow() + timedelta(seconds=5)
+    monkeypatch.setattr(clock, "utcnow", lambda: later)
+    out = StringIO()
+    call_command("workflows_prune", "--days", "1", stdout=out)
+    assert "Deleted 1 expired message(s)." in out.getvalue()
+    assert list(MessageModel.objects.values_list("correlation_value", flat=True)) == ["k2"]

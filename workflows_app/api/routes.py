@@ -29,8 +29,10 @@ from workflows_app.api.schemas import (
     GraphFormat,
     HumanTaskDTO,
     InstanceFilters,
+    MessagePublishedDTO,
     MigrateDTO,
     MigrationDTO,
+    PublishMessageDTO,
     ReassignTaskDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -48,6 +50,7 @@ DEFINITIONS = "Workflow Definitions"
 INSTANCES = "Workflow Instances"
 TASKS = "Human Tasks"
 WEBHOOKS = "Webhooks"
+MESSAGES = "Messages"
 
 
 def _auth() -> list[Any]:
@@ -284,6 +287,23 @@ def release_task(request: HttpRequest, task_id: UUID) -> Any:
 def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
     """Give a task to another user and/or group; the reason is recorded in its activity."""
     return _json(operations.reassign_task(actor(request), task_id, data), 201)
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/messages",
+    response={200: MessagePublishedDTO, 202: MessagePublishedDTO, **_CHANGE},
+    tags=[MESSAGES],
+)
+def publish_message(request: HttpRequest, data: PublishMessageDTO) -> Any:
+    """(added) Publish a message: it goes to the instance of the caller's tenant that has
+    waited longest for it (200, ``delivered``), starts a workflow (``started``), is kept
+    for its ``ttl`` (202, ``buffered``), or is ``dropped`` or ignored as a ``duplicate``.
+    Needs the ``publish_message`` permission."""
+    result = operations.publish_message(actor(request), data)
+    return _json(result, operations.published_status(result))
 
 
 # -- webhooks -----------------------------------------------------------------------------

@@ -32,9 +32,10 @@ class StepType(StrEnum):
     MACHINE = "machine"
     HUMAN = "human"
     WEBHOOK = "webhook"
-    MESSAGE = "message"
     TIMER = "timer"
     GATEWAY = "gateway"
+    MESSAGE = "message"
+    """(added) Waits for a message correlated by business key (:class:`~workflows_app.MessageStep`)."""
 
 
 class StepStatus(StrEnum):

@@ -359,7 +359,8 @@ def test_api__openapi_tags_and_include_in_schema() -> None:
     assert set(paths["/workflows/tasks"]["get"]["tags"]) == {"Flows", "Human Tasks"}
     assert set(paths["/workflows/instances"]["post"]["tags"]) == {"Flows", "Workflow Instances"}
     assert set(paths["/workflows/definitions"]["get"]["tags"]) == {"Flows", "Workflow Definitions"}
-    assert len([path for path in paths if path.startswith("/workflows/")]) == 17
+    assert set(paths["/workflows/messages"]["post"]["tags"]) == {"Flows", "Messages"}
+    assert len([path for path in paths if path.startswith("/workflows/")]) == 18
 
     hidden = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(include_api_in_schema=False))])
     assert not [
@@ -543,7 +544,7 @@ def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
                 operation, resolver(ninja_schema)
             ), (method, path)
             compared += 1
-    assert compared == 18
+    assert compared == 19
 
 
 def test_api__openapi_lists_declare_their_total_header() -> None:
