@@ -418,3 +418,92 @@ def test_workflows_prune__deletes_expired_messages(engine, monkeypatch) -> None:
     call_command("workflows_prune", "--days", "1", stdout=out)
     assert "Deleted 1 expired message(s)." in out.getvalue()
     assert list(MessageModel.objects.values_list("correlation_value", flat=True)) == ["k2"]
+
+
+# -- failed instances, other engines, migration -------------------------------------------
+
+
+def test_failed__keeps_its_subscription_and_gets_a_buffered_message_on_retry(engine) -> None:
+    from tests.integration.helpers import FlakyOnce, Step
+    from workflows_app import ParallelGateway
+
+    wf = workflow(
+        [
+            ParallelGateway(name="split", branches=["paid", "charge"]),
+            MessageStep(name="paid", message="payment_received", correlation_key="order_id"),
+            Step("charge", FlakyOnce()),
+            marker("J"),
+        ],
+        [Edge("paid", "J"), Edge("charge", "J")],
+    )
+    started = engine.start_workflow_sync(wf, {"order_id": "o1"})
+    assert started.status == WorkflowStatus.FAILED
+    assert MessageSubscriptionModel.objects.filter(instance_id=started.id).count() == 1
+
+    assert engine.publish_message_sync("payment_received", "o1", {}).outcome == "dropped"
+    kept = engine.publish_message_sync("payment_received", "o1", {"n": 1}, ttl=60)
+    assert kept.outcome == PublishOutcome.BUFFERED
+    assert MessageSubscriptionModel.objects.filter(instance_id=started.id).count() == 1
+
+    retried = engine.retry_sync(started.id)
+
+    assert retried.status == WorkflowStatus.COMPLETED
+    assert retried.context.data["paid"] == {"n": 1}
+    assert not MessageModel.objects.exists()
+
+
+def test_local_engine__a_message_step_fails_with_a_clear_error() -> None:
+    import asyncio
+
+    from workflows_app import LocalExecutionEngine, WorkflowRegistry
+
+    registry = WorkflowRegistry()
+    wf = payment()
+    registry.register(wf)
+    local = LocalExecutionEngine(registry)
+    instance = asyncio.run(local.start_workflow(wf, {"order_id": "o1"}))
+    assert instance.status == WorkflowStatus.FAILED
+    assert "needs the persistent engine" in instance.error
+
+
+def test_migration__a_waiting_message_step_keeps_its_subscription(engine) -> None:
+    from workflows_app import MigrationPlan
+
+    step = MessageStep(name="paid", message="payment_received", correlation_key="order_id")
+    v1 = workflow([marker("A"), step], [Edge("A", "paid")], name="mig")
+    v2 = workflow(
+        [marker("A"), step, marker("N")],
+        [Edge("A", "paid"), Edge("paid", "N")],
+        name="mig",
+        version="2.0.0",
+    )
+    engine.registry.register(v1)
+    engine.registry.register(v2)
+    started = engine.start_workflow_sync("mig", {"order_id": "o1"}, version="1.0.0")
+    result = engine.migrate_instances_sync(MigrationPlan("mig", "1.0.0", "2.0.0"))
+    assert result.moved == [started.id]
+    assert MessageSubscriptionModel.objects.filter(instance_id=started.id).count() == 1
+
+    delivered = engine.publish_message_sync("payment_received", "o1", {"x": 1})
+
+    assert delivered.instance_id == started.id
+    done = row(started.id)
+    assert (done.status, done.workflow_version) == ("completed", "2.0.0")
+    assert done.context_data["n_done"] is True
+
+
+def test_migration__a_message_step_cannot_move_onto_a_step_of_another_kind(engine) -> None:
+    from tests.integration.helpers import human
+    from workflows_app import MigrationPlan
+
+    step = MessageStep(name="paid", message="payment_received", correlation_key="order_id")
+    v1 = workflow([marker("A"), step], [Edge("A", "paid")], name="mig2")
+    v2 = workflow([marker("A"), human("H")], [Edge("A", "H")], name="mig2", version="2.0.0")
+    engine.registry.register(v1)
+    engine.registry.register(v2)
+    started = engine.start_workflow_sync("mig2", {"order_id": "o1"}, version="1.0.0")
+    with pytest.raises(WorkflowValidationError, match="message step"):
+        engine.migrate_instances_sync(MigrationPlan("mig2", "1.0.0", "2.0.0", {"paid": "H"}))
+
+    assert MessageSubscriptionModel.objects.filter(instance_id=started.id).count() == 1
+    assert engine.publish_message_sync("payment_received", "o1", {}).instance_id == started.id

@@ -7,14 +7,15 @@ A branch that reaches a :class:`~workflows_app.MessageStep` reads the value of t
 
 - **Publish** (:func:`publish`, one transaction): a message goes to the subscription with
   its name and correlation value, in its tenant, that has waited longest; subscriptions
-  of suspended instances are passed over. The subscription row is locked
+  of suspended and failed instances are passed over (and kept). The subscription row is locked
   (``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it) and deleted, and the
   instance resumed, in the same transaction: two publishes racing for one subscription
   deliver one message, and the other finds no subscription.
 - **Buffer.** With nobody waiting and a ``ttl``, the message is kept until it runs out; a
   branch that starts waiting for it meanwhile receives it right after its subscription
   is committed (:func:`deliver_buffered`, one transaction), and so does a suspended
-  instance when it is resumed. Without a ``ttl`` it is dropped.
+  instance when it is resumed (or a failed one when it is retried). Without a ``ttl`` it
+  is dropped.
 - **Duplicates.** A message with a ``message_id`` is remembered (tenant, name and id,
   unique) for its ``ttl``, or until pruned when it has none; another message with that
   id meanwhile is ignored.
@@ -273,8 +274,13 @@ def _subscription(
     return _locking(rows, using).first()
 
 
-class _Suspended(Exception):
-    pass
+class _Held(Exception):
+    """The subscription's instance is suspended or failed: it takes no message now, and
+    keeps its subscription (see :data:`_HELD`)."""
+
+
+# Instances that keep their subscriptions but receive nothing until resumed or retried.
+_HELD = (WorkflowStatus.SUSPENDED, WorkflowStatus.FAILED)
 
 
 def _deliver(
@@ -285,7 +291,8 @@ def _deliver(
     definition (to run it on after the commit).
 
     Raise :class:`_Stale` if it cannot take the message: its step no longer waits (the
-    subscription is deleted), or its instance is suspended (the subscription is kept)."""
+    subscription is deleted), or its instance is suspended or failed (the subscription
+    is kept)."""
     using = engine.using
     deleted, _ = MessageSubscriptionModel.objects.using(using).filter(pk=subscription.pk).delete()
     if not deleted:
@@ -293,8 +300,8 @@ def _deliver(
     found: dict[str, Any] = {}
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-        if row.status == WorkflowStatus.SUSPENDED:
-            raise _Suspended()
+        if row.status in _HELD:
+            raise _Held()
         step_name = (
             StepExecutionModel.objects.using(using)
             .filter(pk=subscription.step_execution_id, status=StepStatus.WAITING)
@@ -318,8 +325,8 @@ def _deliver(
 
     try:
         t = engine.store.transition(subscription.instance_id, apply, engine.effects.committing)
-    except _Suspended:
-        subscription.save(using=using, force_insert=True)  # kept until it is resumed
+    except _Held:
+        subscription.save(using=using, force_insert=True)  # kept until resumed or retried
         raise _Stale() from None
     if "definition" not in found:
         raise _Stale()
@@ -503,13 +510,15 @@ def unsubscribe(using: str, instance_id: UUID) -> None:
 
 def prune(using: str, now: datetime | None = None) -> int:
     """Delete buffered messages whose ttl ran out, remembered ids that expired, and those
-    remembered without a ttl whose instance was deleted (pruned) once they are older than
-    :data:`MAX_TTL`; return how many."""
+    remembered without a ttl whose instance was deleted (pruned); return how many."""
     now = now or semantics.utcnow()
     rows = MessageModel.objects.using(using)
     expired = Q(expires_at__lte=now)
-    # A delivered message without a ttl is remembered while its instance is.
+    # A delivered message without a ttl is remembered while its instance is (a row without
+    # one that is less than a day old may be an instance being started).
     orphaned = Q(status=MessageStatus.DELIVERED, expires_at=None, instance__isnull=True)
-    old = Q(created_at__lte=now - MAX_TTL)
-    deleted, _ = rows.filter(expired | (orphaned & old)).delete()
+    deleted, _ = rows.filter(expired | (orphaned & Q(created_at__lte=now - _START_GRACE))).delete()
     return deleted
+
+
+_START_GRACE = timedelta(days=1)

@@ -326,7 +326,8 @@ class PersistentExecutionEngine:
             t.lease = leases.take(row, t.state, definition, t.events)
 
         t = self.store.transition(instance_id, apply, self.effects.committing)
-        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        state = self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        return messages.deliver_buffered(self, instance_id) or state
 
     def plan_migration_sync(
         self,
