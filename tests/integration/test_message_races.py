@@ -109,3 +109,42 @@ def test_a_publish_races_a_step_that_starts_waiting() -> None:
         assert row.status == "completed", (row.status, results[1])
         assert row.context_data["paid"] == {"amount": 7}
         assert not MessageModel.objects.filter(correlation_value=key).exists()
+
+
+def test_two_publishes_start_one_instance_per_key() -> None:
+    from workflows_app import WorkflowDefinition
+
+    registry = WorkflowRegistry()
+    step = MessageStep(name="paid", message="payment_received", correlation_key="order_id")
+    registry.register_definition(
+        WorkflowDefinition(
+            name="race_start",
+            version="1.0.0",
+            description="",
+            steps={"A": marker("A"), "paid": step},
+            edges=[Edge("A", "paid")],
+            initial_step="A",
+            terminal_steps={"paid"},
+            start_on_message="order_placed",
+            correlation_key="order_id",
+        )
+    )
+    for round_ in range(ROUNDS):
+        key = f"start{round_}"
+
+        results = race(
+            *(
+                partial(
+                    PersistentExecutionEngine(registry).publish_message_sync,
+                    "order_placed",
+                    key,
+                    {"n": amount},
+                )
+                for amount in (1, 2)
+            )
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert not errors, errors
+        assert sorted(str(r.outcome) for r in results) == ["dropped", "started"], results
+        started = WorkflowInstanceModel.objects.filter(workflow_name="race_start")
+        assert started.filter(context_data__order_id=key).count() == 1

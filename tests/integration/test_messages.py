@@ -128,6 +128,14 @@ def test_publish__without_a_subscriber_buffers_for_the_ttl(engine, monkeypatch) 
     assert not MessageSubscriptionModel.objects.exists()
 
 
+def test_publish__a_buffered_message_without_payload(engine) -> None:
+    assert engine.publish_message_sync("payment_received", "o1", None, ttl=60).outcome == "buffered"
+    assert MessageModel.objects.get().status == MessageStatus.BUFFERED
+    started = engine.start_workflow_sync(payment(), {"order_id": "o1"})
+    assert started.status == WorkflowStatus.COMPLETED
+    assert started.context.data["paid"] is None
+
+
 def test_publish__an_expired_buffered_message_is_ignored_and_pruned(engine, monkeypatch) -> None:
     now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
     monkeypatch.setattr(clock, "utcnow", lambda: now["at"])

@@ -184,6 +184,7 @@ def publish(
     key = _dedup_key(tenant_id, name, message_id)
     described = {"name": name, "correlation_key": value, "message_id": message_id}
     delivery: tuple[Transition, Any] | None = None
+    kept: UUID | None = None
     try:
         with transaction.atomic(using=using):
             if key is not None and _known(using, key, now):
@@ -203,21 +204,53 @@ def publish(
                 if key is not None:
                     _remember(using, key, described, tenant_id, None, now, expires, instance_id)
             elif starter is None and lifetime is not None:
-                _remember(using, key, described, tenant_id, payload, now, expires, None)
+                kept = _remember(
+                    using, key, described, tenant_id, payload, now, expires, None, buffered=True
+                )
                 event = {**described, "tenant_id": tenant_id, "expires_at": expires}
                 engine.effects.send_after_commit([("message.buffered", event)])
-                return PublishResult(PublishOutcome.BUFFERED, expires_at=expires)
             elif starter is None:
                 return PublishResult(PublishOutcome.DROPPED)
     except IntegrityError:
         if key is not None and _known(using, key, now):
             return PublishResult(PublishOutcome.DUPLICATE)  # a racing publish of the same id
         raise
+    if delivery is None and starter is None:
+        return _deliver_late(engine, kept, name, value, tenant_id, expires)
     if delivery is None:
         return _start(engine, starter, described, value, payload, tenant_id, key, now, expires)
     t, definition = delivery
     state = engine.drive.run_on(t.state.id, definition, t.state, t.lease, t.version)
     return PublishResult(PublishOutcome.DELIVERED, instance_id=state.id)
+
+
+def _deliver_late(
+    engine: Any,
+    kept: UUID | None,
+    name: str,
+    value: str,
+    tenant_id: str | None,
+    expires: datetime | None,
+) -> PublishResult:
+    """After the message ``kept`` was buffered and committed: deliver it to a branch that
+    subscribed meanwhile (its drive committed the subscription after this publish looked
+    and may have looked for buffered messages before this one was committed: each side
+    looks again after its own commit, so one of them sees the other)."""
+    waiting = (
+        MessageSubscriptionModel.objects.using(engine.using)
+        .filter(message_name=name, correlation_value=value, tenant_id=tenant_id)
+        .order_by("created_at", "id")
+        .values_list("instance_id", flat=True)
+    )
+    for instance_id in list(dict.fromkeys(waiting[:_STALE_TRIES])):
+        deliver_buffered(engine, instance_id)
+        if (
+            not MessageModel.objects.using(engine.using)
+            .filter(pk=kept, status=MessageStatus.BUFFERED)
+            .exists()
+        ):
+            break
+    return PublishResult(PublishOutcome.BUFFERED, expires_at=expires)
 
 
 def _known(using: str, key: str, now: datetime) -> bool:
@@ -241,22 +274,28 @@ def _remember(
     now: datetime,
     expires: datetime | None,
     instance_id: UUID | None,
-) -> None:
-    """Keep the message: buffered (with its ``payload``), or delivered (to
+    *,
+    buffered: bool = False,
+) -> UUID:
+    """Keep the message: ``buffered`` (with its ``payload``), or delivered (to
     ``instance_id``, or to an instance about to start)."""
-    delivered = instance_id is not None or payload is None
-    MessageModel.objects.using(using).create(
-        name=described["name"],
-        correlation_value=described["correlation_key"],
-        tenant_id=tenant_id,
-        message_id=described["message_id"],
-        dedup_key=key,
-        payload=payload,
-        status=MessageStatus.DELIVERED if delivered else MessageStatus.BUFFERED,
-        created_at=now,
-        expires_at=expires,
-        delivered_at=now if delivered else None,
-        instance_id=instance_id,
+    delivered = not buffered
+    return (
+        MessageModel.objects.using(using)
+        .create(
+            name=described["name"],
+            correlation_value=described["correlation_key"],
+            tenant_id=tenant_id,
+            message_id=described["message_id"],
+            dedup_key=key,
+            payload=payload,
+            status=MessageStatus.DELIVERED if delivered else MessageStatus.BUFFERED,
+            created_at=now,
+            expires_at=expires,
+            delivered_at=now if delivered else None,
+            instance_id=instance_id,
+        )
+        .pk
     )
 
 
