@@ -72,3 +72,12 @@ def test_messages__read_only() -> None:
     assert admin.get(reverse("admin:workflows_app_messagemodel_add")).status_code == 403
     url = reverse("admin:workflows_app_messagemodel_delete", args=[row.pk])
     assert admin.post(url, {"post": "yes"}).status_code == 403
+
+
+def test_lists__show_no_other_tenants_names_in_rows_or_filters() -> None:
+    start("api_message", {"order_id": "k2"}, tenant="globex")
+    get_service().engine.publish_message_sync("secret_name", "k", {}, ttl=60, tenant_id="globex")
+    admin = make_staff("root_acme", superuser=True, tenant="acme")
+    for url in (SUBSCRIPTIONS, MESSAGES):
+        page = admin.get(url).content.decode()
+        assert "secret_name" not in page and "api_payment_received" not in page, url
