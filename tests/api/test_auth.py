@@ -48,6 +48,7 @@ ROUTES = [
     ("POST", "/tasks/{task_id}/claim", None),
     ("POST", "/tasks/{task_id}/release", None),
     ("POST", "/tasks/{task_id}/reassign", {"new_assignee": "mallory"}),
+    ("POST", "/messages", {"name": "api_payment_received", "correlation_key": "k", "ttl": 60}),
 ]
 
 UNAUTHENTICATED = (
