@@ -13,10 +13,12 @@ from enum import StrEnum
 from django.db import models
 
 from workflows_app import managers
-from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
+from workflows_app.core.types import MessageStatus, StepStatus, TaskStatus, WorkflowStatus
 
 __all__ = [
     "HumanTaskModel",
+    "MessageModel",
+    "MessageSubscriptionModel",
     "StepExecutionModel",
     "WorkflowDefinitionModel",
     "WorkflowInstanceModel",
@@ -244,3 +246,87 @@ class HumanTaskModel(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.status})"
+
+
+class MessageSubscriptionModel(models.Model):
+    """(added) A branch waiting at a message step: for the message ``message_name`` whose
+    correlation key is ``correlation_value`` (read from the context when the branch
+    reached the step). Deleted when the message is delivered or the instance canceled."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    instance = models.ForeignKey(
+        WorkflowInstanceModel, on_delete=models.CASCADE, related_name="message_subscriptions"
+    )
+    # The waiting execution (one subscription each); its step name may change when the
+    # instance is moved to another version, the execution stays.
+    step_execution = models.OneToOneField(
+        StepExecutionModel, on_delete=models.CASCADE, related_name="message_subscription"
+    )
+    step_name = models.CharField(max_length=255)
+    token_id = models.CharField(max_length=32)
+    message_name = models.CharField(max_length=255)
+    correlation_value = models.CharField(max_length=255)
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "workflow_message_subscriptions"
+        verbose_name = "message subscription"
+        ordering = ["created_at"]
+        indexes = [
+            # Who receives a message: the longest waiting for (tenant, name, value).
+            models.Index(
+                fields=["message_name", "correlation_value", "tenant_id", "created_at"],
+                name="ix_wf_msg_subs_lookup",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_name} = {self.correlation_value} ({self.step_name})"
+
+
+class MessageModel(models.Model):
+    """(added) A published message that was kept: buffered (no instance waited, and it has
+    a ttl) or delivered and remembered for its ``message_id`` (duplicates are ignored)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    correlation_value = models.CharField(max_length=255)
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    message_id = models.CharField(max_length=255, null=True, blank=True)
+    # A digest of tenant, name and message_id: unique, so that two publishes of one
+    # message_id cannot both be kept (null without a message_id).
+    dedup_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    payload = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=_status_choices(MessageStatus))
+    created_at = models.DateTimeField()
+    # Until when it is buffered, or its message_id remembered (null: until pruned).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    instance = models.ForeignKey(
+        WorkflowInstanceModel,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    # A drive that is taking this buffered message, and until when (see engine/messages.py).
+    reserved_by = models.CharField(max_length=64, null=True, blank=True)
+    reserved_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "workflow_messages"
+        verbose_name = "message"
+        ordering = ["created_at"]
+        indexes = [
+            # (MariaDB indexes at most 3,072 bytes: three 255-character columns.)
+            models.Index(
+                fields=["name", "correlation_value", "tenant_id"], name="ix_wf_messages_lookup"
+            ),
+            models.Index(fields=["expires_at"], name="ix_wf_messages_expires_at"),
+        ]
+        # Checked by the REST API and the management command's callers.
+        permissions = [("publish_message", "Can publish messages to workflows")]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.correlation_value} ({self.status})"

@@ -53,11 +53,13 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
-from workflows_app.engine import migrations, statements, suspension, withdraw
+from workflows_app.engine import messages, migrations, statements, suspension, withdraw
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
     HumanTaskModel,
+    MessageModel,
+    MessageSubscriptionModel,
     StepExecutionModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
@@ -555,6 +557,49 @@ class WorkflowService:
             raise NotAllowedError("Only the user who started the workflow may withdraw it")
         self.engine.withdraw_sync(row.pk, actor.user_id)
         return self._written_instance(row.pk)
+
+    # -- messages ---------------------------------------------------------------------
+
+    def publish_message(
+        self,
+        actor: Actor,
+        name: str,
+        correlation_key: Any,
+        payload: Any = None,
+        *,
+        message_id: str | None = None,
+        ttl: Any = None,
+        tenant_id: str | None = None,
+    ) -> messages.PublishResult:
+        """Publish a message as ``actor`` (see :meth:`PersistentExecutionEngine.
+        publish_message_sync`), in its tenant when rows are scoped (``tenant_id``, if
+        given, must be its own; without a resolver it names the tenant). Needs
+        ``publish_message``."""
+        if not actor.can("publish_message"):
+            raise NotAllowedError("You may not publish messages")
+        if actor.scoped:
+            if tenant_id is not None and tenant_id != actor.tenant_id:
+                raise NotAllowedError("tenant_id must be your own tenant")
+            tenant_id = actor.tenant_id
+        return self.engine.publish_message_sync(
+            name, correlation_key, payload, message_id=message_id, ttl=ttl, tenant_id=tenant_id
+        )
+
+    def message_subscriptions(self, actor: Actor) -> QuerySet[MessageSubscriptionModel]:
+        """The branches waiting for messages that ``actor`` may see (lazy): those of the
+        instances it sees."""
+        rows = _scoped(MessageSubscriptionModel.objects.all(), actor)
+        if actor.can("view_workflowinstancemodel"):
+            return rows
+        return rows.filter(instance__in=self.instances(actor))
+
+    def kept_messages(self, actor: Actor) -> QuerySet[MessageModel]:
+        """The buffered and remembered messages ``actor`` may see (lazy): its tenant's,
+        with ``publish_message`` or ``view_messagemodel``."""
+        rows = _scoped(MessageModel.objects.all(), actor)
+        if actor.can("view_messagemodel") or actor.can("publish_message"):
+            return rows
+        return rows.none()
 
     def _written_instance(self, instance_id: Any) -> WorkflowInstanceModel:
         """An instance the engine just wrote, read back from the engine's database."""

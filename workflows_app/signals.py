@@ -49,6 +49,12 @@ timer_started = Signal()
 
 # instance_id, step_name, callback_token (to hand to the outside system)
 webhook_waiting = Signal()
+# instance_id, step_name, message_name, correlation_key (a branch waits at a message step)
+message_waiting = Signal()
+# instance_id, step_name, name, correlation_key, message_id (a message was delivered)
+message_delivered = Signal()
+# name, correlation_key, message_id, tenant_id, expires_at (nobody waited: kept for its ttl)
+message_buffered = Signal()
 
 # instance_id, task_id, step_name, assignee_id, assignee_group, due_at
 task_created = Signal()
@@ -87,6 +93,9 @@ BY_EVENT: dict[str, Signal] = {
     "step.retry_scheduled": step_retry_scheduled,
     "timer.started": timer_started,
     "webhook.waiting": webhook_waiting,
+    "message.waiting": message_waiting,
+    "message.delivered": message_delivered,
+    "message.buffered": message_buffered,
     "task.created": task_created,
     "task.completed": task_completed,
     "task.reminder": task_reminder,

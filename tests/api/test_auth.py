@@ -55,6 +55,7 @@ ROUTES = [
     ("POST", "/tasks/{task_id}/reassign", {"new_assignee": "mallory"}),
     ("POST", "/tasks/{task_id}/send-back", {"to_step": "prepare", "reason": "again"}),
     ("POST", "/instances/{instance_id}/withdraw", None),
+    ("POST", "/messages", {"name": "api_payment_received", "correlation_key": "k", "ttl": 60}),
 ]
 
 UNAUTHENTICATED = (

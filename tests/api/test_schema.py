@@ -35,14 +35,16 @@ from project.api import api
 from workflows_app.api import router
 
 PREFIX = "/api/workflows"
-TAGS = {"Workflow Definitions", "Workflow Instances", "Human Tasks", "Webhooks"}
+TAGS = {"Workflow Definitions", "Workflow Instances", "Human Tasks", "Webhooks", "Messages"}
 ERROR_REF = "#/components/schemas/ErrorDTO"
 WEBHOOK = ("post", f"{PREFIX}/webhooks/{{callback_token}}")
-# A POST that creates nothing: it answers 200.
+# POSTs that create nothing: they answer 200 (a buffered message also 202).
 MIGRATE = ("post", f"{PREFIX}/instances/migrate")
 # The added POSTs that create nothing answer 200, as the migration does.
+MESSAGES = ("post", f"{PREFIX}/messages")
 ANSWER_200 = {
     MIGRATE,
+    MESSAGES,
     *(("post", f"{PREFIX}/instances/{op}") for op in ("suspend", "resume")),
     *(("post", f"{PREFIX}/instances/{{instance_id}}/{op}") for op in ("suspend", "resume")),
 }
@@ -123,6 +125,8 @@ def test_schema__every_operation_declares_its_answers(openapi) -> None:
         if not _json_schema(responses.get(success, {})):
             problems.append(f"{name}: no schema for {success}")
         expected = _expected_errors(method, operation) | EXTRA_ERRORS.get((method, path), set())
+        if (method, path) == MESSAGES:
+            expected |= {202}
         if (method, path) == WEBHOOK:
             expected -= {401, 403}
         missing = expected - set(responses)
@@ -167,6 +171,7 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
         f"{PREFIX}/instances/suspend": {"$ref": "#/components/schemas/BulkSuspendDTO"},
         f"{PREFIX}/instances/resume": {"$ref": "#/components/schemas/BulkResumeDTO"},
         f"{PREFIX}/instances/{{instance_id}}/suspend": {"$ref": "#/components/schemas/SuspendDTO"},
+        f"{PREFIX}/messages": {"$ref": "#/components/schemas/PublishMessageDTO"},
         f"{PREFIX}/tasks/{{task_id}}/complete": {"$ref": "#/components/schemas/CompleteTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/reassign": {"$ref": "#/components/schemas/ReassignTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/send-back": {"$ref": "#/components/schemas/SendBackDTO"},

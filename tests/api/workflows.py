@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows_app import BaseHumanStep, BaseMachineStep, WebhookStep, Workflow
+from workflows_app import BaseHumanStep, BaseMachineStep, MessageStep, WebhookStep, Workflow
 from workflows_app.models import StepExecutionModel
 
 
@@ -204,3 +204,18 @@ class ApiRework(Workflow):
     version = "1.0.0"
     steps = [Write, Check]
     edges = [("write", "check")]
+
+
+class AwaitPaymentMessage(MessageStep):
+    name = "paid"
+    message = "api_payment_received"
+    correlation_key = "order_id"
+
+
+class ApiMessage(Workflow):
+    """Waits for the message api_payment_received for its order_id (POST /messages)."""
+
+    name = "api_message"
+    version = "1.0.0"
+    steps = [Prepare, AwaitPaymentMessage]
+    edges = [("prepare", "paid")]

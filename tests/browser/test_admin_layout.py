@@ -118,3 +118,26 @@ def test_start_a_workflow_from_the_admin(new_page: Any, screenshot_dir: Path) ->
     assert (instance.created_by, instance.tenant_id) == ("maria", "acme")
     assert instance.context_data["amount"] == 38
     page.screenshot(path=str(screenshot_dir / "started-instance.png"), full_page=True)
+
+
+def test_message_lists_fit_1280_px(new_page: Any, screenshot_dir: Path) -> None:
+    staff_user("petra", groups=("tenant:acme",), perms=("publish_message",))
+    engine = PersistentExecutionEngine()
+    for number in (1042, 1043):
+        engine.publish_message_sync(
+            "payment_received",
+            f"order-{number}",
+            {"amount": number},
+            message_id=f"psp-{number}-9f2c1e7a",
+            ttl=3600,
+            tenant_id="acme",
+        )
+    engine.publish_message_sync("payment_received", "order-1", {}, ttl=60, tenant_id="globex")
+
+    page = new_page()
+    log_in(page, "petra")
+    page.goto("/admin/workflows_app/messagemodel/")
+    assert page.locator("#result_list tbody tr").count() == 2  # not the other tenant's
+    assert_fits(page, "messages", screenshot_dir)
+    page.goto("/admin/workflows_app/messagesubscriptionmodel/")
+    assert "Waiting for messages" in page.content()

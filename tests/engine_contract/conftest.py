@@ -27,6 +27,8 @@ from tests.engine_contract.harness import Clock, Harness, LocalHarness, Persiste
 from workflows_app.core import clock as clock_module
 from workflows_app.models import (
     HumanTaskModel,
+    MessageModel,
+    MessageSubscriptionModel,
     StepExecutionModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
@@ -72,6 +74,8 @@ def _django_db_helper(django_db_setup: None, django_db_blocker: Any) -> Iterator
         finally:
             with transaction.atomic(), connection.cursor() as cursor:
                 for model in (
+                    MessageSubscriptionModel,
+                    MessageModel,
                     HumanTaskModel,
                     StepExecutionModel,
                     WorkflowInstanceModel,

@@ -160,6 +160,10 @@ class Harness:
         """Call back the webhook step waiting for ``token``."""
         raise NotImplementedError
 
+    def publish(self, name: str, key: Any, payload: Any, **kwargs: Any) -> Any:
+        """Publish a message; return the result (see docs/messages.rst)."""
+        raise NotImplementedError("this engine has no messages")
+
     def cancel(self, instance_id: Any, reason: str) -> None:
         raise NotImplementedError
 
@@ -395,6 +399,11 @@ class PersistentHarness(Harness):
     def webhook(self, token: Any, payload: Any) -> None:
         self.engine.complete_webhook_sync(token, payload)
         self._settle()
+
+    def publish(self, name: str, key: Any, payload: Any, **kwargs: Any) -> Any:
+        result = self.engine.publish_message_sync(name, key, payload, **kwargs)
+        self._settle()
+        return result
 
     def cancel(self, instance_id: Any, reason: str) -> None:
         self.engine.cancel_workflow_sync(instance_id, reason)

@@ -7,9 +7,18 @@ from django.contrib import admin
 
 from workflows_app.admin.definitions import WorkflowDefinitionAdmin
 from workflows_app.admin.instances import WorkflowInstanceAdmin
+from workflows_app.admin.messages import MessageAdmin, MessageSubscriptionAdmin
 from workflows_app.admin.tasks import HumanTaskAdmin
-from workflows_app.models import HumanTaskModel, WorkflowDefinitionModel, WorkflowInstanceModel
+from workflows_app.models import (
+    HumanTaskModel,
+    MessageModel,
+    MessageSubscriptionModel,
+    WorkflowDefinitionModel,
+    WorkflowInstanceModel,
+)
 
 admin.site.register(HumanTaskModel, HumanTaskAdmin)
 admin.site.register(WorkflowInstanceModel, WorkflowInstanceAdmin)
 admin.site.register(WorkflowDefinitionModel, WorkflowDefinitionAdmin)
+admin.site.register(MessageSubscriptionModel, MessageSubscriptionAdmin)
+admin.site.register(MessageModel, MessageAdmin)

@@ -26,8 +26,10 @@ from workflows_app.api.schemas import (
     GraphDTO,
     HumanTaskDTO,
     InstanceFilters,
+    MessagePublishedDTO,
     MigrateDTO,
     MigrationDTO,
+    PublishMessageDTO,
     ReassignTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
@@ -40,6 +42,7 @@ from workflows_app.api.schemas import (
     WorkflowInstanceDTO,
 )
 from workflows_app.core.migration import MigrationPlan
+from workflows_app.core.types import PublishOutcome
 from workflows_app.services import Actor, TaskFilter, WorkflowService, get_service
 
 TOTAL_HEADER = "X-Total-Count"
@@ -240,6 +243,27 @@ def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTas
 def send_back_task(actor: Actor, task_id: Any, data: SendBackDTO) -> WorkflowInstanceDTO:
     row = _service().send_back_task(actor, task_id, data.to_step, data.reason)
     return _instance(actor, row)
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def publish_message(actor: Actor, data: PublishMessageDTO) -> MessagePublishedDTO:
+    result = _service().publish_message(
+        actor,
+        data.name,
+        data.correlation_key,
+        data.payload,
+        message_id=data.message_id,
+        ttl=data.ttl,
+        tenant_id=data.tenant_id,
+    )
+    return MessagePublishedDTO.of(result)
+
+
+def published_status(result: MessagePublishedDTO) -> int:
+    """The HTTP status of a publish's answer: 202 for a buffered message, 200 otherwise."""
+    return 202 if result.outcome == PublishOutcome.BUFFERED else 200
 
 
 # -- webhooks -----------------------------------------------------------------------------

@@ -32,8 +32,10 @@ from workflows_app.api.schemas import (
     GraphFormat,
     HumanTaskDTO,
     InstanceFilters,
+    MessagePublishedDTO,
     MigrateDTO,
     MigrationDTO,
+    PublishMessageDTO,
     ReassignTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
@@ -53,6 +55,7 @@ DEFINITIONS = "Workflow Definitions"
 INSTANCES = "Workflow Instances"
 TASKS = "Human Tasks"
 WEBHOOKS = "Webhooks"
+MESSAGES = "Messages"
 
 
 def _auth() -> list[Any]:
@@ -349,6 +352,23 @@ def send_back_task(request: HttpRequest, task_id: UUID, data: SendBackDTO) -> An
     task is canceled and that step runs again. Whoever may complete the task may send it
     back; 422 for a step it may not go back to, 409 when it is no longer pending."""
     return _json(operations.send_back_task(actor(request), task_id, data), 201)
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/messages",
+    response={200: MessagePublishedDTO, 202: MessagePublishedDTO, **_CHANGE},
+    tags=[MESSAGES],
+)
+def publish_message(request: HttpRequest, data: PublishMessageDTO) -> Any:
+    """(added) Publish a message: it goes to the instance of the caller's tenant that has
+    waited longest for it (200, ``delivered``), starts a workflow (``started``), is kept
+    for its ``ttl`` (202, ``buffered``), or is ``dropped`` or ignored as a ``duplicate``.
+    Needs the ``publish_message`` permission."""
+    result = operations.publish_message(actor(request), data)
+    return _json(result, operations.published_status(result))
 
 
 # -- webhooks -----------------------------------------------------------------------------

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
 from workflows_app.core.migration import DefinitionDiff
+from workflows_app.core.types import PublishOutcome, WorkflowStatus
 from workflows_app.core.types import TaskStatus as _TaskStatus
-from workflows_app.core.types import WorkflowStatus
+from workflows_app.engine.messages import MAX_TTL, PublishResult
 from workflows_app.engine.migrations import MigrationPreview, MigrationResult
 from workflows_app.engine.suspension import MAX_REASON
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
@@ -33,8 +34,10 @@ __all__ = [
     "GraphDTO",
     "HumanTaskDTO",
     "InstanceFilters",
+    "MessagePublishedDTO",
     "MigrateDTO",
     "MigrationDTO",
+    "PublishMessageDTO",
     "ReassignTaskDTO",
     "SendBackDTO",
     "SentBackDTO",
@@ -198,6 +201,58 @@ class BulkOutcomeDTO(Schema):
             done=sum(o.done for o in outcomes),
             refused=sum(not o.done for o in outcomes),
             outcomes=[OutcomeDTO(id=o.instance_id, done=o.done, error=o.error) for o in outcomes],
+        )
+
+
+class PublishMessageDTO(_Request):
+    """(added) A message for the instance waiting for it (see docs/messages.rst)."""
+
+    name: str = Field(min_length=1, max_length=255, description="The message's name.")
+    correlation_key: StrictStr | StrictInt | StrictBool = Field(
+        description="The business key: the waiting instance's correlation value (text, an "
+        'integer or a boolean; 1042 and "1042" are the same key).'
+    )
+    payload: Any = Field(None, description="Any JSON value, stored in the receiving context.")
+    message_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="Another message with this id, while it is remembered, is ignored.",
+    )
+    ttl: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_TTL.total_seconds(),
+        allow_inf_nan=False,
+        description="Seconds to keep the message when no instance waits for it (default: drop it).",
+    )
+    tenant_id: str | None = Field(
+        None,
+        max_length=255,
+        description="With a tenant resolver: omit it or give the caller's own tenant. "
+        "Without one: the tenant whose instances receive it.",
+    )
+
+
+MessageOutcome = Literal[*(outcome.value for outcome in PublishOutcome)]  # type: ignore[valid-type]
+
+
+class MessagePublishedDTO(Schema):
+    """(added) What publishing a message did."""
+
+    outcome: MessageOutcome = Field(
+        description="delivered (to instance_id), started (instance_id), buffered (until "
+        "expires_at), duplicate (ignored) or dropped (nobody waited)."
+    )
+    instance_id: UUID | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def of(cls, result: PublishResult) -> MessagePublishedDTO:
+        return cls(
+            outcome=result.outcome.value,
+            instance_id=result.instance_id,
+            expires_at=result.expires_at,
         )
 
 

@@ -20,6 +20,7 @@ _SHAPES = {
     StepType.HUMAN: ("{{", "}}"),
     StepType.GATEWAY: ("{", "}"),
     StepType.TIMER: ("([[", "]])"),
+    StepType.MESSAGE: (">", "]"),
 }
 _LABEL_STRIP = str.maketrans("", "", "'\"()<>|[]{}")
 _STATE_STYLES = (
@@ -84,6 +85,12 @@ class WorkflowDefinition:
     """(added) A JSON Schema the ``initial_data`` of every new instance must match, or None
     (any JSON object). The engines check it on every start; the admin's start form is
     built from it."""
+    start_on_message: str | None = None
+    """(added) The name of the messages that start an instance of this workflow when no
+    instance waits for them (see docs/messages.rst), or None."""
+    correlation_key: str | None = None
+    """(added) With ``start_on_message``: the key of the initial data that receives the
+    message's correlation key."""
 
     def validate(self) -> list[str]:
         """Return a list of problems; an empty list means the definition is valid."""
@@ -226,7 +233,9 @@ class Workflow:
     ``initial_step`` defaults to the first step and ``terminal_steps`` to the
     steps without outgoing edges. ``input_schema`` (added) is a JSON Schema that the
     initial data of every new instance must match (see
-    :attr:`WorkflowDefinition.input_schema`).
+    :attr:`WorkflowDefinition.input_schema`). ``start_on_message`` (added) names the
+    messages that start an instance, whose correlation key is stored in the initial data
+    under ``correlation_key`` (see docs/messages.rst).
     """
 
     name: ClassVar[str] = ""
@@ -237,6 +246,8 @@ class Workflow:
     initial_step: ClassVar[str | None] = None
     terminal_steps: ClassVar[Iterable[str] | None] = None
     input_schema: ClassVar[dict[str, Any] | None] = None
+    start_on_message: ClassVar[str | None] = None
+    correlation_key: ClassVar[str | None] = None
 
     @classmethod
     def get_definition(cls) -> WorkflowDefinition:
@@ -260,6 +271,8 @@ class Workflow:
             edges=edges,
             initial_step=cls.initial_step or next(iter(steps), ""),
             input_schema=cls.input_schema,
+            start_on_message=cls.start_on_message,
+            correlation_key=cls.correlation_key,
         )
         if cls.terminal_steps is not None:
             definition.terminal_steps = set(cls.terminal_steps)

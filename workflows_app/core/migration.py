@@ -21,7 +21,7 @@ __all__ = ["DefinitionDiff", "MigrationPlan", "branch_problem", "definition_diff
 
 # The kinds of step where a branch waits for the outside world or the clock: a version that
 # drops one of them cannot take the instances waiting there, so a plan must map it.
-WAITING_KINDS = (StepType.HUMAN, StepType.WEBHOOK, StepType.TIMER)
+WAITING_KINDS = (StepType.HUMAN, StepType.WEBHOOK, StepType.MESSAGE, StepType.TIMER)
 
 
 @dataclass(frozen=True)

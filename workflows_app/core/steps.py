@@ -1,4 +1,4 @@
-"""Step classes: machine, human, gateway, timer and webhook steps.
+"""Step classes: machine, human, gateway, timer, webhook and message steps.
 
 Steps can be declared in two styles, and both work everywhere:
 
@@ -30,6 +30,7 @@ __all__ = [
     "BaseStep",
     "Escalation",
     "ExclusiveGateway",
+    "MessageStep",
     "ParallelGateway",
     "TimerStep",
     "WebhookStep",
@@ -318,3 +319,46 @@ class WebhookStep(BaseStep):
     async def execute(self, context: WorkflowContext) -> Any:
         """Return the delivered payload."""
         return context.get(self.callback_key)
+
+
+class MessageStep(BaseStep):
+    """Wait for a message called ``message`` whose correlation key equals the value of the
+    context key ``correlation_key``, then store its payload under ``payload_key``.
+
+    The value is read once, when a branch reaches the step (it must be a string, a
+    number or a boolean); ``engine.publish_message(message, value, payload)`` delivers
+    the payload, stored in the context under ``payload_key`` (default: the step's
+    name). See docs/messages.rst for who receives a message when several wait.
+    """
+
+    step_type: ClassVar[StepType] = StepType.MESSAGE
+    message: str = ""
+    correlation_key: str = ""
+    payload_key: str | None = None
+
+    def __init__(
+        self,
+        name: str | None = None,
+        message: str | None = None,
+        correlation_key: str | None = None,
+        description: str | None = None,
+        *,
+        payload_key: str | None = None,
+    ) -> None:
+        super().__init__(name, description)
+        if message is not None:
+            self.message = message
+        if correlation_key is not None:
+            self.correlation_key = correlation_key
+        if payload_key is not None:
+            self.payload_key = payload_key
+        if not self.message or not self.correlation_key:
+            raise TypeError(f"MessageStep {self.name!r} needs a message and a correlation_key")
+
+    def get_payload_key(self) -> str:
+        """Return the context key that receives the message's payload."""
+        return self.payload_key or self.name
+
+    async def execute(self, context: WorkflowContext) -> Any:
+        """Return the delivered payload."""
+        return context.get(self.get_payload_key())

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "MessageStatus",
+    "PublishOutcome",
     "StepStatus",
     "StepT",
     "StepType",
@@ -32,6 +34,8 @@ class StepType(StrEnum):
     WEBHOOK = "webhook"
     TIMER = "timer"
     GATEWAY = "gateway"
+    MESSAGE = "message"
+    """(added) Waits for a message correlated by business key (:class:`~workflows_app.MessageStep`)."""
 
 
 class StepStatus(StrEnum):
@@ -83,3 +87,27 @@ Context: TypeAlias = dict[str, Any]
 T = TypeVar("T")
 StepT = TypeVar("StepT", bound="Step[Any]")
 WorkflowT = TypeVar("WorkflowT", bound="Workflow")
+
+
+class MessageStatus(StrEnum):
+    """The state of a published message that was kept (see docs/messages.rst)."""
+
+    BUFFERED = "buffered"
+    """No instance waited for it: kept until its ttl runs out or an instance waits for it."""
+    DELIVERED = "delivered"
+    """Received by an instance (kept while its ``message_id`` is remembered)."""
+
+
+class PublishOutcome(StrEnum):
+    """What publishing a message did."""
+
+    DELIVERED = "delivered"
+    """A waiting instance received it."""
+    STARTED = "started"
+    """It started a new instance of a workflow with ``start_on_message``."""
+    BUFFERED = "buffered"
+    """No instance waited: it is kept for its ttl."""
+    DUPLICATE = "duplicate"
+    """A message with the same ``message_id`` is known: this one was ignored."""
+    DROPPED = "dropped"
+    """No instance waited and it had no ttl (or a started instance still runs for its key)."""

@@ -41,6 +41,7 @@ class Batch:
         self.items: list[Item] = []
         self.executions: list[dict[str, Any]] = []
         self.tasks: list[dict[str, Any]] = []
+        self.subscriptions: list[dict[str, Any]] = []
         self.events: list[semantics.Event] = []
 
     def add(
@@ -93,18 +94,21 @@ class Batch:
         step: Any,
         fields: dict[str, Any] | None,
         callback: str | None = None,
+        correlation: str | None = None,
     ) -> bool:
-        """Park ``token`` at its human step (creating the task) or webhook step (creating
-        its callback token), or fail it if ``step`` is None."""
+        """Park ``token`` at its human step (creating the task), webhook step (creating
+        its callback token) or message step (subscribing it to the message with the
+        ``correlation`` value), or fail it if ``step`` is None."""
         if step is None:
             self.events.extend(semantics.fail_missing_step(state, token))
             self.items.append(Park(token.id, None, None, None))
             return True
-        if fields is None:  # a webhook step
+        message = semantics.is_message(step)
+        if fields is None and not message:  # a webhook step
             callback = callback or semantics.new_callback_token()
             state.context.data[step.get_token_key()] = callback
         self.events.extend(semantics.wait(state, definition, token))
-        self.items.append(Park(token.id, step, fields, callback))
+        self.items.append(Park(token.id, step, fields, callback, correlation))
         execution_id = uuid.uuid4()
         self.executions.append(
             {
@@ -120,8 +124,25 @@ class Batch:
                 "callback_token": callback,
             }
         )
+        waiting = {"instance_id": self.instance_id, "step_name": token.step}
+        if message:
+            self.subscriptions.append(
+                {
+                    "id": uuid.uuid4(),
+                    "instance_id": self.instance_id,
+                    "step_execution_id": execution_id,
+                    "step_name": token.step,
+                    "token_id": token.id,
+                    "message_name": step.message,
+                    "correlation_value": correlation,
+                    "tenant_id": state.context.tenant_id,
+                    "created_at": token.started_at,
+                }
+            )
+            waiting |= {"message_name": step.message, "correlation_key": correlation}
+            self.events.append(("message.waiting", waiting))
+            return True
         if fields is None:
-            waiting = {"instance_id": self.instance_id, "step_name": token.step}
             self.events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
             return True
         task_id = uuid.uuid4()
@@ -170,16 +191,22 @@ class StepResult:
 
 class Park:
     def __init__(
-        self, token_id: str, step: Any, fields: dict[str, Any] | None, callback: str | None
+        self,
+        token_id: str,
+        step: Any,
+        fields: dict[str, Any] | None,
+        callback: str | None,
+        correlation: str | None = None,
     ) -> None:
         self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
+        self.correlation = correlation
 
     def replay(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
     ) -> bool:
         token = find(state, self.token_id, semantics.READY)
         return token is not None and into.park(
-            state, definition, token, self.step, self.fields, self.callback
+            state, definition, token, self.step, self.fields, self.callback, self.correlation
         )
 
 

@@ -33,8 +33,9 @@ from django.db import transaction
 
 from workflows_app import conf
 from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
-from workflows_app.engine import batches, leases, runner, semantics
+from workflows_app.engine import batches, leases, messages, runner, semantics
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
 from workflows_app.models import WorkflowInstanceModel
@@ -197,6 +198,8 @@ class Drive:
     ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
         """Park ``token`` at its human or webhook step (or fail it: no such step, or the
         step's assignment code broke) and commit the batch."""
+        if step is not None and semantics.is_message(step):
+            return self._subscribe(definition, state, batch, token, step)
         fields = None
         if step is not None and semantics.is_human(step):
             try:
@@ -208,6 +211,34 @@ class Drive:
         batch.park(state, definition, token, step, fields)
         claimed = semantics.claim_next(state, definition, batch.events)
         return self.flush(definition, state, batch, claimed)
+
+    def _subscribe(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        token: Token,
+        step: Any,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
+        """Park ``token`` at its message step, subscribed to the message with the value of
+        its correlation key (or fail it: the value cannot be a key), and commit; then
+        deliver a buffered message that waits for it (see :mod:`.messages`)."""
+        try:
+            value = messages.correlation_of(step, state.context)
+        except WorkflowValidationError as exc:
+            batch.fail(state, token, f"Message step '{token.step}': {exc}")
+            return self.flush(definition, state, batch)
+        batch.park(state, definition, token, step, None, correlation=value)
+        claimed = semantics.claim_next(state, definition, batch.events)
+        state, claimed, new = self.flush(definition, state, batch, claimed)
+        if new is None:
+            return state, claimed, new  # the lease was lost
+        delivered = messages.deliver_buffered(self.engine, new.instance_id)
+        if delivered is not None and claimed is None and semantics.next_ready(state) is None:
+            # This drive had nothing left to run and released the instance: the delivery
+            # ran it on (inline) or handed it to a worker; it is where the delivery left it.
+            return delivered, None, None
+        return state, claimed, new
 
     def flush(
         self,
@@ -264,7 +295,7 @@ class Drive:
         with transaction.atomic(using=self.store.using):
             owner = leases.keep_or_release(state, claimed, batch.owner)
             if self.store.save_if_unchanged(instance_id, state, batch.version, owner):
-                self.store.insert(batch.executions, batch.tasks)
+                self.store.insert(batch.executions, batch.tasks, batch.subscriptions)
                 self.effects.committing(state, batch.events, owner)
                 return state, claimed, batches.Batch(instance_id, batch.version + 1, hold), owner
 
@@ -288,6 +319,6 @@ class Drive:
                 claimed = semantics.claim_next(fresh, definition, replayed.events)
             owner = leases.keep_or_release(fresh, claimed, batch.owner)
             self.store.save(row, fresh, owner)
-            self.store.insert(replayed.executions, replayed.tasks)
+            self.store.insert(replayed.executions, replayed.tasks, replayed.subscriptions)
             self.effects.committing(fresh, replayed.events, owner)
         return fresh, claimed, batches.Batch(instance_id, row.lock_version, hold), owner

@@ -263,6 +263,9 @@ class LocalExecutionEngine:
                 events = semantics.wait(instance, definition, token)
                 waiting = {"instance_id": instance.id, "step_name": token.step}
                 events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
+            elif semantics.is_message(step):
+                error = f"Message step '{token.step}' needs the persistent engine"
+                events = semantics.fail_branch(instance, token, error)
             elif semantics.is_timer(step):
                 events = semantics.start_timer(
                     instance, definition, token, step, semantics.utcnow()

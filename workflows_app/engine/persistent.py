@@ -13,7 +13,8 @@ they compose live in a file each:
 - :mod:`.task_actions`: what happens to task rows;
 - :mod:`.effects`: what a commit does besides saving (events, tasks on hold, waking
   workers through :mod:`.dispatch`);
-- :mod:`.definitions`: definition rows.
+- :mod:`.definitions`: definition rows;
+- :mod:`.messages`: who receives a published message.
 
 User code (steps, hooks, assignment methods) never runs inside a transaction. A change
 made by a call (a completed task, say) is computed outside any transaction and saved if
@@ -46,6 +47,7 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     definitions,
     leases,
+    messages,
     migrations,
     runner,
     semantics,
@@ -313,6 +315,7 @@ class PersistentExecutionEngine:
             t.events = semantics.cancel(t.state, reason)
             task_actions.cancel_pending(self.using, row.pk)
             suspension.discard_buffer(row, t)
+            messages.unsubscribe(self.using, row.pk)
 
         return self.store.transition(instance_id, apply, self.effects.committing).state
 
@@ -327,7 +330,8 @@ class PersistentExecutionEngine:
             t.lease = leases.take(row, t.state, definition, t.events)
 
         t = self.store.transition(instance_id, apply, self.effects.committing)
-        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        state = self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
+        return messages.deliver_buffered(self, instance_id) or state
 
     def plan_migration_sync(
         self,
@@ -381,7 +385,8 @@ class PersistentExecutionEngine:
     def resume_sync(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
         """Resume a suspended instance: its tasks are pending again, the webhook callbacks
         kept meanwhile are applied in the order they arrived, and what fell due runs."""
-        return suspension.resume(self.store, self.effects, self.drive, instance_id, by)
+        state = suspension.resume(self.store, self.effects, self.drive, instance_id, by)
+        return messages.deliver_buffered(self, instance_id) or state
 
     def send_back_sync(
         self, task_id: Any, to_step: str, reason: str, by: str | None = None
@@ -400,6 +405,32 @@ class PersistentExecutionEngine:
         claimed; otherwise :class:`~workflows_app.WorkflowStateError` says why. See
         :mod:`workflows_app.engine.withdraw`."""
         return withdraw.withdraw(self.store, self.effects, instance_id, by).state
+
+    def publish_message_sync(
+        self,
+        name: str,
+        correlation_key: Any,
+        payload: Any = None,
+        *,
+        message_id: str | None = None,
+        ttl: Any = None,
+        tenant_id: str | None = None,
+    ) -> messages.PublishResult:
+        """Deliver the message ``name`` to the instance waiting for it with
+        ``correlation_key`` (in ``tenant_id``), the one that has waited longest; with none
+        waiting, start a workflow that has ``start_on_message = name``, or keep it for
+        ``ttl`` (seconds or a ``timedelta``) for the first that starts waiting. A second
+        message with a ``message_id`` already known is ignored. Return what it did (see
+        docs/messages.rst)."""
+        return messages.publish(
+            self,
+            name,
+            correlation_key,
+            payload,
+            message_id=message_id,
+            ttl=ttl,
+            tenant_id=tenant_id,
+        )
 
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
@@ -567,6 +598,10 @@ class PersistentExecutionEngine:
     async def withdraw(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
         """Async version of :meth:`withdraw_sync`."""
         return await sync_to_async(self.withdraw_sync)(instance_id, by)
+
+    async def publish_message(self, *args: Any, **kwargs: Any) -> messages.PublishResult:
+        """Async version of :meth:`publish_message_sync`."""
+        return await sync_to_async(self.publish_message_sync)(*args, **kwargs)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Async version of :meth:`get_instance_sync`."""

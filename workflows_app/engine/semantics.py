@@ -83,9 +83,46 @@ def is_webhook(step: Any) -> bool:
     return getattr(step, "step_type", None) == StepType.WEBHOOK
 
 
+def is_message(step: Any) -> bool:
+    return getattr(step, "step_type", None) == StepType.MESSAGE
+
+
 def waits(step: Any) -> bool:
-    """Return True for steps that wait for the outside world: human and webhook steps."""
-    return getattr(step, "step_type", None) in (StepType.HUMAN, StepType.WEBHOOK)
+    """Return True for steps that wait for the outside world: human, webhook and message
+    steps."""
+    return getattr(step, "step_type", None) in (StepType.HUMAN, StepType.WEBHOOK, StepType.MESSAGE)
+
+
+CORRELATION_MAX_LENGTH = 255
+
+
+def correlation_value(value: Any, what: str = "correlation key") -> str:
+    """Return the text a correlation key's ``value`` is matched as, or raise
+    :class:`WorkflowValidationError`.
+
+    Strings, integers and booleans are keys (``1042`` and ``"1042"`` are the same key;
+    ``True`` is ``"true"``); anything else (None, floats, lists, objects) is refused, and
+    so is text that the database would refuse or that is longer than 255 characters.
+    """
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        shown = "None" if value is None else type(value).__name__
+        raise WorkflowValidationError(
+            [f"{what} must be a string, an integer or a boolean, not {shown}"]
+        )
+    problem = json_problem(text, what)
+    if problem is not None:
+        raise WorkflowValidationError([problem])
+    if not text or len(text) > CORRELATION_MAX_LENGTH:
+        raise WorkflowValidationError(
+            [f"{what} must be 1 to {CORRELATION_MAX_LENGTH} characters long"]
+        )
+    return text
 
 
 def new_callback_token() -> str:

@@ -39,7 +39,12 @@ from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, statements
-from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
+from workflows_app.models import (
+    HumanTaskModel,
+    MessageSubscriptionModel,
+    StepExecutionModel,
+    WorkflowInstanceModel,
+)
 
 __all__ = [
     "TRANSIENT_ERRORS",
@@ -249,10 +254,18 @@ class Store:
         del values["created_at"], values["updated_at"]  # now, as for every insert
         statements.insert(self.using, WorkflowInstanceModel, [values])
 
-    def insert(self, executions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
-        """INSERT step executions and tasks (one statement each, if any)."""
+    def insert(
+        self,
+        executions: list[dict[str, Any]],
+        tasks: list[dict[str, Any]],
+        subscriptions: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """INSERT step executions, tasks and message subscriptions (one statement each, if
+        any)."""
         statements.insert(self.using, StepExecutionModel, executions)
         statements.insert(self.using, HumanTaskModel, tasks)
+        if subscriptions:
+            statements.insert(self.using, MessageSubscriptionModel, subscriptions)
 
     def save_if_unchanged(
         self,

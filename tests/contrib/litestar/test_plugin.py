@@ -359,8 +359,9 @@ def test_api__openapi_tags_and_include_in_schema() -> None:
     assert set(paths["/workflows/tasks"]["get"]["tags"]) == {"Flows", "Human Tasks"}
     assert set(paths["/workflows/instances"]["post"]["tags"]) == {"Flows", "Workflow Instances"}
     assert set(paths["/workflows/definitions"]["get"]["tags"]) == {"Flows", "Workflow Definitions"}
-    # 17, the four suspension routes, send back and withdraw
-    assert len([path for path in paths if path.startswith("/workflows/")]) == 23
+    assert set(paths["/workflows/messages"]["post"]["tags"]) == {"Flows", "Messages"}
+    # 17, the four suspension routes, send back, withdraw and messages
+    assert len([path for path in paths if path.startswith("/workflows/")]) == 24
 
     hidden = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(include_api_in_schema=False))])
     assert not [
@@ -544,7 +545,7 @@ def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
                 operation, resolver(ninja_schema)
             ), (method, path)
             compared += 1
-    assert compared == 24  # 18, the four suspension routes, send back and withdraw
+    assert compared == 25  # 18, the four suspension routes, send back, withdraw, messages
 
 
 def test_api__openapi_lists_declare_their_total_header() -> None:

@@ -16,6 +16,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "webhook",
         "timer",
         "gateway",
+        "message",  # (added)
     ]
     assert [member.name for member in StepType] == [
         "MACHINE",
@@ -23,6 +24,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "WEBHOOK",
         "TIMER",
         "GATEWAY",
+        "MESSAGE",
     ]
 
 

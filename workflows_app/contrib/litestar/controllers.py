@@ -19,6 +19,7 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, Field
 
@@ -32,8 +33,10 @@ from workflows_app.api.schemas import (
     GraphFormat,
     HumanTaskDTO,
     InstanceFilters,
+    MessagePublishedDTO,
     MigrateDTO,
     MigrationDTO,
+    PublishMessageDTO,
     ReassignTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
@@ -63,6 +66,7 @@ DEFINITIONS = "Workflow Definitions"
 INSTANCES = "Workflow Instances"
 TASKS = "Human Tasks"
 WEBHOOKS = "Webhooks"
+MESSAGES = "Messages"
 
 Req = Request[Any, Any, Any]
 
@@ -78,10 +82,14 @@ TOTAL = [
 
 
 async def answer(
-    request: Req, operation: Callable[..., Any], *args: Any, status: int = 200
+    request: Req,
+    operation: Callable[..., Any],
+    *args: Any,
+    status: int | Callable[[Any], int] = 200,
 ) -> Response[Any]:
     """``operation(actor, *args)`` in the request's Django thread, on the plugin's service
-    (without an actor on a public route), answered as the ninja face answers it."""
+    (without an actor on a public route), answered as the ninja face answers it (with
+    ``status``, or the status that ``status(result)`` says)."""
     service = request.route_handler.opt[SERVICE]
     public = request.route_handler.opt.get(PUBLIC, False)
 
@@ -91,8 +99,10 @@ async def answer(
                 return operation(*args)
             return operation(Actor.for_request(request, request.user), *args)
 
-    content, headers = operations.render(await run_in_django(in_django))
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    result = await run_in_django(in_django)
+    code = status(result) if callable(status) else status
+    content, headers = operations.render(result)
+    return Response(content, status_code=code, media_type="application/json", headers=headers)
 
 
 # -- query parameters of the routes that take a few (ninja's are the views' arguments) ------
@@ -310,6 +320,24 @@ class TaskController(Controller):
         return await answer(request, operations.send_back_task, task_id, data, status=201)
 
 
+@post(
+    "/messages",
+    status_code=200,
+    tags=[MESSAGES],
+    responses={202: ResponseSpec(MessagePublishedDTO, description="Buffered for its ttl")},
+)
+async def publish_message(
+    request: Req, data: JSONBody[PublishMessageDTO]
+) -> Response[MessagePublishedDTO]:
+    """(added) Publish a message: it goes to the instance of the caller's tenant that has
+    waited longest for it (200, ``delivered``), starts a workflow (``started``), is kept
+    for its ``ttl`` (202, ``buffered``), or is ``dropped`` or ignored as a ``duplicate``.
+    Needs the ``publish_message`` permission."""
+    return await answer(
+        request, operations.publish_message, data, status=operations.published_status
+    )
+
+
 @post("/webhooks/{callback_token:str}", status_code=201, tags=[WEBHOOKS], opt={PUBLIC: True})
 async def webhook_callback(
     request: Req, callback_token: FromPath[str], data: JSONBody[Any]
@@ -342,7 +370,12 @@ def build_routers(
     }
     return [
         Router(
-            route_handlers=[DefinitionController, InstanceController, TaskController],
+            route_handlers=[
+                DefinitionController,
+                InstanceController,
+                TaskController,
+                publish_message,
+            ],
             guards=guards,
             **common,
         ),

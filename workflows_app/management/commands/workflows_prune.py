@@ -1,4 +1,5 @@
-"""``manage.py workflows_prune``: delete finished instances older than N days."""
+"""``manage.py workflows_prune``: delete finished instances older than N days, and the
+messages whose time ran out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from workflows_app.engine import messages
 from workflows_app.models import WorkflowInstanceModel
 
 
@@ -25,7 +27,8 @@ def _days(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Delete completed, failed and canceled instances that ended more than --days days "
-        "ago, with their step executions and tasks."
+        "ago, with their step executions and tasks; and buffered messages whose ttl ran "
+        "out (and remembered message ids that expired)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -44,3 +47,5 @@ class Command(BaseCommand):
             return
         rows.delete()
         self.stdout.write(f"Deleted {count} instance(s).")
+        expired = messages.prune(WorkflowInstanceModel.objects.db)
+        self.stdout.write(f"Deleted {expired} expired message(s).")
