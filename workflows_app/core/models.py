@@ -9,9 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from workflows_app.core.context import WorkflowContext
-from workflows_app.core.types import WorkflowStatus
+from workflows_app.core.types import PublishOutcome, WorkflowStatus
 
-__all__ = ["Token", "WorkflowInstanceData"]
+__all__ = ["PublishResult", "Token", "WorkflowInstanceData"]
 
 
 @dataclass
@@ -91,3 +91,20 @@ class WorkflowInstanceData:
     error: str | None = None
     workflow_id: UUID | None = None
     tokens: list[Token] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What publishing a message did: ``outcome`` and, when it was delivered or started
+    an instance, that ``instance_id``; ``expires_at`` for a buffered message."""
+
+    outcome: PublishOutcome
+    instance_id: UUID | None = None
+    expires_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": str(self.outcome),
+            "instance_id": None if self.instance_id is None else str(self.instance_id),
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+        }

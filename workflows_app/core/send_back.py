@@ -23,9 +23,43 @@ from __future__ import annotations
 from typing import Any
 
 from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.types import StepType
 
-__all__ = ["allowed", "definition_errors", "path_problem", "problem"]
+__all__ = [
+    "MAX_REASON",
+    "allowed",
+    "check",
+    "check_request",
+    "definition_errors",
+    "path_problem",
+    "problem",
+]
+
+MAX_REASON = 2000
+"""The longest reason a send back takes, in characters."""
+
+
+def check_request(to_step: Any, reason: Any) -> None:
+    """Raise WorkflowValidationError unless ``to_step`` (a step name) and ``reason`` are
+    non-empty text of at most 255 and :data:`MAX_REASON` characters."""
+    _check_text(to_step, "to_step", 255)
+    _check_text(reason, "reason", MAX_REASON)
+
+
+def check(definition: WorkflowDefinition, step_name: str, to_step: str) -> None:
+    """Raise WorkflowValidationError if the step ``step_name`` may not send back to
+    ``to_step`` (see :func:`problem`)."""
+    found = problem(definition, step_name, to_step)
+    if found is not None:
+        raise WorkflowValidationError([found])
+
+
+def _check_text(value: Any, name: str, longest: int) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise WorkflowValidationError([f"{name} must be a non-empty string"])
+    if len(value) > longest:
+        raise WorkflowValidationError([f"{name} must be at most {longest} characters long"])
 
 
 def allowed(step: Any) -> list[str]:

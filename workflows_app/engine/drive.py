@@ -224,7 +224,7 @@ class Drive:
         its correlation key (or fail it: the value cannot be a key), and commit; then
         deliver a buffered message that waits for it (see :mod:`.messages`)."""
         try:
-            value = messages.correlation_of(step, state.context)
+            value = semantics.message_correlation(step, state.context)
         except WorkflowValidationError as exc:
             batch.fail(state, token, f"Message step '{token.step}': {exc}")
             return self.flush(definition, state, batch)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -39,8 +37,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 
 from workflows_app import conf
-from workflows_app.core.exceptions import WorkflowValidationError
-from workflows_app.core.models import WorkflowInstanceData
+from workflows_app.core.models import PublishResult, WorkflowInstanceData
 from workflows_app.core.types import MessageStatus, PublishOutcome, StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, task_actions
 from workflows_app.engine.store import Transition
@@ -54,80 +51,20 @@ from workflows_app.models import (
 __all__ = [
     "MAX_TTL",
     "PublishResult",
-    "correlation_of",
     "deliver_buffered",
     "prune",
     "publish",
     "unsubscribe",
 ]
 
-MAX_TTL = timedelta(days=366)
+MAX_TTL = semantics.MESSAGE_MAX_TTL
 """The longest a message may be buffered or its id remembered."""
 
-_NAME_MAX_LENGTH = 255
 _STALE_TRIES = 20  # subscriptions found stale (their step no longer waits) in one publish
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What publishing a message did: ``outcome`` and, when it was delivered or started
-    an instance, that ``instance_id``; ``expires_at`` for a buffered message."""
-
-    outcome: PublishOutcome
-    instance_id: UUID | None = None
-    expires_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": str(self.outcome),
-            "instance_id": None if self.instance_id is None else str(self.instance_id),
-            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
-        }
 
 
 class _Stale(Exception):
     """The subscription's step no longer waits (or its instance cannot take it now)."""
-
-
-def correlation_of(step: Any, context: Any) -> str:
-    """The correlation value a branch entering the message ``step`` waits for: the value
-    of the step's ``correlation_key`` in ``context``, as text; or raise
-    :class:`WorkflowValidationError`."""
-    key = step.correlation_key
-    if key not in context.data:
-        raise WorkflowValidationError([f"the context has no correlation key '{key}'"])
-    return semantics.correlation_value(context.data[key], f"the correlation key '{key}'")
-
-
-def check_ttl(ttl: Any) -> timedelta | None:
-    """Return ``ttl`` (seconds or a ``timedelta``) as a ``timedelta``, or raise
-    :class:`WorkflowValidationError`: it must be more than 0 and at most :data:`MAX_TTL`."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, timedelta):
-        seconds = ttl.total_seconds()
-    elif isinstance(ttl, int | float) and not isinstance(ttl, bool):
-        seconds = float(ttl)
-    else:
-        raise WorkflowValidationError(["ttl must be a number of seconds or a timedelta"])
-    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TTL.total_seconds():
-        raise WorkflowValidationError(
-            [f"ttl must be more than 0 and at most {int(MAX_TTL.total_seconds())} seconds"]
-        )
-    return timedelta(seconds=seconds)
-
-
-def _check_text(value: Any, what: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value or len(value) > _NAME_MAX_LENGTH:
-        raise WorkflowValidationError(
-            [f"{what} must be text of 1 to {_NAME_MAX_LENGTH} characters"]
-        )
-    problem = semantics.json_problem(value, what)
-    if problem is not None:
-        raise WorkflowValidationError([problem])
-    return value
 
 
 def _digest(*parts: str | None) -> str:
@@ -170,15 +107,11 @@ def publish(
 ) -> PublishResult:
     """Publish a message (see the module's docstring); return what it did."""
     using = engine.using
-    _check_text(name, "name")
-    value = semantics.correlation_value(correlation_key)
-    _check_text(message_id, "message_id", optional=True)
-    _check_text(tenant_id, "tenant_id", optional=True)
-    lifetime = check_ttl(ttl)
-    problem = semantics.json_problem(payload, "payload", conf.get_settings().JSON_MAX_DEPTH - 1)
-    if problem is not None:
-        raise WorkflowValidationError([problem])
-    starter = _starter(engine.registry, name)
+    depth = conf.get_settings().JSON_MAX_DEPTH
+    value, lifetime = semantics.check_publish(
+        name, correlation_key, payload, message_id, ttl, tenant_id, depth
+    )
+    starter = semantics.message_starter(engine.registry, name)
     now = semantics.utcnow()
     expires = None if lifetime is None else now + lifetime
     key = _dedup_key(tenant_id, name, message_id)
@@ -319,7 +252,7 @@ class _Held(Exception):
 
 
 # Instances that keep their subscriptions but receive nothing until resumed or retried.
-_HELD = (WorkflowStatus.SUSPENDED, WorkflowStatus.FAILED)
+_HELD = semantics.MESSAGE_HELD
 
 
 def _deliver(
@@ -353,12 +286,10 @@ def _deliver(
             t.changed = False  # its step no longer waits: the subscription is gone
             return
         data = {step.get_payload_key(): payload}
-        t.events = semantics.resume(t.state, definition, step_name, None, data)
+        t.events = semantics.deliver_message(t.state, definition, step_name, payload, described)
         t.events[:0] = task_actions.complete(
             using, row.pk, subscription.step_execution_id, step_name, None, data, event=False
         )
-        delivered = {**described, "instance_id": row.pk, "step_name": step_name}
-        t.events.append(("message.delivered", delivered))
         t.lease = leases.take(row, t.state, definition, t.events)
         found["definition"] = definition
 
@@ -449,14 +380,6 @@ def _deliver_one(
 # -- starting instances ------------------------------------------------------------------
 
 
-def _starter(registry: Any, name: str) -> Any:
-    """The latest definition of the workflow started by messages called ``name``, or None."""
-    for definition in registry.list_definitions():
-        if getattr(definition, "start_on_message", None) == name:
-            return definition
-    return None
-
-
 def _start(
     engine: Any,
     definition: Any,
@@ -475,17 +398,7 @@ def _start(
     names the workflow and the key: the row is locked (or inserted) first, so two starts
     for one key are one after the other, and the second finds the first still running."""
     using = engine.using
-    if not isinstance(payload, dict):
-        raise WorkflowValidationError(
-            [f"the payload of a message that starts '{definition.name}' must be an object"]
-        )
-    if definition.correlation_key:
-        given = payload.get(definition.correlation_key, value)
-        if semantics.correlation_value(given, definition.correlation_key) != value:
-            raise WorkflowValidationError(
-                [f"the payload's '{definition.correlation_key}' is not the correlation key"]
-            )
-        payload = {**payload, definition.correlation_key: given}
+    payload = semantics.message_start_data(definition, value, payload)
     starter_key = _digest("start", tenant_id, definition.name, value)
     starter = {**described, "message_id": None}
     with transaction.atomic(using=using):
@@ -493,7 +406,7 @@ def _start(
             return PublishResult(PublishOutcome.DROPPED)
         if key is not None:  # its id is remembered, as for a delivered message
             _remember(using, key, described, tenant_id, None, now, expires, None)
-    metadata = {"started_by_message": {"name": described["name"], "correlation_key": value}}
+    metadata = semantics.message_start_metadata(described["name"], value)
     marks = MessageModel.objects.using(using).filter(dedup_key__in=[starter_key, key])
     try:
         state = engine.start_workflow_sync(

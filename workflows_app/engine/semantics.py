@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonschema
@@ -123,6 +124,129 @@ def correlation_value(value: Any, what: str = "correlation key") -> str:
             [f"{what} must be 1 to {CORRELATION_MAX_LENGTH} characters long"]
         )
     return text
+
+
+MESSAGE_NAME_MAX_LENGTH = 255
+MESSAGE_MAX_TTL = timedelta(days=366)
+"""The longest a message may be buffered or its id remembered."""
+
+
+def message_correlation(step: Any, context: Any) -> str:
+    """The correlation value a branch entering the message ``step`` waits for: the value
+    of the step's ``correlation_key`` in ``context``, as text (read once, when the branch
+    enters the step); or raise :class:`WorkflowValidationError`."""
+    key = step.correlation_key
+    if key not in context.data:
+        raise WorkflowValidationError([f"the context has no correlation key '{key}'"])
+    return correlation_value(context.data[key], f"the correlation key '{key}'")
+
+
+def check_message_ttl(ttl: Any) -> timedelta | None:
+    """Return ``ttl`` (seconds or a ``timedelta``) as a ``timedelta``, or raise
+    :class:`WorkflowValidationError`: it must be more than 0 and at most
+    :data:`MESSAGE_MAX_TTL`."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, int | float) and not isinstance(ttl, bool):
+        seconds = float(ttl)
+    else:
+        raise WorkflowValidationError(["ttl must be a number of seconds or a timedelta"])
+    longest = MESSAGE_MAX_TTL.total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > longest:
+        raise WorkflowValidationError(
+            [f"ttl must be more than 0 and at most {int(longest)} seconds"]
+        )
+    return timedelta(seconds=seconds)
+
+
+def check_message_text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    """Return ``value`` (a message's name, id or tenant), or raise
+    :class:`WorkflowValidationError`: text of 1 to 255 characters (None if ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MESSAGE_NAME_MAX_LENGTH:
+        raise WorkflowValidationError(
+            [f"{what} must be text of 1 to {MESSAGE_NAME_MAX_LENGTH} characters"]
+        )
+    problem = json_problem(value, what)
+    if problem is not None:
+        raise WorkflowValidationError([problem])
+    return value
+
+
+def check_publish(
+    name: Any,
+    correlation_key: Any,
+    payload: Any,
+    message_id: Any,
+    ttl: Any,
+    tenant_id: Any,
+    max_depth: int,
+) -> tuple[str, timedelta | None]:
+    """Check a publish's arguments; return the correlation value and the ttl, or raise
+    :class:`WorkflowValidationError`."""
+    check_message_text(name, "name")
+    value = correlation_value(correlation_key)
+    check_message_text(message_id, "message_id", optional=True)
+    check_message_text(tenant_id, "tenant_id", optional=True)
+    lifetime = check_message_ttl(ttl)
+    problem = json_problem(payload, "payload", max_depth - 1)
+    if problem is not None:
+        raise WorkflowValidationError([problem])
+    return value, lifetime
+
+
+def message_starter(registry: Any, name: str) -> Any:
+    """The latest definition of the workflow started by messages called ``name``, or None."""
+    for definition in registry.list_definitions():
+        if getattr(definition, "start_on_message", None) == name:
+            return definition
+    return None
+
+
+def message_start_data(definition: Any, value: str, payload: Any) -> dict[str, Any]:
+    """The initial data of an instance of ``definition`` that a message with the
+    correlation ``value`` and ``payload`` starts: the payload (an object), with the value
+    under the workflow's ``correlation_key``; or raise :class:`WorkflowValidationError`."""
+    if not isinstance(payload, dict):
+        raise WorkflowValidationError(
+            [f"the payload of a message that starts '{definition.name}' must be an object"]
+        )
+    if definition.correlation_key:
+        given = payload.get(definition.correlation_key, value)
+        if correlation_value(given, definition.correlation_key) != value:
+            raise WorkflowValidationError(
+                [f"the payload's '{definition.correlation_key}' is not the correlation key"]
+            )
+        payload = {**payload, definition.correlation_key: given}
+    return payload
+
+
+def message_start_metadata(name: str, value: str) -> dict[str, Any]:
+    """The metadata of an instance that a message started."""
+    return {"started_by_message": {"name": name, "correlation_key": value}}
+
+
+def deliver_message(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    step_name: str,
+    payload: Any,
+    described: dict[str, Any],
+) -> list[Event]:
+    """Complete the message step ``step_name`` (its branch waits) with ``payload``, stored
+    under the step's payload key, and move its branch on; ``described`` (the message's
+    ``name``, ``correlation_key`` and ``message_id``) goes into ``message.delivered``."""
+    step = definition.steps[step_name]
+    events = resume(instance, definition, step_name, None, {step.get_payload_key(): payload})
+    delivered = {**described, "instance_id": instance.id, "step_name": step_name}
+    return [*events, ("message.delivered", delivered)]
+
+
+# Instances that keep their subscriptions but receive no message until resumed or retried.
+MESSAGE_HELD = (WorkflowStatus.SUSPENDED, WorkflowStatus.FAILED)
 
 
 def new_callback_token() -> str:
@@ -405,8 +529,8 @@ def wake(
     Return the events and, for each timer fired, its token and the outcome recorded
     (engines write it like a step's result).
     """
-    if instance.status.is_terminal:
-        return [], []
+    if instance.status.is_terminal or instance.status == WorkflowStatus.SUSPENDED:
+        return [], []  # a suspended instance's timers and retries wait for the resume
     events: list[Event] = []
     fired = []
     for token in list(instance.tokens):
@@ -573,6 +697,96 @@ def cancel(instance: WorkflowInstanceData, reason: str) -> list[Event]:
 
 
 SUSPENDABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+SUSPENSION_AUDIT = "suspensions"
+"""The metadata key of the suspensions' and resumptions' record."""
+
+CALLBACK_BUFFER = "buffered_callbacks"
+"""The metadata key of the webhook callbacks received while suspended, oldest first."""
+
+MAX_SUSPENSION_REASON = 500
+"""The longest reason a suspension may give, in characters."""
+
+
+def check_suspension_reason(reason: Any) -> str:
+    """Return ``reason`` stripped, or raise WorkflowValidationError: a suspension needs a
+    non-empty reason of at most :data:`MAX_SUSPENSION_REASON` characters."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise WorkflowValidationError(["reason: give a reason for the suspension"])
+    if len(reason) > MAX_SUSPENSION_REASON:
+        raise WorkflowValidationError([f"reason: at most {MAX_SUSPENSION_REASON} characters"])
+    return reason.strip()
+
+
+def step_in_flight(instance_id: Any) -> WorkflowStateError:
+    """The refusal to suspend an instance while a step of it runs."""
+    return WorkflowStateError(f"Instance {instance_id} is running a step: suspend it once it waits")
+
+
+def suspension_entry(
+    action: str, by: str | None, reason: str | None, applied: int = 0
+) -> dict[str, Any]:
+    """The audit entry of a suspension or a resumption (who, when, why; for a resume, how
+    many buffered callbacks it applied)."""
+    entry: dict[str, Any] = {"action": action, "by": by, "at": utcnow().isoformat()}
+    if reason is not None:
+        entry["reason"] = reason
+    if applied:
+        entry["callbacks"] = applied
+    return entry
+
+
+def buffer_callback(
+    buffered: list[dict[str, Any]], execution_id: str, step_name: str, payload: Any
+) -> list[dict[str, Any]]:
+    """Return the callback buffer ``buffered`` with the callback ``payload`` of the
+    webhook wait ``execution_id`` appended; raise WorkflowStateError if that wait's
+    callback is buffered already."""
+    if any(entry["execution_id"] == execution_id for entry in buffered):
+        raise WorkflowStateError(
+            f"The webhook step '{step_name}' is no longer waiting: its callback was "
+            "received while the instance is suspended, and is applied when it is resumed"
+        )
+    entry = {
+        "execution_id": execution_id,
+        "step_name": step_name,
+        "payload": payload,
+        "at": utcnow().isoformat(),
+    }
+    return [*buffered, entry]
+
+
+WITHDRAWABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+
+
+def withdraw_refusal(
+    status: WorkflowStatus, created_by: str | None, by: Any, *, completed: bool, claimed: bool
+) -> str | None:
+    """Why ``by`` may not withdraw an instance started by ``created_by`` in ``status``, a
+    task of which was ``completed`` or is ``claimed``; or None if they may."""
+    if not by or created_by != by:
+        return f"only the user who started it ({created_by or 'nobody'}) may withdraw it"
+    if status not in WITHDRAWABLE:
+        return f"it is {status} (only a running or waiting instance can be withdrawn)"
+    if completed:
+        return "a task of it has been completed"
+    if claimed:
+        return "a task of it is claimed"
+    return None
+
+
+def withdraw(instance: WorkflowInstanceData, by: str) -> list[Event]:
+    """Cancel the instance for its starter ``by`` (the caller checked
+    :func:`withdraw_refusal`); return the events."""
+    reason = f"withdrawn by {by}"
+    events = cancel(instance, reason)
+    payload = {"instance_id": instance.id, "reason": reason, "withdrawn_by": by}
+    return [*events, ("workflow.withdrawn", payload)]
+
+
+def withdrawal_entry(by: str) -> dict[str, Any]:
+    """The audit entry of a withdrawal."""
+    return {"by": by, "at": utcnow().isoformat(), "reason": f"withdrawn by {by}"}
 
 
 def suspend(instance: WorkflowInstanceData, reason: str, by: str | None) -> list[Event]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from workflows_app.core import send_back as rules
-from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.engine import leases, semantics, task_actions
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition, audit
@@ -22,7 +21,7 @@ from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["MAX_REASON", "send_back"]
 
-MAX_REASON = 2000
+MAX_REASON = rules.MAX_REASON
 """The longest reason a send back takes, in characters."""
 
 
@@ -32,18 +31,17 @@ def send_back(
     """Send the pending task ``task_id`` back to the earlier step ``to_step`` with
     ``reason``, as ``by``; return the committed transition and the instance's definition
     (for the caller to run the instance on)."""
-    _check_text(to_step, "to_step", 255)
-    _check_text(reason, "reason", MAX_REASON)
+    rules.check_request(to_step, reason)
     task = task_actions.open_task(store.using, task_id)
     # Checked before anything is locked, for a quick answer; and again under the lock, in
     # case the instance moved to another version (or the task to another step) meanwhile.
-    _check_target(store.definition_of(store.row(task.instance_id)), task.step_name, to_step)
+    rules.check(store.definition_of(store.row(task.instance_id)), task.step_name, to_step)
     used: dict[str, Any] = {}
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
         locked = task_actions.locked_pending(store.using, task.pk)
         used["definition"] = definition = store.definition_of(row)
-        _check_target(definition, locked.step_name, to_step)
+        rules.check(definition, locked.step_name, to_step)
         at = semantics.utcnow().isoformat()
         assignee = task_actions.last_completer(store.using, row.pk, to_step)
         info = {"task_id": str(locked.pk), "reason": reason, "by": by, "at": at}
@@ -55,16 +53,3 @@ def send_back(
         t.lease = leases.take(row, t.state, definition, t.events)
 
     return store.transition(task.instance_id, apply, effects.committing), used["definition"]
-
-
-def _check_target(definition: Any, step_name: str, to_step: str) -> None:
-    problem = rules.problem(definition, step_name, to_step)
-    if problem is not None:
-        raise WorkflowValidationError([problem])
-
-
-def _check_text(value: Any, name: str, longest: int) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise WorkflowValidationError([f"{name} must be a non-empty string"])
-    if len(value) > longest:
-        raise WorkflowValidationError([f"{name} must be at most {longest} characters long"])

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from workflows_app.core.exceptions import WorkflowStateError, WorkflowValidationError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import leases, semantics, task_actions
@@ -43,27 +42,19 @@ __all__ = [
     "suspend",
 ]
 
-AUDIT = "suspensions"
+AUDIT = semantics.SUSPENSION_AUDIT
 """The metadata key of the suspensions' and resumptions' record."""
 
-BUFFER = "buffered_callbacks"
+BUFFER = semantics.CALLBACK_BUFFER
 """The metadata key of the webhook callbacks received while suspended, oldest first."""
 
 SUSPENDABLE = semantics.SUSPENDABLE
 """The statuses an instance can be suspended in."""
 
-MAX_REASON = 500
+MAX_REASON = semantics.MAX_SUSPENSION_REASON
 """The longest reason a suspension may give, in characters."""
 
-
-def check_reason(reason: Any) -> str:
-    """Return ``reason`` stripped, or raise WorkflowValidationError: a suspension needs a
-    non-empty reason of at most :data:`MAX_REASON` characters."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise WorkflowValidationError(["reason: give a reason for the suspension"])
-    if len(reason) > MAX_REASON:
-        raise WorkflowValidationError([f"reason: at most {MAX_REASON} characters"])
-    return reason.strip()
+check_reason = semantics.check_suspension_reason
 
 
 def suspend(
@@ -76,9 +67,7 @@ def suspend(
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
         if leases.is_live(row, semantics.utcnow()):
-            raise WorkflowStateError(
-                f"Instance {row.pk} is running a step: suspend it once it waits"
-            )
+            raise semantics.step_in_flight(row.pk)
         t.events = semantics.suspend(t.state, reason, by)
         task_actions.hold(store.using, row.pk)
         _audit(row, t, "suspended", by, reason)
@@ -125,19 +114,10 @@ def buffer_callback(
         if t.state.status != WorkflowStatus.SUSPENDED:
             t.changed = False
             return
-        buffered = row.metadata.get(BUFFER, [])
-        if any(entry["execution_id"] == str(execution_id) for entry in buffered):
-            raise WorkflowStateError(
-                f"The webhook step '{step_name}' is no longer waiting: its callback was "
-                "received while the instance is suspended, and is applied when it is resumed"
-            )
-        entry = {
-            "execution_id": str(execution_id),
-            "step_name": step_name,
-            "payload": payload,
-            "at": semantics.utcnow().isoformat(),
-        }
-        set_metadata(row, t, {**row.metadata, BUFFER: [*buffered, entry]})
+        buffered = semantics.buffer_callback(
+            row.metadata.get(BUFFER, []), str(execution_id), step_name, payload
+        )
+        set_metadata(row, t, {**row.metadata, BUFFER: buffered})
 
     t = store.transition(instance_id, apply, effects.committing)
     return t.state if t.changed else None
@@ -190,11 +170,7 @@ def _audit(
 ) -> None:
     """Append who suspended or resumed the instance, when and why to its metadata (and,
     for a resume, how many buffered callbacks it applied); a resume empties the buffer."""
-    entry: dict[str, Any] = {"action": action, "by": by, "at": semantics.utcnow().isoformat()}
-    if reason is not None:
-        entry["reason"] = reason
-    if applied:
-        entry["callbacks"] = applied
+    entry = semantics.suspension_entry(action, by, reason, applied)
     if action == "resumed" and BUFFER in row.metadata:
         set_metadata(row, t, {k: v for k, v in row.metadata.items() if k != BUFFER})
     audit(row, t, AUDIT, entry)

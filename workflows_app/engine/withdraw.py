@@ -23,7 +23,7 @@ from workflows_app.models import WorkflowInstanceModel
 
 __all__ = ["withdraw"]
 
-WITHDRAWABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
+WITHDRAWABLE = semantics.WITHDRAWABLE
 
 
 def withdraw(store: Store, effects: Effects, instance_id: Any, by: str) -> Transition:
@@ -33,26 +33,20 @@ def withdraw(store: Store, effects: Effects, instance_id: Any, by: str) -> Trans
         why = refusal(row, by, task_actions.lock_all(store.using, row.pk))
         if why is not None:
             raise WorkflowStateError(f"Instance {row.pk} cannot be withdrawn: {why}")
-        reason = f"withdrawn by {by}"
-        t.events = semantics.cancel(t.state, reason)
-        t.events.append(
-            ("workflow.withdrawn", {"instance_id": row.pk, "reason": reason, "withdrawn_by": by})
-        )
+        t.events = semantics.withdraw(t.state, by)
         task_actions.cancel_pending(store.using, row.pk)
-        at = semantics.utcnow().isoformat()
-        audit(row, t, "withdrawn", {"by": by, "at": at, "reason": reason})
+        audit(row, t, "withdrawn", semantics.withdrawal_entry(by))
 
     return store.transition(instance_id, apply, effects.committing)
 
 
 def refusal(row: WorkflowInstanceModel, by: Any, tasks: list[Any]) -> str | None:
-    """Why ``by`` may not withdraw the instance ``row`` whose tasks are ``tasks``, or None."""
-    if not by or row.created_by != by:
-        return f"only the user who started it ({row.created_by or 'nobody'}) may withdraw it"
-    if row.status not in WITHDRAWABLE:
-        return f"it is {row.status} (only a running or waiting instance can be withdrawn)"
-    if any(task_actions.is_completed(task) for task in tasks):
-        return "a task of it has been completed"
-    if any(task_actions.is_claimed(task) for task in tasks):
-        return "a task of it is claimed"
-    return None
+    """Why ``by`` may not withdraw the instance ``row`` whose tasks are ``tasks``, or None
+    (the rule is :func:`semantics.withdraw_refusal`)."""
+    return semantics.withdraw_refusal(
+        WorkflowStatus(row.status),
+        row.created_by,
+        by,
+        completed=any(task_actions.is_completed(task) for task in tasks),
+        claimed=any(task_actions.is_claimed(task) for task in tasks),
+    )
