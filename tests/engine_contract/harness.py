@@ -31,11 +31,14 @@ from django.db import connections
 
 from tests.integration.helpers import snapshot
 from workflows_app import LocalExecutionEngine, WorkflowRegistry
+from workflows_app.core.types import TaskStatus
 from workflows_app.engine import local as local_module
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.engine.worker import Worker
 from workflows_app.models import (
     HumanTaskModel,
+    MessageModel,
+    MessageSubscriptionModel,
 )
 
 # How long a harness waits for an engine to settle before the test fails.
@@ -162,7 +165,24 @@ class Harness:
 
     def publish(self, name: str, key: Any, payload: Any, **kwargs: Any) -> Any:
         """Publish a message; return the result (see docs/messages.rst)."""
-        raise NotImplementedError("this engine has no messages")
+        raise NotImplementedError
+
+    def suspend(self, instance_id: Any, reason: str, by: str | None = None) -> None:
+        """Suspend the instance (docs/suspension.rst)."""
+        raise NotImplementedError
+
+    def resume(self, instance_id: Any, by: str | None = None) -> None:
+        raise NotImplementedError
+
+    def send_back(
+        self, instance_id: Any, step: str, to_step: str, reason: str, by: str | None = None
+    ) -> None:
+        """Send the instance waiting at the human step ``step`` back to ``to_step``
+        (docs/rework.rst)."""
+        raise NotImplementedError
+
+    def withdraw(self, instance_id: Any, by: str) -> None:
+        raise NotImplementedError
 
     def cancel(self, instance_id: Any, reason: str) -> None:
         raise NotImplementedError
@@ -294,6 +314,23 @@ class LocalHarness(Harness):
     def cancel(self, instance_id: Any, reason: str) -> None:
         self._call(self.engine.cancel_workflow(instance_id, reason))
 
+    def publish(self, name: str, key: Any, payload: Any, **kwargs: Any) -> Any:
+        return self._call(self.engine.publish_message(name, key, payload, **kwargs))
+
+    def suspend(self, instance_id: Any, reason: str, by: str | None = None) -> None:
+        self._call(self.engine.suspend(instance_id, reason, by))
+
+    def resume(self, instance_id: Any, by: str | None = None) -> None:
+        self._call(self.engine.resume(instance_id, by))
+
+    def send_back(
+        self, instance_id: Any, step: str, to_step: str, reason: str, by: str | None = None
+    ) -> None:
+        self._call(self.engine.send_back(instance_id, step, to_step, reason, by))
+
+    def withdraw(self, instance_id: Any, by: str) -> None:
+        self._call(self.engine.withdraw(instance_id, by))
+
     def retry(self, instance_id: Any, from_step: str | None = None) -> None:
         self._call(self.engine.retry(instance_id, from_step))
 
@@ -321,7 +358,8 @@ class LocalHarness(Harness):
     def fingerprint(self) -> Any:
         async def read() -> Any:
             instances = sorted(self.engine.get_all_instances(), key=lambda i: str(i.id))
-            return [copy.deepcopy(i) for i in instances], len(self.bus.events)
+            messages = (self.engine.waiting_subscriptions(), self.engine.buffered_messages())
+            return [copy.deepcopy(i) for i in instances], messages, len(self.bus.events)
 
         return self._on_loop(read())
 
@@ -409,6 +447,34 @@ class PersistentHarness(Harness):
         self.engine.cancel_workflow_sync(instance_id, reason)
         self._settle()
 
+    def suspend(self, instance_id: Any, reason: str, by: str | None = None) -> None:
+        self.engine.suspend_sync(instance_id, reason, by)
+        self._settle()
+
+    def resume(self, instance_id: Any, by: str | None = None) -> None:
+        self.engine.resume_sync(instance_id, by)
+        self._settle()
+
+    def send_back(
+        self, instance_id: Any, step: str, to_step: str, reason: str, by: str | None = None
+    ) -> None:
+        """The persistent engine sends back a task: the pending task of ``step``."""
+        task = (
+            HumanTaskModel.objects.filter(
+                instance_id=instance_id, step_name=step, status=TaskStatus.PENDING
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if task is None:
+            raise AssertionError(f"no pending task of step {step!r}")
+        self.engine.send_back_sync(task.pk, to_step, reason, by)
+        self._settle()
+
+    def withdraw(self, instance_id: Any, by: str) -> None:
+        self.engine.withdraw_sync(instance_id, by)
+        self._settle()
+
     def retry(self, instance_id: Any, from_step: str | None = None) -> None:
         self.engine.retry_sync(instance_id, from_step)
         self._settle()
@@ -439,7 +505,11 @@ class PersistentHarness(Harness):
         self.bus = self.engine.event_bus = self.worker_engine.event_bus = bus
 
     def fingerprint(self) -> Any:
-        return snapshot(), len(self.bus.events)
+        messages = [
+            list(model.objects.order_by("pk").values())
+            for model in (MessageSubscriptionModel, MessageModel)
+        ]
+        return snapshot(), messages, len(self.bus.events)
 
     def close(self) -> None:
         if self._thread is not None:

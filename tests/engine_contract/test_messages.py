@@ -1,15 +1,9 @@
-"""Message steps wait for the message of their name and correlation key (docs/messages.rst).
-
-The in-memory engine has no messages: a branch that reaches a message step fails there."""
+"""Message steps wait for the message of their name and correlation key (docs/messages.rst)."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.engine_contract.kit import Edge, marker, workflow
 from workflows_app import MessageStep
-
-LOCAL = pytest.mark.disagree("local", reason="the in-memory engine has no message steps")
 
 
 def order():
@@ -25,16 +19,6 @@ def order():
     return wf, after
 
 
-def test_the_local_engine_fails_a_message_step(harness) -> None:
-    if harness.name != "local":
-        pytest.skip("the persistent engines wait there")
-    wf, after = order()
-    instance = harness.get(harness.start(wf, {"order_id": 1}))
-    assert instance.status == "failed"
-    assert after.calls == 0
-
-
-@LOCAL
 def test_a_message_step_waits_then_the_message_runs_it_on(harness, bus) -> None:
     wf, after = order()
     instance_id = harness.start(wf, {"order_id": 1042})
@@ -58,7 +42,6 @@ def test_a_message_step_waits_then_the_message_runs_it_on(harness, bus) -> None:
     assert done.trail == [("A", "succeeded"), ("paid", "succeeded"), ("after", "succeeded")]
 
 
-@LOCAL
 def test_a_message_nobody_waits_for_is_buffered_for_its_ttl_or_dropped(harness) -> None:
     wf, after = order()
     assert harness.publish("payment_received", "7", {}).outcome == "dropped"
@@ -68,7 +51,6 @@ def test_a_message_nobody_waits_for_is_buffered_for_its_ttl_or_dropped(harness) 
     assert (done.status, done.data["paid"], after.calls) == ("completed", {"n": 1}, 1)
 
 
-@LOCAL
 def test_a_buffered_message_whose_ttl_ran_out_is_not_delivered(harness) -> None:
     wf, _after = order()
     harness.publish("payment_received", "7", {"n": 1}, ttl=10)
@@ -77,7 +59,6 @@ def test_a_buffered_message_whose_ttl_ran_out_is_not_delivered(harness) -> None:
     assert harness.get(instance_id).status == "waiting"
 
 
-@LOCAL
 def test_a_repeated_message_id_is_ignored(harness) -> None:
     wf, _after = order()
     first = harness.start(wf, {"order_id": "k"})
@@ -88,7 +69,6 @@ def test_a_repeated_message_id_is_ignored(harness) -> None:
     assert harness.get(second).status == "waiting"
 
 
-@LOCAL
 def test_cancel_ends_the_wait(harness) -> None:
     wf, _ = order()
     instance_id = harness.start(wf, {"order_id": "k"})

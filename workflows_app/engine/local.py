@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from workflows_app.core import jsonvalues
+from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -18,14 +20,41 @@ from workflows_app.core.exceptions import (
     WorkflowStateError,
     WorkflowValidationError,
 )
-from workflows_app.core.models import WorkflowInstanceData
+from workflows_app.core.models import PublishResult, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import WorkflowStatus
+from workflows_app.core.types import PublishOutcome, StepStatus, WorkflowStatus
 from workflows_app.engine import runner, semantics
 
 __all__ = ["LocalExecutionEngine"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A branch waiting at a message step for the message ``message`` with the
+    correlation ``value`` (read when it entered the step), in ``tenant_id``."""
+
+    instance_id: UUID
+    token_id: str
+    step_name: str
+    message: str
+    value: str
+    tenant_id: str | None
+    since: datetime
+
+
+@dataclass(frozen=True)
+class BufferedMessage:
+    """A published message nobody waited for, kept until ``expires_at``."""
+
+    name: str
+    value: str
+    tenant_id: str | None
+    payload: Any
+    message_id: str | None
+    created_at: datetime
+    expires_at: datetime
 
 
 class LocalExecutionEngine:
@@ -35,6 +64,11 @@ class LocalExecutionEngine:
     until the instance waits for a person, completes or fails, then return.
     Nothing survives the process: use
     :class:`~workflows_app.PersistentExecutionEngine` for durable workflows.
+
+    It follows the persistent engine's rules (:mod:`.semantics`) for suspension,
+    send back, withdrawal and messages; it keeps no human tasks, so a step is sent
+    back by its name, and "no task of it has been completed" (for a withdrawal) means
+    no human step of it has been completed (there is no claim).
 
     ``persistence`` (optional) is any object with ``async save_instance(instance)``
     and ``async load_instance(instance_id)``; ``event_bus`` (optional) any
@@ -57,6 +91,17 @@ class LocalExecutionEngine:
         self._callbacks: dict[str, tuple[UUID, str, str]] = {}
         # The step each instance is running, so that cancel_workflow can interrupt it.
         self._running: dict[UUID, asyncio.Future[runner.Outcome]] = {}
+        # Who started each instance (its context's user_id changes as people complete
+        # its steps), for withdraw.
+        self._starters: dict[UUID, str | None] = {}
+        # Messages: the branches waiting (oldest first), the messages kept for their ttl
+        # (oldest first), the message ids remembered (until when; None: for good), and the
+        # instance each (tenant, workflow, correlation value) started by message.
+        self._subscriptions: list[Subscription] = []
+        self._buffered: list[BufferedMessage] = []
+        self._message_ids: dict[tuple[str | None, str, str], datetime | None] = {}
+        # (None: being started)
+        self._started_by_message: dict[tuple[str | None, str, str], UUID | None] = {}
 
     # -- the documented API ----------------------------------------------------
 
@@ -101,6 +146,7 @@ class LocalExecutionEngine:
         )
         self._instances[instance_id] = instance
         self._definitions[instance_id] = definition
+        self._starters[instance_id] = created_by
         events = semantics.begin(instance, definition)
         await self._save(instance)
         await self._emit(events)
@@ -155,6 +201,13 @@ class LocalExecutionEngine:
         problem = semantics.json_problem(payload, "payload", jsonvalues.MAX_DEPTH - 1)
         if problem is not None:
             raise WorkflowValidationError([problem])
+        if instance.status == WorkflowStatus.SUSPENDED:
+            # Kept, in arrival order, and applied when the instance is resumed.
+            buffer = instance.context.metadata.get(semantics.CALLBACK_BUFFER, [])
+            buffer = semantics.buffer_callback(buffer, token_id, step_name, payload)
+            self._set_metadata(instance, semantics.CALLBACK_BUFFER, buffer)
+            await self._save(instance)
+            return
         data = {definition.steps[step_name].callback_key: payload}
         events = semantics.resume(instance, definition, step_name, None, data)
         await self._save(instance)
@@ -165,6 +218,7 @@ class LocalExecutionEngine:
         """Cancel a running or waiting instance."""
         instance = await self.get_instance(instance_id)
         events = semantics.cancel(instance, reason)
+        self._drop(instance)
         running = self._running.pop(instance_id, None)
         if running is not None:
             running.cancel()  # interrupt the step in the middle of its await
@@ -180,6 +234,171 @@ class LocalExecutionEngine:
         await self._emit(events)
         await self._run(instance, definition)
         return instance
+
+    async def suspend(
+        self, instance_id: UUID, reason: str, by: str | None = None
+    ) -> WorkflowInstanceData:
+        """Hold a running or waiting instance: nothing of it runs, what falls due waits,
+        and webhook callbacks are kept, until :meth:`resume` (docs/suspension.rst). An
+        instance whose step is running right now is refused: suspend it once it waits."""
+        reason = semantics.check_suspension_reason(reason)
+        instance = await self.get_instance(instance_id)
+        if instance.id in self._running:
+            raise semantics.step_in_flight(instance.id)
+        events = semantics.suspend(instance, reason, by)
+        entry = semantics.suspension_entry("suspended", by, reason)
+        self._audit(instance, semantics.SUSPENSION_AUDIT, entry)
+        await self._save(instance)
+        await self._emit(events)
+        return instance
+
+    async def resume(self, instance_id: UUID, by: str | None = None) -> WorkflowInstanceData:
+        """Resume a suspended instance: the webhook callbacks kept meanwhile are applied in
+        the order they arrived, and what fell due runs, once."""
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        events = semantics.lift_suspension(instance, definition, by)
+        metadata = instance.context.metadata
+        buffered = metadata.get(semantics.CALLBACK_BUFFER, [])
+        instance.context.metadata = {
+            k: v for k, v in metadata.items() if k != semantics.CALLBACK_BUFFER
+        }
+        entry = semantics.suspension_entry("resumed", by, None, len(buffered))
+        for callback in buffered:
+            step_name = callback["step_name"]
+            step = definition.steps.get(step_name)
+            waiting = [t for t in instance.tokens if t.state == semantics.WAITING]
+            if step is None or not any(t.id == callback["execution_id"] for t in waiting):
+                entry["skipped"] = [*entry.get("skipped", []), step_name]
+                continue
+            if semantics.waiting_token(instance, step_name).id != callback["execution_id"]:
+                entry["skipped"] = [*entry.get("skipped", []), step_name]
+                continue
+            data = {step.callback_key: callback["payload"]}
+            events += semantics.resume(instance, definition, step_name, None, data)
+        self._audit(instance, semantics.SUSPENSION_AUDIT, entry)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+        return instance
+
+    async def send_back(
+        self,
+        instance_id: UUID,
+        step_name: str,
+        to_step: str,
+        reason: str,
+        by: str | None = None,
+    ) -> WorkflowInstanceData:
+        """Return the instance waiting at the human step ``step_name`` to the earlier step
+        ``to_step`` for rework, with ``reason``, as ``by``: ``to_step`` runs again as a new
+        execution (the first attempt's history is kept). ``to_step`` must be listed in the
+        step's ``send_back_to`` and be on the same branch (docs/rework.rst)."""
+        send_back_rules.check_request(to_step, reason)
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        send_back_rules.check(definition, step_name, to_step)
+        at = semantics.utcnow().isoformat()
+        info = {"task_id": None, "reason": reason, "by": by, "at": at, "assignee": None}
+        events = semantics.send_back(instance, definition, step_name, to_step, info)
+        entry = {"task_id": None, "from_step": step_name, "to_step": to_step}
+        self._audit(instance, "sent_back", {**entry, "reason": reason, "by": by, "at": at})
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+        return instance
+
+    async def withdraw(self, instance_id: UUID, by: str) -> WorkflowInstanceData:
+        """Cancel the instance for the user who started it (``by``), while no human step
+        of it has been completed; otherwise :class:`WorkflowStateError` says why."""
+        instance = await self.get_instance(instance_id)
+        definition = self._definition_of(instance)
+        completed = any(
+            entry.status == StepStatus.SUCCEEDED
+            and semantics.is_human(definition.steps.get(entry.step_name))
+            for entry in instance.context.step_history
+        )
+        semantics.check_withdrawal(
+            instance.id,
+            instance.status,
+            self._starters.get(instance.id),
+            by,
+            completed=completed,
+            claimed=False,
+        )
+        events = semantics.withdraw(instance, by)
+        self._drop(instance)
+        self._audit(instance, "withdrawn", semantics.withdrawal_entry(by))
+        await self._save(instance)
+        await self._emit(events)
+        return instance
+
+    async def publish_message(
+        self,
+        name: str,
+        correlation_key: Any,
+        payload: Any = None,
+        *,
+        message_id: str | None = None,
+        ttl: Any = None,
+        tenant_id: str | None = None,
+    ) -> PublishResult:
+        """Deliver the message ``name`` to the instance waiting for it with
+        ``correlation_key`` (in ``tenant_id``) that has waited longest; with none
+        waiting, start a workflow that has ``start_on_message = name``, or keep it for
+        ``ttl`` (seconds or a ``timedelta``) for the first that starts waiting. A second
+        message with a ``message_id`` already known is ignored (docs/messages.rst)."""
+        value, lifetime = semantics.check_publish(
+            name, correlation_key, payload, message_id, ttl, tenant_id, jsonvalues.MAX_DEPTH
+        )
+        starter = semantics.message_starter(self.registry, name)
+        now = semantics.utcnow()
+        expires = None if lifetime is None else now + lifetime
+        self._forget(now)
+        key = None if message_id is None else (tenant_id, name, message_id)
+        if key is not None and key in self._message_ids:
+            return PublishResult(PublishOutcome.DUPLICATE)
+        described = {"name": name, "correlation_key": value, "message_id": message_id}
+        for subscription in list(self._subscriptions):
+            if (subscription.message, subscription.value, subscription.tenant_id) != (
+                name,
+                value,
+                tenant_id,
+            ):
+                continue
+            delivered = self._deliver(subscription, payload, described)
+            if delivered is None:
+                continue
+            instance, definition, events = delivered
+            if key is not None:
+                self._message_ids[key] = expires
+            await self._save(instance)
+            await self._emit(events)
+            await self._run(instance, definition)
+            return PublishResult(PublishOutcome.DELIVERED, instance_id=instance.id)
+        if starter is not None:
+            return await self._start_by_message(
+                starter, described, value, payload, tenant_id, key, expires
+            )
+        if lifetime is None:
+            return PublishResult(PublishOutcome.DROPPED)
+        assert expires is not None
+        message = BufferedMessage(name, value, tenant_id, payload, message_id, now, expires)
+        self._buffered.append(message)
+        if key is not None:
+            self._message_ids[key] = expires
+        event = {**described, "tenant_id": tenant_id, "expires_at": expires}
+        await self._emit([("message.buffered", event)])
+        return PublishResult(PublishOutcome.BUFFERED, expires_at=expires)
+
+    def waiting_subscriptions(self) -> list[Subscription]:
+        """The branches waiting for a message, oldest first."""
+        return list(self._subscriptions)
+
+    def buffered_messages(self) -> list[BufferedMessage]:
+        """The messages kept for their ttl (those that ran out included until the next
+        publish forgets them), oldest first."""
+        return list(self._buffered)
 
     async def get_instance(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance, or raise :class:`WorkflowInstanceNotFoundError`."""
@@ -223,6 +442,26 @@ class LocalExecutionEngine:
         """Sync version of :meth:`retry`."""
         return runner.wait(self.retry(*args, **kwargs))
 
+    def suspend_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`suspend`."""
+        return runner.wait(self.suspend(*args, **kwargs))
+
+    def resume_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`resume`."""
+        return runner.wait(self.resume(*args, **kwargs))
+
+    def send_back_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`send_back`."""
+        return runner.wait(self.send_back(*args, **kwargs))
+
+    def withdraw_sync(self, *args: Any, **kwargs: Any) -> WorkflowInstanceData:
+        """Sync version of :meth:`withdraw`."""
+        return runner.wait(self.withdraw(*args, **kwargs))
+
+    def publish_message_sync(self, *args: Any, **kwargs: Any) -> PublishResult:
+        """Sync version of :meth:`publish_message`."""
+        return runner.wait(self.publish_message(*args, **kwargs))
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Sync version of :meth:`get_instance`."""
         return runner.wait(self.get_instance(instance_id))
@@ -240,13 +479,22 @@ class LocalExecutionEngine:
 
     async def _run(self, instance: WorkflowInstanceData, definition: WorkflowDefinition) -> None:
         while True:
+            if instance.status == WorkflowStatus.SUSPENDED:
+                return  # resume runs it on
             token = semantics.next_ready(instance)
             if token is None:
+                delivered = self._deliver_buffered(instance, definition)
+                if delivered:
+                    await self._save(instance)
+                    await self._emit(delivered)
+                    continue
                 # Only timers and retries left: sleep until the first is due.
                 due = semantics.next_due(instance)
                 if due is None or instance.status.is_terminal:
                     return
                 await asyncio.sleep(max((due - semantics.utcnow()).total_seconds(), 0))
+                if instance.status == WorkflowStatus.SUSPENDED:
+                    return  # what fell due waits for the resume
                 events, _ = semantics.wake(instance, definition, semantics.utcnow())
                 await self._save(instance)
                 await self._emit(events)
@@ -264,8 +512,7 @@ class LocalExecutionEngine:
                 waiting = {"instance_id": instance.id, "step_name": token.step}
                 events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
             elif semantics.is_message(step):
-                error = f"Message step '{token.step}' needs the persistent engine"
-                events = semantics.fail_branch(instance, token, error)
+                events = self._subscribe(instance, definition, token, step)
             elif semantics.is_timer(step):
                 events = semantics.start_timer(
                     instance, definition, token, step, semantics.utcnow()
@@ -290,6 +537,144 @@ class LocalExecutionEngine:
                 events = semantics.advance(instance, definition, token, outcome)
             await self._save(instance)
             await self._emit(events)
+
+    def _subscribe(
+        self, instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Any, step: Any
+    ) -> list[semantics.Event]:
+        """Park ``token`` at its message step, subscribed to the message with the value of
+        its correlation key, read now (or fail it: the value cannot be a key)."""
+        try:
+            value = semantics.message_correlation(step, instance.context)
+        except WorkflowValidationError as exc:
+            return semantics.fail_branch(instance, token, f"Message step '{token.step}': {exc}")
+        events = semantics.wait(instance, definition, token)
+        tenant_id = instance.context.tenant_id
+        self._subscriptions.append(
+            Subscription(
+                instance.id, token.id, token.step, step.message, value, tenant_id, token.started_at
+            )
+        )
+        waiting = {"instance_id": instance.id, "step_name": token.step}
+        waiting |= {"message_name": step.message, "correlation_key": value}
+        return [*events, ("message.waiting", waiting)]
+
+    def _deliver(
+        self, subscription: Subscription, payload: Any, described: dict[str, Any]
+    ) -> tuple[WorkflowInstanceData, WorkflowDefinition, list[semantics.Event]] | None:
+        """Resume the branch waiting with ``subscription`` with ``payload``; None if it
+        cannot take it: its instance is suspended or failed (the subscription is kept),
+        or its step no longer waits (the subscription is dropped)."""
+        instance = self._instances.get(subscription.instance_id)
+        if instance is not None and instance.status in semantics.MESSAGE_HELD:
+            return None
+        self._subscriptions.remove(subscription)
+        if instance is None or instance.status.is_terminal:
+            return None
+        waiting = [t for t in instance.tokens if t.state == semantics.WAITING]
+        if not any(t.id == subscription.token_id for t in waiting):
+            return None
+        definition = self._definition_of(instance)
+        step = definition.steps.get(subscription.step_name)
+        if step is None or not semantics.is_message(step):
+            return None
+        events = semantics.deliver_message(
+            instance, definition, subscription.step_name, payload, described
+        )
+        return instance, definition, events
+
+    def _deliver_buffered(
+        self, instance: WorkflowInstanceData, definition: WorkflowDefinition
+    ) -> list[semantics.Event]:
+        """Deliver to the instance's subscriptions the buffered messages that wait for
+        them (the oldest first); return the events."""
+        events: list[semantics.Event] = []
+        if not self._buffered or instance.status in semantics.MESSAGE_HELD:
+            return events
+        now = semantics.utcnow()
+        for subscription in [s for s in self._subscriptions if s.instance_id == instance.id]:
+            matching = (subscription.message, subscription.value, subscription.tenant_id)
+            message = next(
+                (
+                    m
+                    for m in self._buffered
+                    if (m.name, m.value, m.tenant_id) == matching and m.expires_at > now
+                ),
+                None,
+            )
+            if message is None:
+                continue
+            described = {
+                "name": message.name,
+                "correlation_key": message.value,
+                "message_id": message.message_id,
+            }
+            delivered = self._deliver(subscription, message.payload, described)
+            if delivered is not None:
+                self._buffered.remove(message)
+                events += delivered[2]
+        return events
+
+    async def _start_by_message(
+        self,
+        definition: WorkflowDefinition,
+        described: dict[str, Any],
+        value: str,
+        payload: Any,
+        tenant_id: str | None,
+        key: tuple[str | None, str, str] | None,
+        expires: datetime | None,
+    ) -> PublishResult:
+        """Start an instance of ``definition`` with ``payload``, unless an instance started
+        by a message with the correlation ``value`` still runs (or is being started)."""
+        data = semantics.message_start_data(definition, value, payload)
+        starter = (tenant_id, definition.name, value)
+        if starter in self._started_by_message:
+            running = self._started_by_message[starter]
+            if running is None or not self._instances[running].status.is_terminal:
+                return PublishResult(PublishOutcome.DROPPED)
+        self._started_by_message[starter] = None
+        if key is not None:
+            self._message_ids[key] = expires
+        try:
+            instance = await self.start_workflow(
+                definition.name,
+                data,
+                tenant_id=tenant_id,
+                version=definition.version,
+                metadata=semantics.message_start_metadata(described["name"], value),
+            )
+        except Exception:
+            # Nothing started: the key (and the message id) are free again.
+            self._started_by_message.pop(starter, None)
+            if key is not None:
+                self._message_ids.pop(key, None)
+            raise
+        self._started_by_message[starter] = instance.id
+        return PublishResult(PublishOutcome.STARTED, instance_id=instance.id)
+
+    def _forget(self, now: datetime) -> None:
+        """Forget the buffered messages and message ids whose time ran out."""
+        self._buffered = [m for m in self._buffered if m.expires_at > now]
+        self._message_ids = {
+            k: until for k, until in self._message_ids.items() if until is None or until > now
+        }
+
+    def _drop(self, instance: WorkflowInstanceData) -> None:
+        """Forget what waits for the canceled ``instance``: its subscriptions and the
+        webhook callbacks buffered while it was suspended."""
+        self._subscriptions = [s for s in self._subscriptions if s.instance_id != instance.id]
+        metadata = instance.context.metadata
+        if semantics.CALLBACK_BUFFER in metadata:
+            instance.context.metadata = {
+                k: v for k, v in metadata.items() if k != semantics.CALLBACK_BUFFER
+            }
+
+    def _set_metadata(self, instance: WorkflowInstanceData, key: str, value: Any) -> None:
+        instance.context.metadata = {**instance.context.metadata, key: value}
+
+    def _audit(self, instance: WorkflowInstanceData, key: str, entry: dict[str, Any]) -> None:
+        """Append ``entry`` (who did what, when, why) to the list ``key`` of the metadata."""
+        self._set_metadata(instance, key, [*instance.context.metadata.get(key, []), entry])
 
     async def _save(self, instance: WorkflowInstanceData) -> None:
         if self.persistence is not None:

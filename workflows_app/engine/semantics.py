@@ -775,6 +775,22 @@ def withdraw_refusal(
     return None
 
 
+def check_withdrawal(
+    instance_id: Any,
+    status: WorkflowStatus,
+    created_by: str | None,
+    by: Any,
+    *,
+    completed: bool,
+    claimed: bool,
+) -> None:
+    """Raise WorkflowStateError saying why ``by`` may not withdraw the instance (see
+    :func:`withdraw_refusal`)."""
+    why = withdraw_refusal(status, created_by, by, completed=completed, claimed=claimed)
+    if why is not None:
+        raise WorkflowStateError(f"Instance {instance_id} cannot be withdrawn: {why}")
+
+
 def withdraw(instance: WorkflowInstanceData, by: str) -> list[Event]:
     """Cancel the instance for its starter ``by`` (the caller checked
     :func:`withdraw_refusal`); return the events."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine import semantics, task_actions
 from workflows_app.engine.effects import Effects
@@ -30,9 +29,15 @@ def withdraw(store: Store, effects: Effects, instance_id: Any, by: str) -> Trans
     """Cancel the instance ``instance_id`` for its starter ``by``; return the transition."""
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-        why = refusal(row, by, task_actions.lock_all(store.using, row.pk))
-        if why is not None:
-            raise WorkflowStateError(f"Instance {row.pk} cannot be withdrawn: {why}")
+        tasks = task_actions.lock_all(store.using, row.pk)
+        semantics.check_withdrawal(
+            row.pk,
+            WorkflowStatus(row.status),
+            row.created_by,
+            by,
+            completed=any(task_actions.is_completed(task) for task in tasks),
+            claimed=any(task_actions.is_claimed(task) for task in tasks),
+        )
         t.events = semantics.withdraw(t.state, by)
         task_actions.cancel_pending(store.using, row.pk)
         audit(row, t, "withdrawn", semantics.withdrawal_entry(by))
