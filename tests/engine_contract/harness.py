@@ -458,16 +458,19 @@ class PersistentHarness(Harness):
     def send_back(
         self, instance_id: Any, step: str, to_step: str, reason: str, by: str | None = None
     ) -> None:
-        """The persistent engine sends back a task: the pending task of ``step``."""
+        """The persistent engine sends back a task: the open task of ``step`` (pending, or
+        on hold while the instance is suspended)."""
         task = (
             HumanTaskModel.objects.filter(
-                instance_id=instance_id, step_name=step, status=TaskStatus.PENDING
+                instance_id=instance_id,
+                step_name=step,
+                status__in=(TaskStatus.PENDING, TaskStatus.ON_HOLD),
             )
             .order_by("-created_at")
             .first()
         )
         if task is None:
-            raise AssertionError(f"no pending task of step {step!r}")
+            raise AssertionError(f"no open task of step {step!r}")
         self.engine.send_back_sync(task.pk, to_step, reason, by)
         self._settle()
 
