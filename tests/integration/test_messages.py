@@ -11,7 +11,6 @@ import pytest
 from tests.integration.helpers import Edge, marker, names, workflow
 from workflows_app import MessageStep, WorkflowValidationError
 from workflows_app.core import clock
-from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.types import MessageStatus, PublishOutcome, WorkflowStatus
 from workflows_app.engine import messages
 from workflows_app.models import MessageModel, MessageSubscriptionModel, WorkflowInstanceModel
@@ -80,34 +79,11 @@ def test_message_step__a_value_that_is_no_key_fails_the_step(engine, value) -> N
     assert not MessageSubscriptionModel.objects.exists()
 
 
-def test_publish__goes_to_the_instance_that_waited_longest(engine, monkeypatch) -> None:
-    now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
-    monkeypatch.setattr(clock, "utcnow", lambda: now["at"])
-    wf = payment()
-    first = engine.start_workflow_sync(wf, {"order_id": "o1"})
-    now["at"] += timedelta(seconds=1)
-    second = engine.start_workflow_sync(wf, {"order_id": "o1"})
-
-    assert engine.publish_message_sync("payment_received", "o1", 1).instance_id == first.id
-    assert engine.publish_message_sync("payment_received", "o1", 2).instance_id == second.id
-    assert engine.publish_message_sync("payment_received", "o1", 3).outcome == "dropped"
-
-
 def test_publish__integers_and_text_are_the_same_key_booleans_are_words(engine) -> None:
     started = engine.start_workflow_sync(payment(), {"order_id": "7"})
     assert engine.publish_message_sync("payment_received", 7, {}).instance_id == started.id
     flagged = engine.start_workflow_sync(payment("p2"), {"order_id": True})
     assert engine.publish_message_sync("payment_received", "true", {}).instance_id == flagged.id
-
-
-def test_publish__is_tenant_scoped(engine) -> None:
-    wf = payment()
-    ours = engine.start_workflow_sync(wf, {"order_id": "o1"}, tenant_id="acme")
-    assert engine.publish_message_sync("payment_received", "o1", {}).outcome == "dropped"
-    other = engine.publish_message_sync("payment_received", "o1", {}, tenant_id="globex")
-    assert other.outcome == PublishOutcome.DROPPED
-    mine = engine.publish_message_sync("payment_received", "o1", {}, tenant_id="acme")
-    assert mine.instance_id == ours.id
 
 
 def test_publish__without_a_subscriber_buffers_for_the_ttl(engine, monkeypatch) -> None:
@@ -311,62 +287,6 @@ def test_worker_mode__a_buffered_message_reaches_the_step_a_worker_parks(engine)
     assert done.context_data["paid"] == {"x": 2}
 
 
-# -- start_on_message --------------------------------------------------------------------
-
-
-def starter_registry(engine) -> WorkflowDefinition:
-    definition = WorkflowDefinition(
-        name="order",
-        version="1.0.0",
-        description="",
-        steps={
-            "A": marker("A"),
-            "paid": MessageStep(
-                name="paid", message="payment_received", correlation_key="order_id"
-            ),
-        },
-        edges=[Edge("A", "paid")],
-        initial_step="A",
-        terminal_steps={"paid"},
-        start_on_message="order_placed",
-        correlation_key="order_id",
-    )
-    engine.registry.register_definition(definition)
-    return definition
-
-
-def test_start_on_message__starts_one_instance_per_key(engine) -> None:
-    starter_registry(engine)
-    result = engine.publish_message_sync("order_placed", "o9", {"total": 3})
-    assert result.outcome == PublishOutcome.STARTED
-    started = row(result.instance_id)
-    assert started.context_data == {"total": 3, "order_id": "o9", "a_done": True}
-    assert started.metadata["started_by_message"] == {
-        "name": "order_placed",
-        "correlation_key": "o9",
-    }
-    # While it runs, another for the same key starts nothing.
-    assert engine.publish_message_sync("order_placed", "o9", {}).outcome == "dropped"
-    # Another key starts another one.
-    assert engine.publish_message_sync("order_placed", "o10", {}).outcome == "started"
-    # Once it finished, the key may start one again.
-    engine.publish_message_sync("payment_received", "o9", {})
-    assert row(result.instance_id).status == WorkflowStatus.COMPLETED
-    again = engine.publish_message_sync("order_placed", "o9", {})
-    assert again.outcome == PublishOutcome.STARTED
-    assert again.instance_id != result.instance_id
-
-
-def test_start_on_message__payload_must_agree_with_the_key(engine) -> None:
-    starter_registry(engine)
-    with pytest.raises(WorkflowValidationError, match="order_id"):
-        engine.publish_message_sync("order_placed", "o9", {"order_id": "o8"})
-    with pytest.raises(WorkflowValidationError, match="object"):
-        engine.publish_message_sync("order_placed", "o9", [1])
-    assert not WorkflowInstanceModel.objects.exists()
-    assert engine.publish_message_sync("order_placed", "o9", {}).outcome == "started"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_async_connections")
 async def test_publish_message__async_twin(engine) -> None:
@@ -458,20 +378,6 @@ def test_failed__keeps_its_subscription_and_gets_a_buffered_message_on_retry(eng
     assert retried.status == WorkflowStatus.COMPLETED
     assert retried.context.data["paid"] == {"n": 1}
     assert not MessageModel.objects.exists()
-
-
-def test_local_engine__a_message_step_fails_with_a_clear_error() -> None:
-    import asyncio
-
-    from workflows_app import LocalExecutionEngine, WorkflowRegistry
-
-    registry = WorkflowRegistry()
-    wf = payment()
-    registry.register(wf)
-    local = LocalExecutionEngine(registry)
-    instance = asyncio.run(local.start_workflow(wf, {"order_id": "o1"}))
-    assert instance.status == WorkflowStatus.FAILED
-    assert "needs the persistent engine" in instance.error
 
 
 def test_migration__a_waiting_message_step_keeps_its_subscription(engine) -> None:

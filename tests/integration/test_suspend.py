@@ -133,39 +133,6 @@ def test_suspend__a_webhook_callback_is_kept_and_applied_on_resume(engine) -> No
         engine.complete_webhook_sync(token, {"paid": 3})
 
 
-def test_suspend__two_callbacks_for_two_branches_are_applied_in_arrival_order(engine) -> None:
-    started = engine.start_workflow_sync(hooked("h1", "h2"))
-    engine.suspend_sync(started.id, "hold on")
-
-    engine.complete_webhook_sync(started.context.get("h2_callback_token"), {"n": 2})
-    engine.complete_webhook_sync(started.context.get("h1_callback_token"), {"n": 1})
-
-    assert [e["step_name"] for e in row(started.id).metadata["buffered_callbacks"]] == [
-        "h2",
-        "h1",
-    ]
-    resumed = engine.resume_sync(started.id)
-    assert resumed.status == WorkflowStatus.COMPLETED
-    assert sorted(names(resumed)) == ["A", "B", "h1", "h2"]
-    # Both write the step's callback key: the one that arrived last is kept.
-    assert resumed.context.get("webhook_data") == {"n": 1}
-
-
-def test_suspend__cancel_discards_the_kept_callbacks(engine) -> None:
-    started = engine.start_workflow_sync(hooked("hook"))
-    token = started.context.get("hook_callback_token")
-    engine.suspend_sync(started.id, "hold on")
-    engine.complete_webhook_sync(token, {"paid": 1})
-
-    canceled = engine.cancel_workflow_sync(started.id, "not needed")
-
-    assert canceled.status == WorkflowStatus.CANCELED
-    assert "buffered_callbacks" not in row(started.id).metadata
-    assert names(engine.get_instance_sync(started.id)) == ["A", "hook"]
-    with pytest.raises(WorkflowStateError, match="no longer waiting"):
-        engine.complete_webhook_sync(token, {"paid": 1})
-
-
 def test_suspend__a_webhook_after_the_resume_completes_as_usual(engine) -> None:
     started = engine.start_workflow_sync(hooked("hook"))
     engine.suspend_sync(started.id, "hold on")
@@ -174,23 +141,6 @@ def test_suspend__a_webhook_after_the_resume_completes_as_usual(engine) -> None:
     done = engine.complete_webhook_sync(started.context.get("hook_callback_token"), {"paid": 1})
 
     assert done.status == WorkflowStatus.COMPLETED
-
-
-def test_suspend__only_running_or_waiting_and_resume_only_suspended(engine) -> None:
-    started = engine.start_workflow_sync(review())
-    finished = engine.start_workflow_sync(workflow([marker("A")], []))
-
-    with pytest.raises(WorkflowStateError, match="cannot be suspended: it is completed"):
-        engine.suspend_sync(finished.id, "late")
-    with pytest.raises(WorkflowStateError, match="is not suspended"):
-        engine.resume_sync(started.id)
-    engine.suspend_sync(started.id, "once")
-    with pytest.raises(WorkflowStateError, match="cannot be suspended: it is suspended"):
-        engine.suspend_sync(started.id, "twice")
-    engine.resume_sync(started.id)
-    with pytest.raises(WorkflowStateError, match="is not suspended"):
-        engine.resume_sync(started.id)
-    assert len(row(started.id).metadata["suspensions"]) == 2
 
 
 def test_suspend__a_drive_running_it_is_not_interrupted(engine) -> None:
