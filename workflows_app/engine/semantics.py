@@ -48,6 +48,7 @@ from workflows_app.core.exceptions import (
     WorkflowValidationError,
     field_messages,
 )
+from workflows_app.core.metadata import reserved_problems
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 
@@ -266,12 +267,15 @@ def check_task_data(data: Any, max_depth: int) -> None:
 
 
 def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> None:
-    """Raise :class:`WorkflowValidationError` for start arguments of the wrong type."""
+    """Raise :class:`WorkflowValidationError` for start arguments of the wrong type, and
+    for metadata that has a key the engine keeps its records under
+    (:data:`workflows_app.core.metadata.RESERVED`)."""
     errors = []
     if initial_data is not None and not isinstance(initial_data, dict):
         errors.append(f"initial_data must be a dict, not {type(initial_data).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         errors.append(f"metadata must be a dict, not {type(metadata).__name__}")
+    errors.extend(reserved_problems(metadata))
     for name, value in strings.items():
         if value is not None and not isinstance(value, str):
             errors.append(f"{name} must be a string, not {type(value).__name__}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.exceptions import WorkflowStateError, WorkflowValidationError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.types import StepStatus, WorkflowStatus
@@ -43,10 +44,10 @@ __all__ = [
     "suspend",
 ]
 
-AUDIT = "suspensions"
+AUDIT = metadata_keys.SUSPENSIONS
 """The metadata key of the suspensions' and resumptions' record."""
 
-BUFFER = "buffered_callbacks"
+BUFFER = metadata_keys.BUFFERED_CALLBACKS
 """The metadata key of the webhook callbacks received while suspended, oldest first."""
 
 SUSPENDABLE = semantics.SUSPENDABLE

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine import semantics, task_actions
@@ -40,7 +41,7 @@ def withdraw(store: Store, effects: Effects, instance_id: Any, by: str) -> Trans
         )
         task_actions.cancel_pending(store.using, row.pk)
         at = semantics.utcnow().isoformat()
-        audit(row, t, "withdrawn", {"by": by, "at": at, "reason": reason})
+        audit(row, t, metadata_keys.WITHDRAWN, {"by": by, "at": at, "reason": reason})
 
     return store.transition(instance_id, apply, effects.committing)
 
