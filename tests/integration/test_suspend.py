@@ -213,3 +213,36 @@ def test_suspend__cancel_works_at_once_and_cancels_the_held_tasks(engine) -> Non
 
     assert canceled.status == WorkflowStatus.CANCELED
     assert [task.status for task in tasks(started.id)] == [TaskStatus.CANCELED]
+
+
+def test_suspend__between_a_callbacks_read_and_its_save_the_callback_is_kept(
+    engine, registry, monkeypatch
+) -> None:
+    """A suspension that commits after a webhook callback read the instance (as waiting)
+    and before the callback saved: the callback is kept for the resume, not refused."""
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+
+    wf = hooked("hook")
+    started = engine.start_workflow_sync(wf)
+    token = started.context.get("hook_callback_token")
+    read = engine.store.read
+    suspended: list[Any] = []
+
+    def read_then_suspend(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not suspended:  # another request suspends it now
+            suspended.append(PersistentExecutionEngine(registry).suspend_sync(started.id, "now"))
+        return found
+
+    monkeypatch.setattr(engine.store, "read", read_then_suspend)
+
+    held = engine.complete_webhook_sync(token, {"paid": 1})
+
+    assert suspended and held.status == WorkflowStatus.SUSPENDED
+    stored = row(started.id)
+    assert stored.status == "suspended" and "webhook_data" not in stored.context_data
+    assert [e["payload"] for e in stored.metadata["buffered_callbacks"]] == [{"paid": 1}]
+    monkeypatch.undo()
+    resumed = engine.resume_sync(started.id, by="ops")
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.context.get("webhook_data") == {"paid": 1}
