@@ -246,3 +246,60 @@ def test_suspend__between_a_callbacks_read_and_its_save_the_callback_is_kept(
     resumed = engine.resume_sync(started.id, by="ops")
     assert resumed.status == WorkflowStatus.COMPLETED
     assert resumed.context.get("webhook_data") == {"paid": 1}
+
+
+def test_suspend__reminders_and_escalations_wait_for_the_resume(
+    engine, monkeypatch, committed
+) -> None:
+    """A reminder and an escalation that fall due while the instance is suspended are not
+    run then (its task is on hold); the first worker pass after the resume runs each once."""
+    from workflows_app import signals
+    from workflows_app.core.steps import Escalation
+
+    now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
+    monkeypatch.setattr(clock, "utcnow", lambda: now["at"])
+    step = human(
+        "H",
+        assignee_group="finance",
+        reminder_in=timedelta(hours=1),
+        due_in=timedelta(hours=2),
+        escalation=Escalation(assignee_id="cfo"),
+    )
+    started = engine.start_workflow_sync(
+        workflow([marker("A"), step, marker("B")], [Edge("A", "H"), Edge("H", "B")])
+    )
+    seen: list[str] = []
+
+    def receiver(sender: Any, event: str, **kwargs: Any) -> None:
+        if kwargs.get("instance_id") == started.id:
+            seen.append(event)
+
+    for signal in signals.BY_EVENT.values():
+        signal.connect(receiver, dispatch_uid="suspend-deadlines")
+    try:
+        engine.suspend_sync(started.id, "hold on")
+        now["at"] += timedelta(hours=3)  # both the reminder and the due date have come
+        with committed():
+            Worker(engine, burst=True, listen=False).run()
+        [held] = tasks(started.id, "H")
+        assert (held.status, held.reminded_at, held.overdue_at) == (TaskStatus.ON_HOLD, None, None)
+        assert held.assignee_id is None
+        assert not {"task.reminder", "task.overdue", "task.reassigned"} & set(seen)
+
+        engine.resume_sync(started.id)
+        with committed():
+            Worker(engine, burst=True, listen=False).run()
+        with committed():
+            Worker(engine, burst=True, listen=False).run()  # a second pass: nothing more
+    finally:
+        for signal in signals.BY_EVENT.values():
+            signal.disconnect(dispatch_uid="suspend-deadlines")
+
+    [task] = tasks(started.id, "H")
+    assert (task.status, task.assignee_id) == (TaskStatus.PENDING, "cfo")
+    assert (task.reminded_at, task.overdue_at) == (now["at"], now["at"])
+    assert [e for e in seen if e in ("task.reminder", "task.overdue", "task.reassigned")] == [
+        "task.reminder",
+        "task.overdue",
+        "task.reassigned",
+    ]
