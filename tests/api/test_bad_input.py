@@ -91,6 +91,12 @@ def test_missing_or_wrong_typed_fields__are_422_with_their_paths(
 def test_unknown_fields__are_rejected(client, alice, task_id, unchanged) -> None:
     cases = [
         ("/instances", {"definition_name": "api_review", "inputdata": {"a": 1}}, "inputdata"),
+        # The API takes no metadata (the engine's records live there, docs/concepts/context.rst).
+        (
+            "/instances",
+            {"definition_name": "api_review", "metadata": {"sent_back": []}},
+            "metadata",
+        ),
         (f"/tasks/{task_id}/complete", {"output_data": {"approved": True}, "x": 1}, "x"),
         (f"/tasks/{task_id}/reassign", {"new_assignee": "bob", "assignee": "bob"}, "assignee"),
     ]

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.integration.helpers import FlakyOnce, Step, human, marker, workflow
+from tests.integration.helpers import Edge, FlakyOnce, Step, human, marker, snapshot, workflow
 from workflows_app.core import registry as registry_module
-from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
+from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 pytestmark = pytest.mark.django_db
 
@@ -156,5 +156,95 @@ def test_workflows_suspend_and_resume__by_id_and_by_filter(default_registry_engi
     ],
 )
 def test_workflows_suspend_and_resume__bad_arguments(argv, message) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command(*argv)
+
+
+def _reviewed() -> type:
+    """Draft (human) -> Review (human, may send back to Draft)."""
+    review = human("Review", title="Review")
+    review.send_back_to = ["Draft"]
+    return workflow(
+        [human("Draft", title="Draft"), review], [Edge("Draft", "Review")], name="ops_rework"
+    )
+
+
+def _pending(instance_id, step: str):
+    return HumanTaskModel.objects.get(instance_id=instance_id, step_name=step, status="pending")
+
+
+def test_workflows_send_back__sends_the_task_back_to_the_earlier_step(
+    default_registry_engine,
+) -> None:
+    engine = default_registry_engine
+    started = engine.start_workflow_sync(_reviewed())
+    engine.complete_task_sync(_pending(started.id, "Draft").pk, "ann", {})
+    review = _pending(started.id, "Review")
+
+    out = run(
+        "workflows_send_back", str(review.pk), "--to", "Draft", "--reason", "redo", "--by", "ops"
+    )
+
+    assert f"Sent task {review.pk} back to 'Draft'; instance {started.id} is waiting." in out
+    review.refresh_from_db()
+    assert review.status == "canceled"
+    redo = _pending(started.id, "Draft")
+    assert redo.assignee_id == "ann"
+    [entry] = WorkflowInstanceModel.objects.get(pk=started.id).metadata["sent_back"]
+    assert (entry["to_step"], entry["reason"], entry["by"]) == ("Draft", "redo", "ops")
+
+
+def test_workflows_send_back__refusals_are_command_errors_and_change_nothing(
+    default_registry_engine,
+) -> None:
+    engine = default_registry_engine
+    started = engine.start_workflow_sync(_reviewed())
+    draft = _pending(started.id, "Draft")
+    engine.complete_task_sync(draft.pk, "ann", {})
+    review = _pending(started.id, "Review")
+    before = snapshot()
+    refusals = [
+        ([str(uuid.UUID(int=1)), "--to", "Draft", "--reason", "x"], "not found"),
+        (["not-a-uuid", "--to", "Draft", "--reason", "x"], "not found"),
+        ([str(draft.pk), "--to", "Draft", "--reason", "x"], "already completed"),
+        ([str(review.pk), "--to", "Review", "--reason", "x"], "Review"),
+        ([str(review.pk), "--to", "Draft", "--reason", " "], "reason must be a non-empty"),
+    ]
+    for argv, message in refusals:
+        with pytest.raises(CommandError, match=message):
+            call_command("workflows_send_back", *argv)
+    assert snapshot() == before
+    with pytest.raises(CommandError, match="--to"):
+        call_command("workflows_send_back", str(review.pk), "--reason", "x")
+
+
+def test_workflows_withdraw__cancels_for_the_starter_only(default_registry_engine) -> None:
+    engine = default_registry_engine
+    wf = workflow([human("H", title="x")], [], name="ops_withdraw")
+    started = engine.start_workflow_sync(wf, created_by="ann")
+    before = snapshot()
+
+    with pytest.raises(CommandError, match=r"only the user who started it \(ann\)"):
+        call_command("workflows_withdraw", str(started.id), "--by", "bob")
+    assert snapshot() == before
+
+    out = run("workflows_withdraw", str(started.id), "--by", "ann")
+
+    assert f"Withdrew instance {started.id}: it is canceled." in out
+    row = WorkflowInstanceModel.objects.get(pk=started.id)
+    assert (row.status, row.metadata["withdrawn"][0]["by"]) == ("canceled", "ann")
+    with pytest.raises(CommandError, match="it is canceled"):
+        call_command("workflows_withdraw", str(started.id), "--by", "ann")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["workflows_withdraw", str(uuid.UUID(int=1)), "--by", "ann"], "not found"),
+        (["workflows_withdraw", "not-a-uuid", "--by", "ann"], "not found"),
+        (["workflows_withdraw", str(uuid.UUID(int=1))], "--by"),
+    ],
+)
+def test_workflows_withdraw__bad_arguments(argv, message) -> None:
     with pytest.raises(CommandError, match=message):
         call_command(*argv)

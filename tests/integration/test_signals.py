@@ -94,3 +94,86 @@ def test_signals__a_failing_receiver_does_not_stop_the_others(registry, received
         signals.workflow_started.disconnect(dispatch_uid="broken")
     assert "workflow.completed" in [name for name, _, _ in received]
     assert "receiver bug" in caplog.text
+
+
+def test_events__the_new_dataclasses_take_what_the_engine_sends(engine, bus, committed) -> None:
+    """Suspend, resume, claim, release, send back, withdraw, wait for a webhook and a
+    message, deliver and buffer messages: each event's keyword arguments build its
+    dataclass (the dataclasses kept from litestar-workflows have fields of their own)."""
+    from datetime import UTC, datetime
+
+    from workflows_app import MessageStep
+    from workflows_app.core import events
+    from workflows_app.core.steps import WebhookStep
+    from workflows_app.models import HumanTaskModel
+
+    draft = human("Draft", assignee_group="g")
+    review = human("Review", assignee_group="g")
+    review.send_back_to = ["Draft"]
+    hook = WebhookStep("hook")
+    paid = MessageStep(name="paid", message="payment_received", correlation_key="order_id")
+    wf = workflow(
+        [draft, review, hook, paid, marker("B")],
+        [Edge("Draft", "Review"), Edge("Review", "hook"), Edge("hook", "paid"), Edge("paid", "B")],
+    )
+    with committed():
+        started = engine.start_workflow_sync(wf, {"order_id": "1042"}, created_by="ann")
+        engine.suspend_sync(started.id, "incident", "ops")
+        engine.resume_sync(started.id, "ops")
+        task = HumanTaskModel.objects.get(instance_id=started.id, status="pending")
+        engine.claim_task_sync(task.pk, "bob")
+        engine.release_task_sync(task.pk, "bob")
+        engine.complete_task_sync(task.pk, "bob", {})
+        task = HumanTaskModel.objects.get(instance_id=started.id, status="pending")
+        engine.send_back_sync(task.pk, "Draft", "redo", "cat")
+        for _step in ("Draft", "Review"):
+            task = HumanTaskModel.objects.get(instance_id=started.id, status="pending")
+            engine.complete_task_sync(task.pk, "bob", {})
+        token = engine.get_instance_sync(started.id).context.get("hook_callback_token")
+        engine.complete_webhook_sync(token, {"ok": True})
+        engine.publish_message_sync("payment_received", "1042", {"amount": 1})
+        engine.publish_message_sync("payment_received", "9", None, ttl=60)
+        other = engine.start_workflow_sync(wf, {"order_id": "7"}, created_by="ann")
+        engine.withdraw_sync(other.id, "ann")
+
+    kept = {name for name, cls in events.BY_EVENT.items() if cls.__name__ in OLD_DATACLASSES}
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    checked = set()
+    for name, kwargs in bus.events:
+        if name in kept:
+            continue
+        cls = events.BY_EVENT[name]
+        given = {"instance_id": None, **kwargs}
+        event = cls(timestamp=now, **given)
+        assert {k: getattr(event, k) for k in given} == given, name
+        checked.add(name)
+    assert {
+        "workflow.suspended",
+        "workflow.resumed",
+        "workflow.sent_back",
+        "workflow.withdrawn",
+        "workflow.waiting",
+        "webhook.waiting",
+        "message.waiting",
+        "message.delivered",
+        "message.buffered",
+        "task.claimed",
+        "task.released",
+    } <= checked, checked
+
+
+OLD_DATACLASSES = {
+    "WorkflowStarted",
+    "WorkflowCompleted",
+    "WorkflowFailed",
+    "WorkflowCanceled",
+    "StepStarted",
+    "StepCompleted",
+    "StepFailed",
+    "StepSkipped",
+    "HumanTaskCreated",
+    "HumanTaskCompleted",
+    "HumanTaskReassigned",
+}
+"""The dataclasses kept from litestar-workflows, whose fields are not the engine's keyword
+arguments (``workflow.resumed``'s WorkflowResumed takes them)."""

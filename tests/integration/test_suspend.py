@@ -163,3 +163,93 @@ def test_suspend__cancel_works_at_once_and_cancels_the_held_tasks(engine) -> Non
 
     assert canceled.status == WorkflowStatus.CANCELED
     assert [task.status for task in tasks(started.id)] == [TaskStatus.CANCELED]
+
+
+def test_suspend__between_a_callbacks_read_and_its_save_the_callback_is_kept(
+    engine, registry, monkeypatch
+) -> None:
+    """A suspension that commits after a webhook callback read the instance (as waiting)
+    and before the callback saved: the callback is kept for the resume, not refused."""
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+
+    wf = hooked("hook")
+    started = engine.start_workflow_sync(wf)
+    token = started.context.get("hook_callback_token")
+    read = engine.store.read
+    suspended: list[Any] = []
+
+    def read_then_suspend(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        if not suspended:  # another request suspends it now
+            suspended.append(PersistentExecutionEngine(registry).suspend_sync(started.id, "now"))
+        return found
+
+    monkeypatch.setattr(engine.store, "read", read_then_suspend)
+
+    held = engine.complete_webhook_sync(token, {"paid": 1})
+
+    assert suspended and held.status == WorkflowStatus.SUSPENDED
+    stored = row(started.id)
+    assert stored.status == "suspended" and "webhook_data" not in stored.context_data
+    assert [e["payload"] for e in stored.metadata["buffered_callbacks"]] == [{"paid": 1}]
+    monkeypatch.undo()
+    resumed = engine.resume_sync(started.id, by="ops")
+    assert resumed.status == WorkflowStatus.COMPLETED
+    assert resumed.context.get("webhook_data") == {"paid": 1}
+
+
+def test_suspend__reminders_and_escalations_wait_for_the_resume(
+    engine, monkeypatch, committed
+) -> None:
+    """A reminder and an escalation that fall due while the instance is suspended are not
+    run then (its task is on hold); the first worker pass after the resume runs each once."""
+    from workflows_app import signals
+    from workflows_app.core.steps import Escalation
+
+    now = {"at": datetime(2030, 1, 1, 9, 0, tzinfo=UTC)}
+    monkeypatch.setattr(clock, "utcnow", lambda: now["at"])
+    step = human(
+        "H",
+        assignee_group="finance",
+        reminder_in=timedelta(hours=1),
+        due_in=timedelta(hours=2),
+        escalation=Escalation(assignee_id="cfo"),
+    )
+    started = engine.start_workflow_sync(
+        workflow([marker("A"), step, marker("B")], [Edge("A", "H"), Edge("H", "B")])
+    )
+    seen: list[str] = []
+
+    def receiver(sender: Any, event: str, **kwargs: Any) -> None:
+        if kwargs.get("instance_id") == started.id:
+            seen.append(event)
+
+    for signal in signals.BY_EVENT.values():
+        signal.connect(receiver, dispatch_uid="suspend-deadlines")
+    try:
+        engine.suspend_sync(started.id, "hold on")
+        now["at"] += timedelta(hours=3)  # both the reminder and the due date have come
+        with committed():
+            Worker(engine, burst=True, listen=False).run()
+        [held] = tasks(started.id, "H")
+        assert (held.status, held.reminded_at, held.overdue_at) == (TaskStatus.ON_HOLD, None, None)
+        assert held.assignee_id is None
+        assert not {"task.reminder", "task.overdue", "task.reassigned"} & set(seen)
+
+        engine.resume_sync(started.id)
+        with committed():
+            Worker(engine, burst=True, listen=False).run()
+        with committed():
+            Worker(engine, burst=True, listen=False).run()  # a second pass: nothing more
+    finally:
+        for signal in signals.BY_EVENT.values():
+            signal.disconnect(dispatch_uid="suspend-deadlines")
+
+    [task] = tasks(started.id, "H")
+    assert (task.status, task.assignee_id) == (TaskStatus.PENDING, "cfo")
+    assert (task.reminded_at, task.overdue_at) == (now["at"], now["at"])
+    assert [e for e in seen if e in ("task.reminder", "task.overdue", "task.reassigned")] == [
+        "task.reminder",
+        "task.overdue",
+        "task.reassigned",
+    ]

@@ -17,6 +17,7 @@ from django.test import override_settings
 from tests.integration.helpers import Edge, executions, human, marker, tasks, workflow
 from tests.integration.test_concurrency import race
 from workflows_app import TimerStep, WorkflowRegistry
+from workflows_app.core.steps import WebhookStep
 from workflows_app.core.types import TaskStatus
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.engine.worker import Worker
@@ -131,4 +132,43 @@ def test_suspend_racing_a_completion__exactly_one_wins() -> None:
             assert [r.step_name for r in executions(instance.id)] == ["A", "H", "C"]
             assert "suspensions" not in row.metadata
             outcomes.add("completed")
+    assert outcomes  # at least one round ran
+
+
+def test_suspend_racing_a_webhook_callback__the_callback_is_never_refused() -> None:
+    """The callback either completes the step first (and the suspension of the finished
+    instance is refused), or is kept for the resume; it is never answered 409."""
+    registry = WorkflowRegistry()
+    wf = workflow(
+        [marker("A"), WebhookStep("hook"), marker("C")],
+        [Edge("A", "hook"), Edge("hook", "C")],
+        name="sr_hook",
+    )
+    registry.register(wf)
+    outcomes = set()
+
+    for _ in range(ROUNDS * 2):
+        instance = PersistentExecutionEngine(registry).start_workflow_sync(wf)
+        token = instance.context.get("hook_callback_token")
+        results = race(
+            partial(PersistentExecutionEngine(registry).suspend_sync, instance.id, "now", "ops"),
+            partial(PersistentExecutionEngine(registry).complete_webhook_sync, token, {"n": 1}),
+        )
+        suspend, callback = results
+        assert not isinstance(callback, BaseException), callback
+        row = _row(instance.id)
+        assert row.lease_owner is None
+        if isinstance(suspend, BaseException):
+            assert isinstance(suspend, WorkflowStateError), suspend
+            assert row.status == "completed" and row.context_data["webhook_data"] == {"n": 1}
+            assert "suspensions" not in row.metadata
+            outcomes.add("completed first")
+            continue
+        assert (row.status, callback.status) == ("suspended", "suspended")
+        assert [e["payload"] for e in row.metadata["buffered_callbacks"]] == [{"n": 1}]
+        assert "webhook_data" not in row.context_data
+        resumed = PersistentExecutionEngine(registry).resume_sync(instance.id, "ops")
+        assert resumed.status == "completed" and resumed.context.get("webhook_data") == {"n": 1}
+        assert [r.step_name for r in executions(instance.id)] == ["A", "hook", "C"]
+        outcomes.add("kept")
     assert outcomes  # at least one round ran

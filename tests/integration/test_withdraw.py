@@ -120,3 +120,37 @@ def test_withdraw__racing_a_completion_one_wins() -> None:
         else:
             assert row.status == "canceled"
             assert statuses == [TaskStatus.CANCELED]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_withdraw__racing_a_claim_one_wins() -> None:
+    registry = WorkflowRegistry()
+    wf = two_tasks()
+    registry.register(wf)
+    outcomes = set()
+    for _ in range(6):
+        started = PersistentExecutionEngine(registry).start_workflow_sync(wf, created_by="ann")
+        [task] = tasks(started.id, "H1")
+        claimed, withdrawn = race(
+            partial(PersistentExecutionEngine(registry).claim_task_sync, task.pk, "bob"),
+            partial(PersistentExecutionEngine(registry).withdraw_sync, started.id, "ann"),
+        )
+        errors = [r for r in (claimed, withdrawn) if isinstance(r, BaseException)]
+        assert len(errors) == 1, (claimed, withdrawn)
+        assert isinstance(errors[0], WorkflowStateError), errors
+        row = WorkflowInstanceModel.objects.get(pk=started.id)
+        assert row.lease_owner is None
+        [after] = tasks(started.id)
+        actions = [entry["action"] for entry in after.activity]
+        if errors[0] is withdrawn:
+            assert "a task of it is claimed" in str(withdrawn)
+            assert (row.status, after.status, after.assignee_id) == ("waiting", "pending", "bob")
+            assert "withdrawn" not in row.metadata and actions == ["claimed"]
+            outcomes.add("claimed")
+        else:
+            assert f"Task '{task.pk}' is canceled" in str(claimed)
+            assert (row.status, after.status, after.assignee_id) == ("canceled", "canceled", None)
+            assert len(row.metadata["withdrawn"]) == 1 and "claimed" not in actions
+            outcomes.add("withdrawn")
+    assert outcomes  # at least one round ran

@@ -241,8 +241,9 @@ class MessagePublishedDTO(Schema):
     """(added) What publishing a message did."""
 
     outcome: MessageOutcome = Field(
-        description="delivered (to instance_id), started (instance_id), buffered (until "
-        "expires_at), duplicate (ignored) or dropped (nobody waited)."
+        description="delivered (to instance_id; null for a message without message_id "
+        "that a branch took right after it was buffered), started (instance_id), buffered "
+        "(until expires_at), duplicate (ignored) or dropped (nobody waited)."
     )
     instance_id: UUID | None = None
     expires_at: datetime | None = None

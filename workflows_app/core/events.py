@@ -1,27 +1,53 @@
-"""Event dataclasses describing workflow lifecycle changes."""
+"""Event dataclasses describing workflow lifecycle changes.
+
+:data:`BY_EVENT` names the dataclass of each event the engines send (the names of
+:data:`workflows_app.signals.BY_EVENT`). The engines send keyword arguments, not these
+objects; the classes added with the events of suspension, send back, withdrawal,
+migration, retries, timers, webhooks, messages and task deadlines have exactly those
+arguments as fields, so ``cls(timestamp=..., **kwargs)`` builds one from what an event bus
+receives (a buffered message has no instance: give ``instance_id=None``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 __all__ = [
+    "BY_EVENT",
+    "HumanTaskClaimed",
     "HumanTaskCompleted",
     "HumanTaskCreated",
+    "HumanTaskOverdue",
     "HumanTaskReassigned",
+    "HumanTaskReleased",
+    "HumanTaskReminder",
+    "MessageBuffered",
+    "MessageDelivered",
+    "MessageWaiting",
     "StepCompleted",
+    "StepEscalated",
     "StepFailed",
+    "StepRetryScheduled",
     "StepSkipped",
     "StepStarted",
+    "TimerStarted",
+    "WebhookWaiting",
     "WorkflowCanceled",
     "WorkflowCompleted",
     "WorkflowEvent",
     "WorkflowFailed",
+    "WorkflowMigrated",
     "WorkflowPaused",
     "WorkflowResumed",
+    "WorkflowRetried",
+    "WorkflowSentBack",
     "WorkflowStarted",
+    "WorkflowSuspended",
+    "WorkflowWaiting",
+    "WorkflowWithdrawn",
 ]
 
 
@@ -133,3 +159,208 @@ class HumanTaskReassigned(WorkflowEvent):
     to_assignee: str | None = None
     reassigned_by: str | None = None
     reason: str | None = None
+
+
+@dataclass
+class WorkflowWaiting(WorkflowEvent):
+    """A branch reached a human step (``workflow.waiting``)."""
+
+    step_name: str
+
+
+@dataclass
+class WorkflowRetried(WorkflowEvent):
+    """A failed instance runs again (``workflow.retried``), from ``step_name``."""
+
+    step_name: str
+
+
+@dataclass
+class WorkflowMigrated(WorkflowEvent):
+    """The instance moved to another version of its workflow (``workflow.migrated``)."""
+
+    workflow: str
+    from_version: str
+    to_version: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    migrated_by: str | None = None
+
+
+@dataclass
+class WorkflowSuspended(WorkflowEvent):
+    """The instance was suspended (``workflow.suspended``); ``workflow.resumed`` is
+    :class:`WorkflowResumed`."""
+
+    reason: str
+    suspended_by: str | None = None
+
+
+@dataclass
+class WorkflowSentBack(WorkflowEvent):
+    """A task was sent back to an earlier step for rework (``workflow.sent_back``)."""
+
+    task_id: UUID
+    from_step: str
+    to_step: str
+    reason: str
+    sent_back_by: str | None = None
+
+
+@dataclass
+class WorkflowWithdrawn(WorkflowEvent):
+    """The user who started the instance withdrew it (``workflow.withdrawn``, sent with
+    ``workflow.canceled``)."""
+
+    reason: str
+    withdrawn_by: str
+
+
+@dataclass
+class StepRetryScheduled(WorkflowEvent):
+    """A failed step runs again at ``due_at`` (``step.retry_scheduled``); ``attempt`` is
+    the next attempt's number."""
+
+    step_name: str
+    attempt: int
+    due_at: datetime | None = None
+
+
+@dataclass
+class StepEscalated(WorkflowEvent):
+    """An overdue task's step followed its escalation edge to ``goto``
+    (``step.escalated``)."""
+
+    step_name: str
+    goto: str
+
+
+@dataclass
+class TimerStarted(WorkflowEvent):
+    """A timer step sleeps until ``due_at`` (``timer.started``)."""
+
+    step_name: str
+    due_at: datetime | None = None
+
+
+@dataclass
+class WebhookWaiting(WorkflowEvent):
+    """A webhook step waits for its callback (``webhook.waiting``)."""
+
+    step_name: str
+    callback_token: str
+
+
+@dataclass
+class MessageWaiting(WorkflowEvent):
+    """A message step waits for ``message_name`` with ``correlation_key``
+    (``message.waiting``)."""
+
+    step_name: str
+    message_name: str
+    correlation_key: Any = None
+
+
+@dataclass
+class MessageDelivered(WorkflowEvent):
+    """The message ``name`` reached the instance's message step (``message.delivered``)."""
+
+    step_name: str
+    name: str
+    correlation_key: Any = None
+    message_id: str | None = None
+
+
+@dataclass
+class MessageBuffered(WorkflowEvent):
+    """Nobody waited for the message ``name``: it is kept until ``expires_at``
+    (``message.buffered``). It concerns no instance: ``instance_id`` is None."""
+
+    instance_id: UUID | None
+    name: str
+    correlation_key: Any = None
+    message_id: str | None = None
+    tenant_id: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass
+class HumanTaskReminder(WorkflowEvent):
+    """A task's reminder came (``task.reminder``); ``recipients`` are the e-mails sent."""
+
+    step_name: str
+    task_id: UUID
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    recipients: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HumanTaskOverdue(WorkflowEvent):
+    """A task passed its ``due_at`` (``task.overdue``)."""
+
+    step_name: str
+    task_id: UUID
+    assignee_id: str | None = None
+    assignee_group: str | None = None
+    due_at: datetime | None = None
+
+
+@dataclass
+class HumanTaskClaimed(WorkflowEvent):
+    """Someone took a task (``task.claimed``)."""
+
+    step_name: str
+    task_id: UUID
+    from_assignee: str | None = None
+    to_assignee: str | None = None
+    from_group: str | None = None
+    to_group: str | None = None
+    claimed_by: str | None = None
+
+
+@dataclass
+class HumanTaskReleased(WorkflowEvent):
+    """A claimed task went back to its group (``task.released``)."""
+
+    step_name: str
+    task_id: UUID
+    from_assignee: str | None = None
+    to_assignee: str | None = None
+    from_group: str | None = None
+    to_group: str | None = None
+    released_by: str | None = None
+
+
+BY_EVENT: dict[str, type[WorkflowEvent]] = {
+    "workflow.started": WorkflowStarted,
+    "workflow.waiting": WorkflowWaiting,
+    "workflow.completed": WorkflowCompleted,
+    "workflow.failed": WorkflowFailed,
+    "workflow.canceled": WorkflowCanceled,
+    "workflow.retried": WorkflowRetried,
+    "workflow.migrated": WorkflowMigrated,
+    "workflow.suspended": WorkflowSuspended,
+    "workflow.resumed": WorkflowResumed,
+    "workflow.sent_back": WorkflowSentBack,
+    "workflow.withdrawn": WorkflowWithdrawn,
+    "step.started": StepStarted,
+    "step.completed": StepCompleted,
+    "step.failed": StepFailed,
+    "step.skipped": StepSkipped,
+    "step.retry_scheduled": StepRetryScheduled,
+    "timer.started": TimerStarted,
+    "webhook.waiting": WebhookWaiting,
+    "message.waiting": MessageWaiting,
+    "message.delivered": MessageDelivered,
+    "message.buffered": MessageBuffered,
+    "task.created": HumanTaskCreated,
+    "task.completed": HumanTaskCompleted,
+    "task.reminder": HumanTaskReminder,
+    "task.overdue": HumanTaskOverdue,
+    "task.reassigned": HumanTaskReassigned,
+    "task.claimed": HumanTaskClaimed,
+    "task.released": HumanTaskReleased,
+    "step.escalated": StepEscalated,
+}
+"""The dataclass of each event name the engines send (the names of the signals'
+``BY_EVENT``)."""

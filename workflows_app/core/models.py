@@ -96,7 +96,9 @@ class WorkflowInstanceData:
 @dataclass(frozen=True)
 class PublishResult:
     """What publishing a message did: ``outcome`` and, when it was delivered or started
-    an instance, that ``instance_id``; ``expires_at`` for a buffered message."""
+    an instance, that ``instance_id``; ``expires_at`` for a buffered message. A message
+    buffered and then delivered before the call returns is ``delivered``; without a
+    ``message_id``, its receiver is not known then (``instance_id`` is None)."""
 
     outcome: PublishOutcome
     instance_id: UUID | None = None

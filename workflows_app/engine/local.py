@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from workflows_app.core import jsonvalues
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
@@ -302,7 +303,9 @@ class LocalExecutionEngine:
         info = {"task_id": None, "reason": reason, "by": by, "at": at, "assignee": None}
         events = semantics.send_back(instance, definition, step_name, to_step, info)
         entry = {"task_id": None, "from_step": step_name, "to_step": to_step}
-        self._audit(instance, "sent_back", {**entry, "reason": reason, "by": by, "at": at})
+        self._audit(
+            instance, metadata_keys.SENT_BACK, {**entry, "reason": reason, "by": by, "at": at}
+        )
         await self._save(instance)
         await self._emit(events)
         await self._run(instance, definition)
@@ -328,7 +331,7 @@ class LocalExecutionEngine:
         )
         events = semantics.withdraw(instance, by)
         self._drop(instance)
-        self._audit(instance, "withdrawn", semantics.withdrawal_entry(by))
+        self._audit(instance, metadata_keys.WITHDRAWN, semantics.withdrawal_entry(by))
         await self._save(instance)
         await self._emit(events)
         return instance

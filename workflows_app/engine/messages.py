@@ -177,13 +177,24 @@ def _deliver_late(
     )
     for instance_id in list(dict.fromkeys(waiting[:_STALE_TRIES])):
         deliver_buffered(engine, instance_id)
-        if (
-            not MessageModel.objects.using(engine.using)
-            .filter(pk=kept, status=MessageStatus.BUFFERED)
-            .exists()
-        ):
+        if _kept_status(engine.using, kept)[0] != MessageStatus.BUFFERED:
             break
-    return PublishResult(PublishOutcome.BUFFERED, expires_at=expires)
+    # Say what became of it: still buffered; delivered (a message with an id is kept as
+    # delivered, with its receiver); or delivered and forgotten (one without an id is
+    # deleted once delivered: who received it is not known here).
+    status, receiver = _kept_status(engine.using, kept)
+    if status == MessageStatus.BUFFERED:
+        return PublishResult(PublishOutcome.BUFFERED, expires_at=expires)
+    return PublishResult(PublishOutcome.DELIVERED, instance_id=receiver)
+
+
+def _kept_status(using: str, kept: UUID | None) -> tuple[str | None, UUID | None]:
+    """The status and receiving instance of the stored message ``kept`` ((None, None) once
+    it is deleted)."""
+    found = (
+        MessageModel.objects.using(using).filter(pk=kept).values_list("status", "instance_id")
+    ).first()
+    return found if found is not None else (None, None)
 
 
 def _known(using: str, key: str, now: datetime) -> bool:

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from django.db import DatabaseError, transaction
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.migration import (
@@ -346,7 +347,7 @@ def _record(
     row.metadata = {
         **row.metadata,
         "workflow_version": plan.to_version,
-        "migrations": [*row.metadata.get("migrations", []), record],
+        metadata_keys.MIGRATIONS: [*row.metadata.get(metadata_keys.MIGRATIONS, []), record],
     }
     state.workflow_version = plan.to_version
     store.save(row, state, leases.KEEP, also=("workflow_version", "definition", "metadata"))

@@ -25,6 +25,7 @@ under the instance's row lock.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -169,17 +170,19 @@ class PersistentExecutionEngine:
         ``callback_key``. An unknown token raises
         :class:`~workflows_app.CallbackNotFoundError`; a step that no longer waits,
         :class:`~workflows_app.WorkflowStateError`. On a suspended instance the payload
-        is kept and applied on resume, and the suspended instance is returned.
+        is kept and applied on resume, and the suspended instance is returned; also when
+        the suspension commits while the callback is being applied (it is kept in the
+        locked transition that would have saved it).
         """
         found = (
             StepExecutionModel.objects.using(self.using)
             .filter(callback_token=str(callback_token))
-            .values_list("instance_id", "step_name", "status", "pk", "instance__status")
+            .values_list("instance_id", "step_name", "status", "pk")
             .first()
         )
         if found is None:
             raise CallbackNotFoundError()
-        instance_id, step_name, status, execution_id, instance_status = found
+        instance_id, step_name, status, execution_id = found
         if status != StepStatus.WAITING:
             raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
         # Stored one level down, under the step's callback key.
@@ -187,16 +190,14 @@ class PersistentExecutionEngine:
         problem = semantics.json_problem(payload, "payload", depth)
         if problem is not None:
             raise WorkflowValidationError([problem])
-        if instance_status == WorkflowStatus.SUSPENDED:
-            held = suspension.buffer_callback(
-                self.store, self.effects, instance_id, execution_id, step_name, payload
-            )
-            if held is not None:
-                return held
         step = self.store.definition_of(self.store.row(instance_id)).steps[step_name]
         data = {step.callback_key: payload}
+
+        def keep(row: WorkflowInstanceModel, t: Transition) -> None:
+            suspension.keep_callback(self.using, row, t, execution_id, step_name, payload)
+
         return self._complete_waiting(
-            instance_id, step_name, None, data, validate=False, execution_id=execution_id
+            instance_id, step_name, None, data, validate=False, execution_id=execution_id, held=keep
         )
 
     def complete_task_sync(
@@ -455,9 +456,12 @@ class PersistentExecutionEngine:
         validate: bool,
         execution_id: UUID | None = None,
         comment: str | None = None,
+        held: Callable[[WorkflowInstanceModel, Transition], None] | None = None,
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
-        given) with ``data``; record ``comment`` in its task's activity."""
+        given) with ``data``; record ``comment`` in its task's activity. With ``held``, an
+        instance found suspended is not refused: ``held`` keeps the completion instead, in
+        the locked transition, and the suspended instance is returned."""
         semantics.check_task_data(data, conf.get_settings().JSON_MAX_DEPTH)
         event = self.effects.listens("task.completed")
         # Optimistic: apply the completion to the state just read, outside any transaction
@@ -468,10 +472,12 @@ class PersistentExecutionEngine:
         for _attempt in range(_OPTIMISTIC_ATTEMPTS):
             found = self.store.read(instance_id)
             row, state = found.row, self.store.state(found.row, found.history)
+            definition = self.store.definition_of(row)
+            if held is not None and state.status == WorkflowStatus.SUSPENDED:
+                break  # kept under the lock below
             token = self._waiting_token(row, state, step_name)
             if execution_id is not None and found.waiting.get(token.id) != execution_id:
                 raise task_actions.not_waiting(self.using, step_name, execution_id)
-            definition = self.store.definition_of(row)
             if validate and not validated:
                 runner.check_submission(definition.steps.get(step_name), data)
                 validated = True
@@ -498,6 +504,9 @@ class PersistentExecutionEngine:
                 return self.drive.run_on(instance_id, definition, state, lease, version)
 
         def apply(row: WorkflowInstanceModel, t: Transition) -> None:
+            if held is not None and t.state.status == WorkflowStatus.SUSPENDED:
+                held(row, t)
+                return
             token = self._waiting_token(row, t.state, step_name)
             execution = (
                 StepExecutionModel.objects.using(self.using)
@@ -513,6 +522,8 @@ class PersistentExecutionEngine:
             t.lease = leases.take(row, t.state, definition, t.events)
 
         t = self.store.transition(instance_id, apply, self.effects.committing)
+        if t.state.status == WorkflowStatus.SUSPENDED:
+            return t.state  # kept for the resume: nothing runs
         return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def _waiting_token(

@@ -39,6 +39,7 @@ from typing import Any
 import jsonschema
 
 from workflows_app.core import clock, jsonvalues
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -49,6 +50,7 @@ from workflows_app.core.exceptions import (
     WorkflowValidationError,
     field_messages,
 )
+from workflows_app.core.metadata import reserved_problems
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 
@@ -390,12 +392,15 @@ def check_task_data(data: Any, max_depth: int) -> None:
 
 
 def check_start_arguments(initial_data: Any, metadata: Any, **strings: Any) -> None:
-    """Raise :class:`WorkflowValidationError` for start arguments of the wrong type."""
+    """Raise :class:`WorkflowValidationError` for start arguments of the wrong type, and
+    for metadata that has a key the engine keeps its records under
+    (:data:`workflows_app.core.metadata.RESERVED`)."""
     errors = []
     if initial_data is not None and not isinstance(initial_data, dict):
         errors.append(f"initial_data must be a dict, not {type(initial_data).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         errors.append(f"metadata must be a dict, not {type(metadata).__name__}")
+    errors.extend(reserved_problems(metadata))
     for name, value in strings.items():
         if value is not None and not isinstance(value, str):
             errors.append(f"{name} must be a string, not {type(value).__name__}")
@@ -698,10 +703,10 @@ def cancel(instance: WorkflowInstanceData, reason: str) -> list[Event]:
 
 SUSPENDABLE = (WorkflowStatus.RUNNING, WorkflowStatus.WAITING)
 
-SUSPENSION_AUDIT = "suspensions"
+SUSPENSION_AUDIT = metadata_keys.SUSPENSIONS
 """The metadata key of the suspensions' and resumptions' record."""
 
-CALLBACK_BUFFER = "buffered_callbacks"
+CALLBACK_BUFFER = metadata_keys.BUFFERED_CALLBACKS
 """The metadata key of the webhook callbacks received while suspended, oldest first."""
 
 MAX_SUSPENSION_REASON = 500

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as rules
 from workflows_app.engine import leases, semantics, task_actions
 from workflows_app.engine.effects import Effects
@@ -49,7 +50,7 @@ def send_back(
         t.events = semantics.send_back(t.state, definition, locked.step_name, to_step, info)
         task_actions.send_back(store.using, locked, to_step, reason, by)
         entry = {"task_id": str(locked.pk), "from_step": locked.step_name, "to_step": to_step}
-        audit(row, t, "sent_back", {**entry, "reason": reason, "by": by, "at": at})
+        audit(row, t, metadata_keys.SENT_BACK, {**entry, "reason": reason, "by": by, "at": at})
         t.lease = leases.take(row, t.state, definition, t.events)
 
     return store.transition(task.instance_id, apply, effects.committing), used["definition"]

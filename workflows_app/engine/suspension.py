@@ -22,8 +22,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.models import WorkflowInstanceData
-from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.core.types import StepStatus
 from workflows_app.engine import leases, semantics, task_actions
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
@@ -35,9 +36,9 @@ __all__ = [
     "BUFFER",
     "MAX_REASON",
     "SUSPENDABLE",
-    "buffer_callback",
     "check_reason",
     "discard_buffer",
+    "keep_callback",
     "resume",
     "suspend",
 ]
@@ -95,32 +96,33 @@ def resume(
     return drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
 
-def buffer_callback(
-    store: Store,
-    effects: Effects,
-    instance_id: UUID,
+def keep_callback(
+    using: str,
+    row: WorkflowInstanceModel,
+    t: Transition,
     execution_id: UUID,
     step_name: str,
     payload: Any,
-) -> WorkflowInstanceData | None:
-    """Keep the callback ``payload`` of the webhook execution ``execution_id`` to apply on
-    resume, and return the suspended instance; or return None, writing nothing, when the
-    instance is no longer suspended (the caller completes the step as usual).
+) -> None:
+    """Keep the callback ``payload`` of the webhook execution ``execution_id`` of the
+    locked, suspended instance ``row`` to apply on resume: part of transition ``t``.
 
-    A second callback for the same execution raises WorkflowStateError, as a callback
+    The caller completing a webhook does this, in its locked transition, whenever it
+    finds the instance suspended there (also when the suspension came after the caller
+    first read the instance as waiting). A second callback for the same execution, or
+    one for an execution that no longer waits, raises WorkflowStateError, as a callback
     for a step that no longer waits does."""
-
-    def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-        if t.state.status != WorkflowStatus.SUSPENDED:
-            t.changed = False
-            return
-        buffered = semantics.buffer_callback(
-            row.metadata.get(BUFFER, []), str(execution_id), step_name, payload
-        )
-        set_metadata(row, t, {**row.metadata, BUFFER: buffered})
-
-    t = store.transition(instance_id, apply, effects.committing)
-    return t.state if t.changed else None
+    waits = (
+        StepExecutionModel.objects.using(using)
+        .filter(pk=execution_id, instance_id=row.pk, status=StepStatus.WAITING)
+        .exists()
+    )
+    if not waits:
+        raise WorkflowStateError(f"The webhook step '{step_name}' is no longer waiting")
+    buffered = semantics.buffer_callback(
+        row.metadata.get(BUFFER, []), str(execution_id), step_name, payload
+    )
+    set_metadata(row, t, {**row.metadata, BUFFER: buffered})
 
 
 def discard_buffer(row: WorkflowInstanceModel, t: Transition) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine import semantics, task_actions
 from workflows_app.engine.effects import Effects
@@ -40,7 +41,7 @@ def withdraw(store: Store, effects: Effects, instance_id: Any, by: str) -> Trans
         )
         t.events = semantics.withdraw(t.state, by)
         task_actions.cancel_pending(store.using, row.pk)
-        audit(row, t, "withdrawn", semantics.withdrawal_entry(by))
+        audit(row, t, metadata_keys.WITHDRAWN, semantics.withdrawal_entry(by))
 
     return store.transition(instance_id, apply, effects.committing)
 

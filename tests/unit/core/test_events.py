@@ -1,10 +1,13 @@
-"""The 14 event dataclasses of core/events.py (construction, field order, defaults)."""
+"""The event dataclasses of core/events.py (construction, field order, defaults), and
+:data:`BY_EVENT`, which names one for each event the engines send."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from workflows_app import core
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 IID = uuid.uuid4()
 TASK = uuid.uuid4()
+EVENT_NAME = re.compile(r'"((?:workflow|step|task|timer|webhook|message)\.[a-z_]+)"')
 
 # (class name, required fields after instance_id/timestamp, {optional field: default})
 EVENTS = [
@@ -54,6 +58,67 @@ EVENTS = [
         {"step_name": "h", "task_id": TASK},
         {"from_assignee": None, "to_assignee": None, "reassigned_by": None, "reason": None},
     ),
+    ("WorkflowWaiting", {"step_name": "h"}, {}),
+    ("WorkflowRetried", {"step_name": "a"}, {}),
+    (
+        "WorkflowMigrated",
+        {"workflow": "wf", "from_version": "1", "to_version": "2"},
+        {"mapping": {}, "migrated_by": None},
+    ),
+    ("WorkflowSuspended", {"reason": "incident"}, {"suspended_by": None}),
+    (
+        "WorkflowSentBack",
+        {"task_id": TASK, "from_step": "b", "to_step": "a", "reason": "redo"},
+        {"sent_back_by": None},
+    ),
+    ("WorkflowWithdrawn", {"reason": "withdrawn by ann", "withdrawn_by": "ann"}, {}),
+    ("StepRetryScheduled", {"step_name": "a", "attempt": 2}, {"due_at": None}),
+    ("StepEscalated", {"step_name": "h", "goto": "boss"}, {}),
+    ("TimerStarted", {"step_name": "t"}, {"due_at": None}),
+    ("WebhookWaiting", {"step_name": "w", "callback_token": "tok"}, {}),
+    ("MessageWaiting", {"step_name": "m", "message_name": "paid"}, {"correlation_key": None}),
+    (
+        "MessageDelivered",
+        {"step_name": "m", "name": "paid"},
+        {"correlation_key": None, "message_id": None},
+    ),
+    (
+        "MessageBuffered",
+        {"name": "paid"},
+        {"correlation_key": None, "message_id": None, "tenant_id": None, "expires_at": None},
+    ),
+    (
+        "HumanTaskReminder",
+        {"step_name": "h", "task_id": TASK},
+        {"assignee_id": None, "assignee_group": None, "recipients": []},
+    ),
+    (
+        "HumanTaskOverdue",
+        {"step_name": "h", "task_id": TASK},
+        {"assignee_id": None, "assignee_group": None, "due_at": None},
+    ),
+    (
+        "HumanTaskClaimed",
+        {"step_name": "h", "task_id": TASK},
+        {
+            "from_assignee": None,
+            "to_assignee": None,
+            "from_group": None,
+            "to_group": None,
+            "claimed_by": None,
+        },
+    ),
+    (
+        "HumanTaskReleased",
+        {"step_name": "h", "task_id": TASK},
+        {
+            "from_assignee": None,
+            "to_assignee": None,
+            "from_group": None,
+            "to_group": None,
+            "released_by": None,
+        },
+    ),
 ]
 
 
@@ -91,3 +156,26 @@ def test_event__positional_construction() -> None:
     assert (started.initial_data, started.user_id, started.tenant_id) == ({"a": 1}, "u1", "t1")
     failed = core.StepFailed(IID, NOW, "a", "boom", "RuntimeError", 2)
     assert (failed.error_type, failed.retry_count) == ("RuntimeError", 2)
+
+
+def test_by_event__a_dataclass_for_every_event_the_engines_send() -> None:
+    """Every event name in the engine's sources (the ``("name", payload)`` literals, and
+    the ``task.<action>`` of an assignment change) has a dataclass and a signal."""
+    from workflows_app import signals
+
+    engine = Path(core.__file__).parent.parent / "engine"
+    sent = set()
+    for source in engine.glob("*.py"):
+        sent |= set(EVENT_NAME.findall(source.read_text()))
+    sent |= {f"task.{action}" for action in ("claimed", "released", "reassigned")}
+    assert "workflow.suspended" in sent and "message.buffered" in sent  # the scan works
+    assert sent <= set(core.events.BY_EVENT), sent - set(core.events.BY_EVENT)
+    assert set(core.events.BY_EVENT) == set(signals.BY_EVENT)
+    for name, cls in core.events.BY_EVENT.items():
+        assert issubclass(cls, core.WorkflowEvent), name
+        assert getattr(core, cls.__name__) is cls  # exported with the others
+
+
+def test_message_buffered__concerns_no_instance() -> None:
+    event = core.MessageBuffered(instance_id=None, timestamp=NOW, name="paid")
+    assert event.instance_id is None

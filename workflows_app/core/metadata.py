@@ -1,0 +1,51 @@
+"""The instance metadata keys the engine keeps its records under.
+
+An instance's ``metadata`` is the caller's (``start_workflow(..., metadata=...)``) and the
+engine's at once: the engine appends who did what to the instance under the keys below.
+A start that gives one of them is refused (:func:`reserved_problems`), so that a caller's
+value never mixes with, or breaks, the engine's record. Pure: no Django, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BUFFERED_CALLBACKS",
+    "MIGRATIONS",
+    "RESERVED",
+    "SENT_BACK",
+    "SUSPENSIONS",
+    "WITHDRAWN",
+    "reserved_problems",
+]
+
+MIGRATIONS = "migrations"
+"""Each move of the instance to another version of its workflow (plan, who, when)."""
+
+SUSPENSIONS = "suspensions"
+"""Each suspension and resumption (action, who, when, reason)."""
+
+BUFFERED_CALLBACKS = "buffered_callbacks"
+"""The webhook callbacks received while suspended, oldest first (gone on resume)."""
+
+SENT_BACK = "sent_back"
+"""Each send back for rework (task, from and to step, reason, who, when)."""
+
+WITHDRAWN = "withdrawn"
+"""The withdrawal by the user who started the instance (who, when, reason)."""
+
+RESERVED = (MIGRATIONS, SUSPENSIONS, BUFFERED_CALLBACKS, SENT_BACK, WITHDRAWN)
+"""Every key a caller's metadata may not have."""
+
+
+def reserved_problems(metadata: Any) -> list[str]:
+    """One message per reserved key that the caller's ``metadata`` (a dict, or anything
+    else: then nothing to say) has, in the order of :data:`RESERVED`."""
+    if not isinstance(metadata, dict):
+        return []
+    return [
+        f"metadata.{key}: '{key}' is reserved for the engine's records and cannot be given"
+        for key in RESERVED
+        if key in metadata
+    ]
