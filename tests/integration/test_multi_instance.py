@@ -246,3 +246,16 @@ def test_a_completion_condition_with_an_unknown_name_is_refused_at_registration(
     wf = workflow([step], [], name="multi_bad")
     with pytest.raises(WorkflowValidationError, match="unknown name 'aproved'"):
         WorkflowRegistry().register(wf)
+
+
+def test_local_engine__a_multi_instance_step_fails_with_a_clear_error() -> None:
+    import asyncio
+
+    from workflows_app import LocalExecutionEngine
+
+    registry = WorkflowRegistry()
+    wf = approvals(for_each="approvers", completion_condition="approved >= 1")
+    registry.register(wf)
+    instance = asyncio.run(LocalExecutionEngine(registry).start_workflow(wf, {"approvers": ["a"]}))
+    assert instance.status == WorkflowStatus.FAILED
+    assert "Multi-instance human step 'approve' needs the persistent engine" in instance.error

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from workflows_app.core import jsonvalues
+from workflows_app.core import jsonvalues, multi_instance
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -254,6 +254,9 @@ class LocalExecutionEngine:
             step = definition.steps.get(token.step)
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
+            elif semantics.is_human(step) and multi_instance.is_multi(step):
+                error = f"Multi-instance human step '{token.step}' needs the persistent engine"
+                events = semantics.fail_branch(instance, token, error)
             elif semantics.is_human(step):
                 events = semantics.wait(instance, definition, token)
             elif semantics.is_webhook(step):
