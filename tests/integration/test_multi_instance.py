@@ -259,3 +259,24 @@ def test_local_engine__a_multi_instance_step_fails_with_a_clear_error() -> None:
     instance = asyncio.run(LocalExecutionEngine(registry).start_workflow(wf, {"approvers": ["a"]}))
     assert instance.status == WorkflowStatus.FAILED
     assert "Multi-instance human step 'approve' needs the persistent engine" in instance.error
+
+
+def test_send_back__the_sibling_tasks_are_canceled_too(engine) -> None:
+    step = Approve(name="approve", for_each="approvers", completion_condition="approved >= 2")
+    step.send_back_to = ["A"]
+    wf = workflow([marker("A"), step, marker("B")], [Edge("A", "approve"), Edge("approve", "B")])
+    started = start(engine, wf)
+    ann, bob, _cid = multi_tasks(started.id)
+    engine.complete_task_sync(ann.pk, "ann", APPROVE)
+    engine.send_back_sync(bob.pk, "A", "the figures are wrong", by="bob")
+    statuses = [
+        t.status
+        for t in HumanTaskModel.objects.filter(pk__in=[t.pk for t in (ann, bob, _cid)]).order_by(
+            "multi_index"
+        )
+    ]
+    assert statuses == ["completed", "canceled", "canceled"]
+    again = HumanTaskModel.objects.filter(instance_id=started.id, status="pending")
+    assert sorted(t.assignee_id for t in again) == ["ann", "bob", "cid"]
+    row = WorkflowInstanceModel.objects.get(pk=started.id)
+    assert row.context_data["approve_results"] == [None, None, None]

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from workflows_app.engine.effects import Effects
     from workflows_app.engine.store import Store, Transition
 
-__all__ = ["check_by_step", "complete", "first_tasks", "is_multi", "skip"]
+__all__ = ["cancel_siblings", "check_by_step", "complete", "first_tasks", "is_multi", "skip"]
 
 is_multi = rules.is_multi
 
@@ -239,19 +239,7 @@ def _finish(using: str, task: HumanTaskModel, user_id: str | None, plan: _Plan, 
         f"the step '{task.step_name}' is complete: its completion condition "
         f"{f'{condition!r} ' if condition else ''}holds"
     )
-    open_tasks = (
-        HumanTaskModel.objects.using(using)
-        .select_for_update()
-        .filter(
-            step_execution_id=task.step_execution_id,
-            status__in=[TaskStatus.PENDING, TaskStatus.ON_HOLD],
-        )
-        .exclude(pk=task.pk)
-    )
-    for other in open_tasks:
-        entry = {"action": "canceled", "at": now.isoformat(), "by": None, "reason": reason}
-        other.status, other.activity = TaskStatus.CANCELED, [*other.activity, entry]
-        other.save(using=using, update_fields=["status", "activity", "updated_at"])
+    cancel_siblings(using, task, reason)
     statements.update(
         using,
         StepExecutionModel,
@@ -263,6 +251,28 @@ def _finish(using: str, task: HumanTaskModel, user_id: str | None, plan: _Plan, 
         },
         {"id": task.step_execution_id},
     )
+
+
+def cancel_siblings(using: str, task: HumanTaskModel, reason: str, by: str | None = None) -> None:
+    """Cancel the other open tasks of ``task``'s multi-instance step (none for a plain
+    human step), with ``reason`` in their activity: its step completed, or its branch left
+    the step (sent back, escalated elsewhere)."""
+    if task.multi_index is None:
+        return
+    now = semantics.utcnow()
+    open_tasks = (
+        HumanTaskModel.objects.using(using)
+        .select_for_update()
+        .filter(
+            step_execution_id=task.step_execution_id,
+            status__in=[TaskStatus.PENDING, TaskStatus.ON_HOLD],
+        )
+        .exclude(pk=task.pk)
+    )
+    for other in open_tasks:
+        entry = {"action": "canceled", "at": now.isoformat(), "by": by, "reason": reason}
+        other.status, other.activity = TaskStatus.CANCELED, [*other.activity, entry]
+        other.save(using=using, update_fields=["status", "activity", "updated_at"])
 
 
 def _not_waiting(using: str, task: HumanTaskModel) -> Exception:
