@@ -170,6 +170,14 @@ class HumanTaskQuerySet(models.QuerySet):
         """Scope to one tenant (no filter when ``tenant_id`` is None)."""
         return self if tenant_id is None else self.filter(tenant_id=tenant_id)
 
+    def siblings(self, task: Any) -> HumanTaskQuerySet:
+        """The tasks of the same multi-instance step as ``task`` (itself included), in the
+        items' order; none for the task of a plain human step."""
+        if getattr(task, "multi_index", None) is None:
+            return self.none()
+        rows = self.filter(step_execution_id=task.step_execution_id)
+        return rows.order_by("multi_index", "created_at")
+
     def inbox_order(self) -> HumanTaskQuerySet:
         """Order as an inbox: earliest due first (undated last), then oldest."""
         return self.order_by(F("due_at").asc(nulls_last=True), "created_at")

@@ -212,6 +212,10 @@ class HumanTaskModel(TimestampedModel):
     # (added) What people did to the task, oldest first: claims, releases and reassignments
     # (who, when, from whom to whom, why), and the comment given on completion.
     activity = models.JSONField(default=list)
+    # (added) For a task of a multi-instance step: its item's place in the list (from 0)
+    # and the number of items; None for the one task of a plain human step.
+    multi_index = models.PositiveIntegerField(null=True, blank=True)
+    multi_total = models.PositiveIntegerField(null=True, blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 

@@ -4,6 +4,7 @@ in the uvicorn process, see ``tests/api/asgi.py``)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from workflows_app import BaseHumanStep, BaseMachineStep, MessageStep, WebhookStep, Workflow
 from workflows_app.models import StepExecutionModel
@@ -204,6 +205,33 @@ class ApiRework(Workflow):
     version = "1.0.0"
     steps = [Write, Check]
     edges = [("write", "check")]
+
+
+class BoardApproval(BaseHumanStep):
+    """One task per board member (the item is the member's user id); two approvals
+    approve, one rejection rejects."""
+
+    name = "board"
+    title = "Approve the budget"
+    form_schema = {
+        "type": "object",
+        "properties": {"approved": {"type": "boolean"}},
+        "required": ["approved"],
+    }
+    for_each = "members"
+    completion_condition = "approved >= 2 or rejected >= 1"
+
+    def get_assignee(self, context: Any, item: Any = None) -> str | None:
+        return item
+
+
+class ApiBoard(Workflow):
+    """A 2-of-N approval by the board members listed in ``members``."""
+
+    name = "api_board"
+    version = "1.0.0"
+    steps = [BoardApproval]
+    edges = []
 
 
 class AwaitPaymentMessage(MessageStep):

@@ -254,3 +254,49 @@ def test_branches_completed_at_once_do_not_overwrite_each_others_data() -> None:
     assert step_rows(instance.id, "join") == 1
     assert step_rows(instance.id, "p1") == step_rows(instance.id, "p2") == 1
     assert running.is_set()
+
+
+def test_sibling_tasks_of_a_multi_instance_step_answered_at_once_complete_it_once() -> None:
+    """Three approvers answer their tasks of a 2-of-3 step at the same instant: two
+    answers (or three) are recorded, the step completes exactly once, and what follows it
+    runs once."""
+    registry = WorkflowRegistry()
+    after = marker("C")
+    step = human("H", for_each="approvers", completion_condition="approved >= 2")
+    wf = workflow([marker("A"), step, after], [Edge("A", "H"), Edge("H", "C")], name="race_mi")
+    registry.register(wf)
+
+    for _ in range(ROUNDS):
+        instance = PersistentExecutionEngine(registry).start_workflow_sync(
+            wf, {"approvers": ["u1", "u2", "u3"]}
+        )
+        tasks = list(HumanTaskModel.objects.filter(instance_id=instance.id).order_by("multi_index"))
+        jobs = [
+            partial(
+                PersistentExecutionEngine(registry).complete_task_sync,
+                task.pk,
+                f"u{task.multi_index + 1}",
+                {"approved": True},
+            )
+            for task in tasks
+        ]
+        results = race(*jobs)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert all(isinstance(e, WorkflowStateError) for e in errors), results
+        assert len(errors) <= 1, results
+
+        row = WorkflowInstanceModel.objects.get(pk=instance.id)
+        assert row.status == "completed"
+        answered = [entry for entry in row.context_data["H_results"] if entry is not None]
+        assert len(answered) == 3 - len(errors)
+        assert step_rows(instance.id, "C") == 1
+        assert list(
+            StepExecutionModel.objects.filter(instance_id=instance.id, step_name="H").values_list(
+                "status", flat=True
+            )
+        ) == ["succeeded"]
+        statuses = sorted(
+            HumanTaskModel.objects.filter(instance_id=instance.id).values_list("status", flat=True)
+        )
+        assert statuses == sorted(["completed"] * len(answered) + ["canceled"] * len(errors))
+    assert after.calls == ROUNDS

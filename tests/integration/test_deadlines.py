@@ -184,3 +184,12 @@ def test_escalation__must_do_one_thing() -> None:
         Escalation()
     with pytest.raises(ValueError):
         Escalation(assignee_id="x", goto="y")
+
+
+def test_escalation_goto__of_a_multi_instance_step_cancels_every_task(engine, clock) -> None:
+    wf = approval(escalation=Escalation(goto="B"), for_each="approvers")
+    instance = engine.start_workflow_sync(wf, {"approvers": ["ann", "bob", "cid"]})
+    assert HumanTaskModel.objects.filter(status="pending").count() == 3
+    run_worker(engine, clock, days=3)
+    assert WorkflowInstanceModel.objects.get(pk=instance.id).status == "completed"
+    assert sorted(HumanTaskModel.objects.values_list("status", flat=True)) == ["canceled"] * 3

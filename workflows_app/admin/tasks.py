@@ -364,6 +364,7 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             "due_soon": is_due_soon(task, DUE_SOON),
             "can_complete": can_complete,
             "sent_back": sent_back(task),
+            "siblings": list(HumanTaskModel.objects.siblings(task)),
             "send_back_targets": self.service.send_back_targets(task) if can_complete else [],
             "can_claim": pending
             and task.assignee_id is None

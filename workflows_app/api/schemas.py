@@ -469,6 +469,19 @@ class SentBackDTO(Schema):
         )
 
 
+class MultiInstanceDTO(Schema):
+    """Where a task of a multi-instance step stands among its siblings."""
+
+    index: int = Field(description="The item's place in the step's list, from 0.")
+    total: int = Field(description="How many items (tasks) the step has.")
+
+    @classmethod
+    def of(cls, task: HumanTaskModel | Any) -> MultiInstanceDTO | None:
+        if task.multi_index is None or task.multi_total is None:
+            return None
+        return cls(index=task.multi_index, total=task.multi_total)
+
+
 class HumanTaskDTO(Schema):
     id: UUID
     instance_id: UUID
@@ -497,6 +510,12 @@ class HumanTaskDTO(Schema):
         description="(added) For a task made because a later step sent its instance back for "
         "rework: from which step, why, by whom and when.",
     )
+    multi: MultiInstanceDTO | None = Field(
+        None,
+        description="(added) For a task of a multi-instance step (one task per item): its "
+        "item's index and the number of items; the answers so far are in the instance's "
+        "context under '<step>_results'.",
+    )
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -516,6 +535,8 @@ class HumanTaskDTO(Schema):
         "completed_at",
         "completed_by",
         "activity",
+        "multi_index",
+        "multi_total",
     )
     """The task fields :meth:`of` reads: a list reads these columns only."""
 
@@ -542,6 +563,7 @@ class HumanTaskDTO(Schema):
             is_overdue=is_overdue(task, now),
             activity=task.activity,
             sent_back=SentBackDTO.of(task),
+            multi=MultiInstanceDTO.of(task),
         )
 
 

@@ -28,7 +28,7 @@ import simpleeval
 if TYPE_CHECKING:
     from workflows_app.core.context import WorkflowContext
 
-__all__ = ["ConditionError", "check_condition", "evaluate_condition"]
+__all__ = ["ConditionError", "check_condition", "evaluate_condition", "evaluate_names"]
 
 CONTEXT_NAMES = frozenset({"context", "ctx"})
 """The names of the context view in an expression (``ctx``: upstream's spelling)."""
@@ -154,6 +154,20 @@ def evaluate_condition(expression: str, context: WorkflowContext) -> bool:
         if node.id == "data":
             return view.data
         return data.get(node.id)
+
+    evaluator = simpleeval.EvalWithCompoundTypes(functions=FUNCTIONS, names=resolve)
+    return bool(evaluator.eval(expression, previously_parsed=tree.body))
+
+
+def evaluate_names(expression: str, names: dict[str, Any]) -> bool:
+    """Evaluate ``expression`` with only ``names`` (and the allowed functions) defined,
+    and return its truth value; an unknown name raises :class:`ConditionError`."""
+    tree = _parse(expression)
+
+    def resolve(node: ast.Name) -> Any:
+        if node.id not in names:
+            raise ConditionError(f"unknown name '{node.id}'")
+        return names[node.id]
 
     evaluator = simpleeval.EvalWithCompoundTypes(functions=FUNCTIONS, names=resolve)
     return bool(evaluator.eval(expression, previously_parsed=tree.body))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from workflows_app.core import conditions
+from workflows_app.core import conditions, multi_instance
 from workflows_app.core.types import StepType
 
 if TYPE_CHECKING:
@@ -125,6 +125,14 @@ class WorkflowDefinition:
                     conditions.check_condition(edge.condition)
                 except conditions.ConditionError as exc:
                     errors.append(f"Edge {index}: invalid condition {edge.condition!r}: {exc}")
+        for name, step in self.steps.items():
+            if multi_instance.is_multi(step):
+                condition = getattr(step, "completion_condition", None)
+                problem = multi_instance.condition_problem(condition)
+                if problem is not None:
+                    errors.append(
+                        f"Step '{name}': invalid completion_condition {condition!r}: {problem}"
+                    )
         return errors
 
     def successors(self, step_name: str) -> list[str]:

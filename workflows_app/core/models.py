@@ -34,6 +34,9 @@ class Token:
     sent_back: dict[str, Any] | None = None
     """For a branch sent back to its step for rework: from which step, why, by whom, when,
     and to whom its task goes (``assignee``); the branch's next token has none."""
+    items: list[Any] | None = None
+    """For a branch waiting at a multi-instance human step: the items, one task each, as
+    they were when the branch reached the step."""
 
     def child(self, step: str) -> Token:
         """Return the token this branch continues with at ``step``.
@@ -55,6 +58,8 @@ class Token:
             data["started_at"] = self.started_at.isoformat()
         if self.sent_back is not None:
             data["sent_back"] = self.sent_back
+        if self.items is not None:
+            data["items"] = self.items
         return data
 
     @classmethod
@@ -69,6 +74,7 @@ class Token:
             due_at=datetime.fromisoformat(due_at) if due_at else None,
             started_at=datetime.fromisoformat(started_at) if started_at else None,
             sent_back=data.get("sent_back"),
+            items=data.get("items"),
         )
 
 

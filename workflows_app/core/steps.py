@@ -119,6 +119,11 @@ class BaseHumanStep(BaseStep):
     - ``due_in`` / ``reminder_in``: delays from the moment the task is created;
     - ``priority``: an integer, higher comes first in inboxes;
     - ``escalation``: an :class:`Escalation` applied once the task is overdue.
+
+    With ``for_each`` the step is multi-instance (one task per item, see
+    :mod:`workflows_app.core.multi_instance`): ``get_assignee``, ``get_assignee_group``,
+    ``get_title`` and ``get_due_date`` then receive the task's item as a second
+    argument, ``(context, item)``; overrides that take only ``(context)`` keep working.
     """
 
     step_type: ClassVar[StepType] = StepType.HUMAN
@@ -130,6 +135,15 @@ class BaseHumanStep(BaseStep):
     reminder_in: timedelta | None = None
     priority: int = 0
     escalation: Escalation | None = None
+    for_each: str | Callable[[WorkflowContext], Any] | None = None
+    """Make the step multi-instance: one task per item of this list (a context key, or a
+    callable taking the context); see :mod:`workflows_app.core.multi_instance`."""
+    sequential: bool = False
+    """With ``for_each``: create the tasks one after another rather than all at once."""
+    completion_condition: str | Callable[[Any], Any] | None = None
+    """With ``for_each``: when the step is done before every task is answered (a safe
+    expression such as ``"approved >= 2 or rejected >= 1"``, or a callable taking the
+    :class:`~workflows_app.core.multi_instance.Progress`); None: when all are answered."""
     send_back_to: ClassVar[tuple[str, ...] | list[str]] = ()
     """The earlier steps (names) a task of this step may be sent back to for rework
     (none by default); see :mod:`workflows_app.core.send_back`."""
@@ -147,6 +161,9 @@ class BaseHumanStep(BaseStep):
         reminder_in: timedelta | None = _UNSET,
         priority: int = _UNSET,
         escalation: Escalation | None = _UNSET,
+        for_each: str | Callable[[WorkflowContext], Any] | None = _UNSET,
+        sequential: bool = _UNSET,
+        completion_condition: str | Callable[[Any], Any] | None = _UNSET,
     ) -> None:
         super().__init__(name, description)
         if title is not None:
@@ -159,6 +176,9 @@ class BaseHumanStep(BaseStep):
             ("reminder_in", reminder_in),
             ("priority", priority),
             ("escalation", escalation),
+            ("for_each", for_each),
+            ("sequential", sequential),
+            ("completion_condition", completion_condition),
         ):
             if value is not _UNSET:
                 setattr(self, attribute, value)
@@ -169,18 +189,18 @@ class BaseHumanStep(BaseStep):
         """Return what was submitted for this step, if anything."""
         return context.get(f"{self.name}_result")
 
-    async def get_assignee(self, context: WorkflowContext) -> str | None:
+    async def get_assignee(self, context: WorkflowContext, item: Any = None) -> str | None:
         """Return the user id the task is assigned to (from ``assignee_key``)."""
         if self.assignee_key:
             value = context.get(self.assignee_key)
             return None if value is None else str(value)
         return None
 
-    async def get_assignee_group(self, context: WorkflowContext) -> str | None:
+    async def get_assignee_group(self, context: WorkflowContext, item: Any = None) -> str | None:
         """Return the group whose members may complete the task."""
         return self.assignee_group
 
-    async def get_title(self, context: WorkflowContext) -> str:
+    async def get_title(self, context: WorkflowContext, item: Any = None) -> str:
         """Return the task's title."""
         return self.title
 
@@ -188,7 +208,7 @@ class BaseHumanStep(BaseStep):
         """Return the task's description."""
         return self.description
 
-    async def get_due_date(self, context: WorkflowContext) -> datetime | None:
+    async def get_due_date(self, context: WorkflowContext, item: Any = None) -> datetime | None:
         """Return when the task is due, or None."""
         return clock.utcnow() + self.due_in if self.due_in is not None else None
 

@@ -95,20 +95,28 @@ class Batch:
         fields: dict[str, Any] | None,
         callback: str | None = None,
         correlation: str | None = None,
+        items: list[Any] | None = None,
+        item_fields: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Park ``token`` at its human step (creating the task), webhook step (creating
         its callback token) or message step (subscribing it to the message with the
-        ``correlation`` value), or fail it if ``step`` is None."""
+        ``correlation`` value), or fail it if ``step`` is None.
+
+        At a multi-instance human step, ``items`` are the step's items and
+        ``item_fields`` the fields of the tasks to create now, from the first item on
+        (all of them, or only the first for a sequential step)."""
         if step is None:
             self.events.extend(semantics.fail_missing_step(state, token))
             self.items.append(Park(token.id, None, None, None))
             return True
         message = semantics.is_message(step)
-        if fields is None and not message:  # a webhook step
+        if fields is None and not message and items is None:  # a webhook step
             callback = callback or semantics.new_callback_token()
             state.context.data[step.get_token_key()] = callback
+        if items is not None:
+            semantics.start_items(state, token, items)
         self.events.extend(semantics.wait(state, definition, token))
-        self.items.append(Park(token.id, step, fields, callback, correlation))
+        self.items.append(Park(token.id, step, fields, callback, correlation, items, item_fields))
         execution_id = uuid.uuid4()
         self.executions.append(
             {
@@ -142,30 +150,30 @@ class Batch:
             waiting |= {"message_name": step.message, "correlation_key": correlation}
             self.events.append(("message.waiting", waiting))
             return True
+        if items is not None:
+            for index, each in enumerate(item_fields or ()):
+                extra = {"multi_index": index, "multi_total": len(items)}
+                self.task(state, execution_id, token.step, {**each, **extra})
+            return True
         if fields is None:
             self.events.append(("webhook.waiting", {**waiting, "callback_token": callback}))
             return True
-        task_id = uuid.uuid4()
-        self.tasks.append(
-            {
-                "id": task_id,
-                "instance_id": self.instance_id,
-                "step_execution_id": execution_id,
-                "step_name": token.step,
-                "tenant_id": state.context.tenant_id,
-                **fields,
-            }
-        )
-        created = {
-            "instance_id": self.instance_id,
-            "task_id": task_id,
-            "step_name": token.step,
-            "assignee_id": fields["assignee_id"],
-            "assignee_group": fields["assignee_group"],
-            "due_at": fields["due_at"],
-        }
-        self.events.append(("task.created", created))
+        self.task(state, execution_id, token.step, fields)
         return True
+
+    def task(
+        self,
+        state: WorkflowInstanceData,
+        execution_id: UUID,
+        step_name: str,
+        fields: dict[str, Any],
+    ) -> None:
+        """Add the task of the waiting execution ``execution_id`` with ``fields``."""
+        row, event = task_row(
+            self.instance_id, state.context.tenant_id, execution_id, step_name, fields
+        )
+        self.tasks.append(row)
+        self.events.append(event)
 
 
 class StepResult:
@@ -197,16 +205,26 @@ class Park:
         fields: dict[str, Any] | None,
         callback: str | None,
         correlation: str | None = None,
+        items: list[Any] | None = None,
+        item_fields: list[dict[str, Any]] | None = None,
     ) -> None:
         self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
-        self.correlation = correlation
+        self.correlation, self.items, self.item_fields = correlation, items, item_fields
 
     def replay(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
     ) -> bool:
         token = find(state, self.token_id, semantics.READY)
         return token is not None and into.park(
-            state, definition, token, self.step, self.fields, self.callback, self.correlation
+            state,
+            definition,
+            token,
+            self.step,
+            self.fields,
+            self.callback,
+            self.correlation,
+            self.items,
+            self.item_fields,
         )
 
 
@@ -262,3 +280,32 @@ def log_step(state: WorkflowInstanceData, token: Token, outcome: semantics.Outco
 
 def find(state: WorkflowInstanceData, token_id: str, token_state: str) -> Token | None:
     return next((t for t in state.tokens if t.id == token_id and t.state == token_state), None)
+
+
+def task_row(
+    instance_id: UUID,
+    tenant_id: str | None,
+    execution_id: UUID,
+    step_name: str,
+    fields: dict[str, Any],
+) -> tuple[dict[str, Any], semantics.Event]:
+    """Return the row of a new task of the waiting execution ``execution_id`` with
+    ``fields``, and its ``task.created`` event."""
+    task_id = uuid.uuid4()
+    row = {
+        "id": task_id,
+        "instance_id": instance_id,
+        "step_execution_id": execution_id,
+        "step_name": step_name,
+        "tenant_id": tenant_id,
+        **fields,
+    }
+    created = {
+        "instance_id": instance_id,
+        "task_id": task_id,
+        "step_name": step_name,
+        "assignee_id": fields["assignee_id"],
+        "assignee_group": fields["assignee_group"],
+        "due_at": fields["due_at"],
+    }
+    return row, ("task.created", created)

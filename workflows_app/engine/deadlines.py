@@ -16,7 +16,7 @@ from django.db import transaction
 from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowStateError
 from workflows_app.core.types import StepStatus, TaskStatus
-from workflows_app.engine import semantics, statements, task_actions
+from workflows_app.engine import multi_instance, semantics, statements, task_actions
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 __all__ = ["mark_overdue", "send_reminders"]
@@ -117,6 +117,8 @@ def _escalate(engine: Any, task: HumanTaskModel, goto: str, now: Any) -> None:
         t.events = [("task.overdue", {**_about(task), "due_at": task.due_at})]
         t.events += semantics.escalate(t.state, definition, task.step_name, goto)
         fresh.update(status=TaskStatus.CANCELED, overdue_at=now)
+        why = f"another task of the step was overdue and escalated to '{goto}'"
+        multi_instance.cancel_siblings(engine.using, task, why)
         statements.update(
             engine.using,
             StepExecutionModel,

@@ -35,7 +35,7 @@ from workflows_app import conf
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
-from workflows_app.engine import batches, leases, messages, runner, semantics
+from workflows_app.engine import batches, leases, messages, multi_instance, runner, semantics
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
 from workflows_app.models import WorkflowInstanceModel
@@ -200,6 +200,8 @@ class Drive:
         step's assignment code broke) and commit the batch."""
         if step is not None and semantics.is_message(step):
             return self._subscribe(definition, state, batch, token, step)
+        if step is not None and semantics.is_human(step) and multi_instance.is_multi(step):
+            return self._park_items(definition, state, batch, token, step)
         fields = None
         if step is not None and semantics.is_human(step):
             try:
@@ -209,6 +211,30 @@ class Drive:
                 batch.fail(state, token, f"Creating the task of '{token.step}' failed: {exc}")
                 return self.flush(definition, state, batch)
         batch.park(state, definition, token, step, fields)
+        claimed = semantics.claim_next(state, definition, batch.events)
+        return self.flush(definition, state, batch, claimed)
+
+    def _park_items(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        token: Token,
+        step: Any,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
+        """Park ``token`` at its multi-instance human step with a task per item (or the
+        first one, sequential), and commit; skip the step when it has no items; fail the
+        branch when its items or its tasks' assignment cannot be had."""
+        try:
+            items, fields = multi_instance.first_tasks(step, state.context)
+        except Exception as exc:  # for_each or the step's assignment code broke
+            logger.exception("tasks of step %r: for_each or assignment failed", token.step)
+            batch.fail(state, token, f"Creating the tasks of '{token.step}' failed: {exc}")
+            return self.flush(definition, state, batch)
+        if not items:
+            multi_instance.skip(state, definition, batch, token, step)
+            return state, semantics.claim_next(state, definition, batch.events), batch
+        batch.park(state, definition, token, step, None, items=items, item_fields=fields)
         claimed = semantics.claim_next(state, definition, batch.events)
         return self.flush(definition, state, batch, claimed)
 

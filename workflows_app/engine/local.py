@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from workflows_app.core import jsonvalues
+from workflows_app.core import jsonvalues, multi_instance
 from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.context import WorkflowContext
@@ -505,6 +505,9 @@ class LocalExecutionEngine:
             step = definition.steps.get(token.step)
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
+            elif semantics.is_human(step) and multi_instance.is_multi(step):
+                error = f"Multi-instance human step '{token.step}' needs the persistent engine"
+                events = semantics.fail_branch(instance, token, error)
             elif semantics.is_human(step):
                 events = semantics.wait(instance, definition, token)
             elif semantics.is_webhook(step):

@@ -50,6 +50,7 @@ from workflows_app.engine import (
     leases,
     messages,
     migrations,
+    multi_instance,
     runner,
     semantics,
     send_back,
@@ -216,21 +217,29 @@ class PersistentExecutionEngine:
         saves reading it again: whether it still waits is checked when the completion is
         saved, as always.
         """
-        if isinstance(task_id, HumanTaskModel):
-            found = (task_id.instance_id, task_id.step_name, task_id.step_execution_id)
-            instance_id, step_name, execution_id = found
-            status, task_id = task_id.status, task_id.pk
-        else:
-            row = (
+        if not isinstance(task_id, HumanTaskModel):
+            fields = ("instance_id", "step_name", "step_execution_id", "status", "multi_index")
+            found = (
                 HumanTaskModel.objects.using(self.using)
                 .filter(pk=task_actions.task_pk(task_id))
-                .values_list("instance_id", "step_name", "step_execution_id", "status")
+                .only(*fields, "tenant_id")
                 .first()
             )
-            if row is None:
+            if found is None:
                 raise TaskNotFoundError(task_id)
-            instance_id, step_name, execution_id, status = row
+            task_id = found
+        task = task_id
+        instance_id, step_name, execution_id = (
+            task.instance_id,
+            task.step_name,
+            task.step_execution_id,
+        )
+        status, task_id = task.status, task.pk
         task_actions.check_pending(task_id, status, self.using)
+        if task.multi_index is not None:  # one of the tasks of a multi-instance step
+            return multi_instance.complete(
+                self.store, self.effects, self.drive, task, user_id, data, comment
+            )
         return self._complete_waiting(
             instance_id,
             step_name,
@@ -479,6 +488,7 @@ class PersistentExecutionEngine:
             if execution_id is not None and found.waiting.get(token.id) != execution_id:
                 raise task_actions.not_waiting(self.using, step_name, execution_id)
             if validate and not validated:
+                multi_instance.check_by_step(definition.steps.get(step_name))
                 runner.check_submission(definition.steps.get(step_name), data)
                 validated = True
             events = semantics.resume(state, definition, step_name, user_id, data)

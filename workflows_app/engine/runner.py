@@ -230,6 +230,8 @@ def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _perform(Call(function, args, kwargs))
 
 
+_NO_ITEM: Any = object()
+
 # -- the plans -------------------------------------------------------------------------------
 
 
@@ -280,12 +282,32 @@ def _step_plan(step: Any, context: Any, engine: Any) -> Plan[Outcome]:
     )
 
 
-def _task_fields_plan(step: Any, context: Any) -> Plan[dict[str, Any]]:
-    """The assignment, deadlines and texts of the task a human step creates."""
+# The getters that receive the task's item, for a multi-instance step.
+_ITEM_GETTERS = frozenset({"get_assignee", "get_assignee_group", "get_title", "get_due_date"})
+
+
+def _takes_item(method: Any) -> bool:
+    """Whether the bound ``method`` accepts a second positional argument (the item)."""
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in parameters if p.kind in positional) >= 2
+
+
+def _task_fields_plan(step: Any, context: Any, item: Any = _NO_ITEM) -> Plan[dict[str, Any]]:
+    """The assignment, deadlines and texts of the task a human step creates (for ``item``,
+    the task of one item of a multi-instance step)."""
 
     def get(name: str) -> Call:
         method = getattr(step, name)
-        return Call(method, (context,), eager=not _overrides(step, name, BaseHumanStep))
+        args: tuple[Any, ...] = (context,)
+        if item is not _NO_ITEM and name in _ITEM_GETTERS and _takes_item(method):
+            args = (context, item)
+        return Call(method, args, eager=not _overrides(step, name, BaseHumanStep))
 
     title = yield get("get_title")
     return {
@@ -326,9 +348,10 @@ async def arun_step(step: Any, context: Any, engine: Any = None) -> Outcome:
     return await adrive(_step_plan(step, context, engine))
 
 
-def task_fields(step: Any, context: Any) -> dict[str, Any]:
-    """Return the fields of the task that the human ``step`` creates."""
-    return drive(_task_fields_plan(step, context))
+def task_fields(step: Any, context: Any, item: Any = _NO_ITEM) -> dict[str, Any]:
+    """Return the fields of the task that the human ``step`` creates; with ``item``, of
+    the task of that item of a multi-instance step (see :mod:`.multi_instance`)."""
+    return drive(_task_fields_plan(step, context, item))
 
 
 def check_submission(step: Any, data: Any) -> None:

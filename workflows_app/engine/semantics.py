@@ -38,7 +38,7 @@ from typing import Any
 
 import jsonschema
 
-from workflows_app.core import clock, jsonvalues
+from workflows_app.core import clock, jsonvalues, multi_instance
 from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
@@ -655,6 +655,43 @@ def resume(
         ("step.completed", {"instance_id": instance.id, "step_name": step_name, "result": data})
     ]
     return events + _move_on(instance, definition, token, definition.steps.get(step_name), None)
+
+
+def start_items(instance: WorkflowInstanceData, token: Token, items: list[Any]) -> None:
+    """Give ``token``, about to wait at its multi-instance step, its ``items``: no answer
+    yet under ``<step>_results``."""
+    token.items = list(items)
+    instance.context.data[multi_instance.results_key(token.step)] = [None] * len(items)
+
+
+def answer_item(
+    instance: WorkflowInstanceData,
+    definition: WorkflowDefinition,
+    step_name: str,
+    index: int,
+    user_id: str | None,
+    data: dict[str, Any],
+) -> tuple[list[Event], bool]:
+    """Record ``user_id``'s answer ``data`` to the task of item ``index`` of the
+    multi-instance step ``step_name``; when the step is done (its completion condition
+    holds, or every task is answered), complete it and move its branch on.
+
+    Return the events and whether the step is done. Raise :class:`WorkflowStateError` if
+    that item was answered already.
+    """
+    token = waiting_token(instance, step_name)
+    items = token.items or []
+    key = multi_instance.results_key(step_name)
+    results = list(instance.context.data.get(key) or [None] * len(items))
+    if not 0 <= index < len(results) or results[index] is not None:
+        raise WorkflowStateError(f"Item {index} of step '{step_name}' was answered already")
+    results = multi_instance.answer(results, index, items[index], user_id, data)
+    instance.context.data[key] = results
+    step = definition.steps.get(step_name)
+    condition = getattr(step, "completion_condition", None)
+    if not multi_instance.holds(condition, multi_instance.progress(results)):
+        return [], False
+    return resume(instance, definition, step_name, user_id, {key: results}), True
 
 
 def waiting_token(instance: WorkflowInstanceData, step_name: str) -> Token:

@@ -15,7 +15,7 @@ from typing import Any
 
 from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as rules
-from workflows_app.engine import leases, semantics, task_actions
+from workflows_app.engine import leases, multi_instance, semantics, task_actions
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition, audit
 from workflows_app.models import WorkflowInstanceModel
@@ -49,6 +49,8 @@ def send_back(
         info["assignee"] = assignee
         t.events = semantics.send_back(t.state, definition, locked.step_name, to_step, info)
         task_actions.send_back(store.using, locked, to_step, reason, by)
+        why = f"another task of the step was sent back to '{to_step}': {reason}"
+        multi_instance.cancel_siblings(store.using, locked, why, by)
         entry = {"task_id": str(locked.pk), "from_step": locked.step_name, "to_step": to_step}
         audit(row, t, metadata_keys.SENT_BACK, {**entry, "reason": reason, "by": by, "at": at})
         t.lease = leases.take(row, t.state, definition, t.events)
