@@ -13,6 +13,7 @@ from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import Edge, Workflow, WorkflowDefinition
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
+    ExcludedUserError,
     HumanTaskError,
     InvalidTransitionError,
     StepExecutionError,
@@ -56,6 +57,7 @@ __all__ = [
     "CallbackNotFoundError",
     "ConditionalGroup",
     "Edge",
+    "ExcludedUserError",
     "ExclusiveGateway",
     "HumanTaskError",
     "InvalidTransitionError",

@@ -212,6 +212,10 @@ class HumanTaskModel(TimestampedModel):
     # (added) What people did to the task, oldest first: claims, releases and reassignments
     # (who, when, from whom to whom, why), and the comment given on completion.
     activity = models.JSONField(default=list)
+    # (added) Four-eyes: the users the task's step excludes (its starter, the completers of
+    # the steps it names), decided when the task is created; the text form of
+    # workflows_app.core.four_eyes.encode, so that the inbox filter is one column condition.
+    excluded_users = models.TextField(default="", blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 

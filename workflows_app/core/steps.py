@@ -133,6 +133,11 @@ class BaseHumanStep(BaseStep):
     send_back_to: ClassVar[tuple[str, ...] | list[str]] = ()
     """The earlier steps (names) a task of this step may be sent back to for rework
     (none by default); see :mod:`workflows_app.core.send_back`."""
+    exclude_completers_of: ClassVar[tuple[str, ...] | list[str]] = ()
+    """Four-eyes: the earlier human steps (names) whose completers may not do this step's
+    task (none by default); see :mod:`workflows_app.core.four_eyes`."""
+    exclude_starter: ClassVar[bool] = False
+    """Four-eyes: whether the person who started the instance may not do this step's task."""
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     definitions,
+    four_eyes,
     leases,
     messages,
     migrations,
@@ -248,6 +249,7 @@ class PersistentExecutionEngine:
         """
         with transaction.atomic(using=self.using):
             task = task_actions.locked_pending(self.using, task_id)
+            four_eyes.refuse(task.pk, task.excluded_users, user_id, "claim")
             if task.assignee_id == user_id:
                 return task
             if task.assignee_id is not None:
@@ -301,6 +303,8 @@ class PersistentExecutionEngine:
             raise WorkflowValidationError(["name the new assignee_id or assignee_group"])
         with transaction.atomic(using=self.using):
             task = task_actions.locked_pending(self.using, task_id)
+            if assignee_id is not None:
+                four_eyes.refuse(task.pk, task.excluded_users, assignee_id, "be assigned")
             self.effects.send_after_commit(
                 task_actions.reassign(
                     self.using, task, assignee_id, assignee_group, reason, reassigned_by
