@@ -36,11 +36,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models, router
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from workflows_app import conf
+from workflows_app.core import four_eyes
 from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -724,6 +726,8 @@ class WorkflowService:
             if query.status != TaskStatus.PENDING:
                 offered |= Q(completed_by=actor.user_id)
             conditions.append(offered)
+        if query.scope != TaskScope.ALL:
+            conditions.append(_not_excluded(actor))
         now = timezone.now()
         filters: dict[str, Any] = {
             "status": query.status,
@@ -961,6 +965,17 @@ def _offered(actor: Actor) -> Q:
     The one definition of the rule: queries filter by it, and :func:`_holds` checks a
     loaded task against it."""
     return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & _in_reach(actor))
+
+
+def _not_excluded(actor: Actor) -> Q:
+    """The tasks no four-eyes rule excludes ``actor`` from (see
+    :mod:`workflows_app.core.four_eyes`): the inbox does not offer the others.
+
+    The pattern is built in SQL around the user id, which stays a whole value: a compiled
+    inbox query binds it like any other (a LIKE pattern made in Python could not be)."""
+    separator = Value(four_eyes.SEPARATOR)
+    pattern = Concat(separator, Value(actor.user_id), separator, output_field=TextField())
+    return ~Q(excluded_users__contains=pattern)
 
 
 def _in_reach(actor: Actor) -> Q:

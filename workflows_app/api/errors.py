@@ -22,6 +22,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from workflows_app.core import jsonvalues
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
+    ExcludedUserError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
@@ -46,6 +47,8 @@ STATUSES: list[tuple[type[Exception], int, str]] = [
     (TaskValidationError, 422, "invalid_task_data"),
     (WorkflowValidationError, 422, "invalid"),
     (NotAllowedError, 403, "forbidden"),
+    # A four-eyes rule of the task's step excludes the user, whatever their permissions.
+    (ExcludedUserError, 403, "excluded_user"),
 ]
 
 BODY = "data"
