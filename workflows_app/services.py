@@ -774,6 +774,15 @@ class WorkflowService:
         """Whether ``actor`` may complete (or release) ``task``: it is offered to the actor."""
         return _holds(task, _offered(actor)) or actor.can("complete_any_task")
 
+    def is_excluded(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether a four-eyes rule of the task's step excludes ``actor`` from it (the
+        engine refuses them whatever their permissions; faces hide what they cannot do)."""
+        return four_eyes.is_excluded(task.excluded_users, actor.user_id)
+
+    def excluded_users(self, task: HumanTaskModel) -> list[str]:
+        """The users a four-eyes rule excludes from ``task``, for display."""
+        return four_eyes.users(task.excluded_users)
+
     def may_claim(self, actor: Actor, task: HumanTaskModel) -> bool:
         """Whether ``actor`` may claim ``task`` (it must also be unassigned): it would be
         offered to the actor if it were unassigned."""

@@ -347,7 +347,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     def _render(self, request: HttpRequest, task: HumanTaskModel, form: TaskForm) -> HttpResponse:
         actor = actor_of(request)
         instance, history = self.service.task_context(actor, task)
-        pending = task.status == TaskStatus.PENDING
+        excluded = self.service.is_excluded(actor, task)
+        pending = task.status == TaskStatus.PENDING and not excluded
         can_complete = pending and self.service.may_complete(actor, task)
         context = {
             **self.admin_site.each_context(request),
@@ -364,6 +365,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             "due_soon": is_due_soon(task, DUE_SOON),
             "can_complete": can_complete,
             "sent_back": sent_back(task),
+            "excluded": excluded and task.status == TaskStatus.PENDING,
+            "excluded_users": self.service.excluded_users(task),
             "send_back_targets": self.service.send_back_targets(task) if can_complete else [],
             "can_claim": pending
             and task.assignee_id is None
@@ -372,7 +375,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             and task.assignee_id is not None
             and task.assignee_group is not None
             and self.service.may_complete(actor, task),
-            "can_reassign": pending and self.service.may_reassign(actor, task),
+            "can_reassign": task.status == TaskStatus.PENDING
+            and self.service.may_reassign(actor, task),
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)
