@@ -13,6 +13,7 @@ from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import Edge, Workflow, WorkflowDefinition
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
+    CommentNotFoundError,
     ExcludedUserError,
     HumanTaskError,
     InvalidTransitionError,
@@ -21,6 +22,7 @@ from workflows_app.core.exceptions import (
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    UnauthorizedCommentError,
     UnauthorizedTaskError,
     WorkflowAlreadyCompletedError,
     WorkflowInstanceNotFoundError,
@@ -55,6 +57,7 @@ __all__ = [
     "BaseHumanStep",
     "BaseMachineStep",
     "CallbackNotFoundError",
+    "CommentNotFoundError",
     "ConditionalGroup",
     "Edge",
     "ExcludedUserError",
@@ -77,6 +80,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskValidationError",
     "TimerStep",
+    "UnauthorizedCommentError",
     "UnauthorizedTaskError",
     "WebhookStep",
     "Workflow",

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from workflows_app import conf
+from workflows_app.core import comments as comment_rules
 from workflows_app.core import four_eyes
 from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.definition import WorkflowDefinition
@@ -55,6 +56,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
+from workflows_app.engine import comments as comments_engine
 from workflows_app.engine import messages, migrations, statements, suspension, withdraw
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
@@ -63,6 +65,7 @@ from workflows_app.models import (
     MessageModel,
     MessageSubscriptionModel,
     StepExecutionModel,
+    TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
@@ -808,6 +811,34 @@ class WorkflowService:
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
         self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
         return self._written_instance(task.instance_id)
+
+    def task_comments(self, actor: Actor, task_id: Any) -> list[TaskCommentModel]:
+        """The comments of a task ``actor`` sees (else TaskNotFoundError), oldest first."""
+        task = self.get_task(actor, task_id)
+        return self.engine.task_comments_sync(task.pk)
+
+    def add_task_comment(self, actor: Actor, task_id: Any, text: Any) -> TaskCommentModel:
+        """Add ``actor``'s comment to a task they see (anyone who sees it may comment)."""
+        task = self.get_task(actor, task_id)
+        return self.engine.add_task_comment_sync(task.pk, actor.user_id, text)
+
+    def edit_task_comment(
+        self, actor: Actor, task_id: Any, comment_id: Any, text: Any
+    ) -> TaskCommentModel:
+        """Edit ``actor``'s own comment on a task they see, within the edit window."""
+        task = self.get_task(actor, task_id)
+        return self.engine.edit_task_comment_sync(task.pk, comment_id, actor.user_id, text)
+
+    def instance_comments(self, instance_id: Any) -> list[TaskCommentModel]:
+        """The comments of every task of an instance (for its page: the caller checked that
+        the actor sees the instance)."""
+        return comments_engine.of_instance(self.engine.using, instance_id)
+
+    def may_edit_comment(self, actor: Actor, comment: TaskCommentModel) -> bool:
+        """Whether ``actor`` may still edit ``comment`` (theirs, within the window)."""
+        seconds = conf.get_settings().COMMENT_EDIT_SECONDS
+        young = comment_rules.editable(comment.created_at, timezone.now(), seconds)
+        return comment.author == actor.user_id and young
 
     def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Make a pending, unassigned task ``actor``'s."""

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "CallbackNotFoundError",
+    "CommentNotFoundError",
     "ExcludedUserError",
     "HumanTaskError",
     "InvalidTransitionError",
@@ -20,6 +21,7 @@ __all__ = [
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "UnauthorizedCommentError",
     "UnauthorizedTaskError",
     "WorkflowAlreadyCompletedError",
     "WorkflowInstanceNotFoundError",
@@ -194,3 +196,22 @@ class ExcludedUserError(UnauthorizedTaskError):
         self.task_id = task_id
         self.user_id = user_id
         self.action = action
+
+
+class CommentNotFoundError(_NotFound):
+    """No comment of this task has this id."""
+
+    def __init__(self, comment_id: Any) -> None:
+        self.comment_id = comment_id
+        super().__init__(f"Comment '{comment_id}' not found")
+
+
+class UnauthorizedCommentError(HumanTaskError):
+    """Only the author of a comment may edit it."""
+
+    def __init__(self, comment_id: Any, user_id: Any) -> None:
+        self.comment_id = comment_id
+        self.user_id = user_id
+        super().__init__(
+            f"User '{user_id}' may not edit comment '{comment_id}': only its author may"
+        )
