@@ -158,3 +158,15 @@ def test_a_machine_step_may_not_declare_a_rule() -> None:
     wf = workflow([step, human("Draft")], [Edge("A", "Draft")])
     with pytest.raises(WorkflowValidationError, match="only a human step can exclude users"):
         WorkflowRegistry().register_definition(wf.get_definition())
+
+
+def test_the_row_level_completion_of_the_manager_refuses_too(engine) -> None:
+    """``HumanTaskModel.objects.complete_task`` (the seed's repository API) writes the row
+    only; an excluded user is refused there as well, the row left pending."""
+    task = at_review(engine)
+    with pytest.raises(ExcludedUserError):
+        HumanTaskModel.objects.complete_task(task.pk, "ann")
+    task.refresh_from_db()
+    assert (task.status, task.completed_by) == (TaskStatus.PENDING, None)
+    done = HumanTaskModel.objects.complete_task(task.pk, "bob")
+    assert (done.status, done.completed_by) == (TaskStatus.COMPLETED, "bob")
