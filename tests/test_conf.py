@@ -34,6 +34,7 @@ def test_get_settings__defaults() -> None:
         API_TOKEN_CACHE_SECONDS=0.0,
         API_MAX_BODY_BYTES=1024 * 1024,
         JSON_MAX_DEPTH=31,
+        COMMENT_EDIT_SECONDS=300.0,
         MERMAID_URL=None,
     )
 
@@ -153,7 +154,7 @@ def test_check_settings__unknown_key_without_close_match() -> None:
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, LISTEN_NOTIFY, USER_ID_FIELD, "
         "AUTODISCOVER, LEASE_SECONDS, MAX_DRIVE_ATTEMPTS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, "
         "TENANT_RESOLVER, API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, "
-        "API_MAX_BODY_BYTES, JSON_MAX_DEPTH, MERMAID_URL."
+        "API_MAX_BODY_BYTES, JSON_MAX_DEPTH, COMMENT_EDIT_SECONDS, MERMAID_URL."
     )
 
 

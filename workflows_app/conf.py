@@ -115,6 +115,10 @@ class WorkflowsSettings:
     ``TaskValidationError`` for an answer) from the engine, a failed step for a step's
     output."""
 
+    COMMENT_EDIT_SECONDS: float = 300.0
+    """How many seconds after posting it the author of a task comment may still edit it
+    (5 minutes by default); after that a comment stays as it is."""
+
     MERMAID_URL: str | None = None
     """Where the admin's pages load mermaid.js from to draw workflow graphs. None (the
     default): the copy of Mermaid 11 in the app's static files, so the pages need no other
@@ -214,6 +218,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "JSON_MAX_DEPTH": (
         lambda value: isinstance(value, int) and not isinstance(value, bool) and 2 <= value <= 500,
         "must be a whole number from 2 to 500",
+    ),
+    "COMMENT_EDIT_SECONDS": (
+        lambda value: _number(value) and value >= 0,
+        "must be a number of seconds, 0 or more",
     ),
     "MERMAID_URL": (
         lambda value: value is None or (isinstance(value, str) and bool(value.strip())),

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from workflows_app.core import four_eyes
 from workflows_app.core.registry import version_key
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
 
@@ -227,16 +228,22 @@ class HumanTaskQuerySet(models.QuerySet):
         """Mark a pending task completed (a task in another state is left as it is).
 
         This writes the row only, as the seed's repository does; to complete a
-        task and resume its workflow, call the engine.
+        task and resume its workflow, call the engine. A four-eyes rule of the task that
+        excludes ``completed_by`` leaves it pending and raises
+        :class:`~workflows_app.ExcludedUserError`, as the engine does.
         """
         now = timezone.now()
-        self.filter(pk=task_id, status=TaskStatus.PENDING).update(
+        pending = self.filter(pk=task_id, status=TaskStatus.PENDING)
+        pending.exclude(excluded_users__contains=four_eyes.marker(str(completed_by))).update(
             status=TaskStatus.COMPLETED,
             completed_by=completed_by,
             completed_at=now,
             updated_at=now,
         )
-        return self.filter(pk=task_id).first()
+        task = self.filter(pk=task_id).first()
+        if task is not None and task.status == TaskStatus.PENDING:
+            four_eyes.refuse(task.pk, task.excluded_users, completed_by, "complete")
+        return task
 
     def cancel_task(self, task_id: Any) -> HumanTaskModel | None:
         """Mark a pending task canceled (a task in another state is left as it is)."""

@@ -20,6 +20,7 @@ __all__ = [
     "MessageModel",
     "MessageSubscriptionModel",
     "StepExecutionModel",
+    "TaskCommentModel",
     "WorkflowDefinitionModel",
     "WorkflowInstanceModel",
 ]
@@ -216,6 +217,10 @@ class HumanTaskModel(TimestampedModel):
     # and the number of items; None for the one task of a plain human step.
     multi_index = models.PositiveIntegerField(null=True, blank=True)
     multi_total = models.PositiveIntegerField(null=True, blank=True)
+    # (added) Four-eyes: the users the task's step excludes (its starter, the completers of
+    # the steps it names), decided when the task is created; the text form of
+    # workflows_app.core.four_eyes.encode, so that the inbox filter is one column condition.
+    excluded_users = models.TextField(default="", blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 
@@ -250,6 +255,37 @@ class HumanTaskModel(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.status})"
+
+
+class TaskCommentModel(models.Model):
+    """(added) One comment on a human task: who wrote what, when; editable by its author for
+    a few minutes (``WORKFLOWS["COMMENT_EDIT_SECONDS"]``), each edit keeping the text it
+    replaced in ``edits``. See :mod:`workflows_app.core.comments`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(HumanTaskModel, on_delete=models.CASCADE, related_name="comments")
+    # The task's instance and tenant, so that an instance's thread needs no join.
+    instance = models.ForeignKey(
+        WorkflowInstanceModel, on_delete=models.CASCADE, related_name="task_comments"
+    )
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    author = models.CharField(max_length=255)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # The texts an edit replaced, oldest first: [{"text": ..., "until": iso time}].
+    edits = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "workflow_task_comments"
+        verbose_name = "task comment"
+        indexes = [
+            models.Index(fields=["task", "created_at"], name="ix_task_comments_task"),
+            models.Index(fields=["instance", "created_at"], name="ix_task_comments_instance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:50]}"
 
 
 class MessageSubscriptionModel(models.Model):

@@ -36,11 +36,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models, router
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from workflows_app import conf
+from workflows_app.core import comments as comment_rules
+from workflows_app.core import four_eyes
 from workflows_app.core import send_back as send_back_rules
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -53,6 +56,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
+from workflows_app.engine import comments as comments_engine
 from workflows_app.engine import messages, migrations, statements, suspension, withdraw
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
@@ -61,6 +65,7 @@ from workflows_app.models import (
     MessageModel,
     MessageSubscriptionModel,
     StepExecutionModel,
+    TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
@@ -724,6 +729,8 @@ class WorkflowService:
             if query.status != TaskStatus.PENDING:
                 offered |= Q(completed_by=actor.user_id)
             conditions.append(offered)
+        if query.scope != TaskScope.ALL:
+            conditions.append(_not_excluded(actor))
         now = timezone.now()
         filters: dict[str, Any] = {
             "status": query.status,
@@ -770,6 +777,15 @@ class WorkflowService:
         """Whether ``actor`` may complete (or release) ``task``: it is offered to the actor."""
         return _holds(task, _offered(actor)) or actor.can("complete_any_task")
 
+    def is_excluded(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether a four-eyes rule of the task's step excludes ``actor`` from it (the
+        engine refuses them whatever their permissions; faces hide what they cannot do)."""
+        return four_eyes.is_excluded(task.excluded_users, actor.user_id)
+
+    def excluded_users(self, task: HumanTaskModel) -> list[str]:
+        """The users a four-eyes rule excludes from ``task``, for display."""
+        return four_eyes.users(task.excluded_users)
+
     def may_claim(self, actor: Actor, task: HumanTaskModel) -> bool:
         """Whether ``actor`` may claim ``task`` (it must also be unassigned): it would be
         offered to the actor if it were unassigned."""
@@ -795,6 +811,34 @@ class WorkflowService:
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
         self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
         return self._written_instance(task.instance_id)
+
+    def task_comments(self, actor: Actor, task_id: Any) -> list[TaskCommentModel]:
+        """The comments of a task ``actor`` sees (else TaskNotFoundError), oldest first."""
+        task = self.get_task(actor, task_id)
+        return self.engine.task_comments_sync(task.pk)
+
+    def add_task_comment(self, actor: Actor, task_id: Any, text: Any) -> TaskCommentModel:
+        """Add ``actor``'s comment to a task they see (anyone who sees it may comment)."""
+        task = self.get_task(actor, task_id)
+        return self.engine.add_task_comment_sync(task.pk, actor.user_id, text)
+
+    def edit_task_comment(
+        self, actor: Actor, task_id: Any, comment_id: Any, text: Any
+    ) -> TaskCommentModel:
+        """Edit ``actor``'s own comment on a task they see, within the edit window."""
+        task = self.get_task(actor, task_id)
+        return self.engine.edit_task_comment_sync(task.pk, comment_id, actor.user_id, text)
+
+    def instance_comments(self, instance_id: Any) -> list[TaskCommentModel]:
+        """The comments of every task of an instance (for its page: the caller checked that
+        the actor sees the instance)."""
+        return comments_engine.of_instance(self.engine.using, instance_id)
+
+    def may_edit_comment(self, actor: Actor, comment: TaskCommentModel) -> bool:
+        """Whether ``actor`` may still edit ``comment`` (theirs, within the window)."""
+        seconds = conf.get_settings().COMMENT_EDIT_SECONDS
+        young = comment_rules.editable(comment.created_at, timezone.now(), seconds)
+        return comment.author == actor.user_id and young
 
     def claim_task(self, actor: Actor, task_id: Any) -> HumanTaskModel:
         """Make a pending, unassigned task ``actor``'s."""
@@ -961,6 +1005,17 @@ def _offered(actor: Actor) -> Q:
     The one definition of the rule: queries filter by it, and :func:`_holds` checks a
     loaded task against it."""
     return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & _in_reach(actor))
+
+
+def _not_excluded(actor: Actor) -> Q:
+    """The tasks no four-eyes rule excludes ``actor`` from (see
+    :mod:`workflows_app.core.four_eyes`): the inbox does not offer the others.
+
+    The pattern is built in SQL around the user id, which stays a whole value: a compiled
+    inbox query binds it like any other (a LIKE pattern made in Python could not be)."""
+    separator = Value(four_eyes.SEPARATOR)
+    pattern = Concat(separator, Value(actor.user_id), separator, output_field=TextField())
+    return ~Q(excluded_users__contains=pattern)
 
 
 def _in_reach(actor: Actor) -> Q:

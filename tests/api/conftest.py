@@ -105,6 +105,9 @@ class ApiClient:
     def post(self, path: str, caller: Caller | None = None, **kwargs: Any) -> Response:
         return self.request("POST", path, caller, **kwargs)
 
+    def patch(self, path: str, caller: Caller | None = None, **kwargs: Any) -> Response:
+        return self.request("PATCH", path, caller, **kwargs)
+
 
 class NinjaClient(ApiClient):
     transport = "ninja"

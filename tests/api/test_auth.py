@@ -54,6 +54,9 @@ ROUTES = [
     ("POST", "/tasks/{task_id}/release", None),
     ("POST", "/tasks/{task_id}/reassign", {"new_assignee": "mallory"}),
     ("POST", "/tasks/{task_id}/send-back", {"to_step": "prepare", "reason": "again"}),
+    ("GET", "/tasks/{task_id}/comments", None),
+    ("POST", "/tasks/{task_id}/comments", {"text": "hi"}),
+    ("PATCH", "/tasks/{task_id}/comments/{comment_id}", {"text": "hi"}),
     ("POST", "/instances/{instance_id}/withdraw", None),
     ("POST", "/messages", {"name": "api_payment_received", "correlation_key": "k", "ttl": 60}),
 ]
@@ -65,7 +68,9 @@ UNAUTHENTICATED = (
 
 
 def _path(template: str) -> str:
-    return template.format(name="api_review", instance_id=SOME_ID, task_id=SOME_ID)
+    return template.format(
+        name="api_review", instance_id=SOME_ID, task_id=SOME_ID, comment_id=SOME_ID
+    )
 
 
 def _snapshot() -> tuple:
@@ -131,7 +136,9 @@ def test_route__no_credentials__401_with_bearer_challenge(client, make_caller) -
     _starter, instance_id, task_id = _start_review(client, make_caller)
     before = _snapshot()
     for method, template, body in ROUTES:
-        path = template.format(name="api_review", instance_id=instance_id, task_id=task_id)
+        path = template.format(
+            name="api_review", instance_id=instance_id, task_id=task_id, comment_id=SOME_ID
+        )
         answer = client.request(method, path, json=body)
         assert answer.status_code == 401, (method, path, answer)
         _assert_unauthenticated(answer)

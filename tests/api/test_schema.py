@@ -47,6 +47,7 @@ ANSWER_200 = {
     MESSAGES,
     *(("post", f"{PREFIX}/instances/{op}") for op in ("suspend", "resume")),
     *(("post", f"{PREFIX}/instances/{{instance_id}}/{op}") for op in ("suspend", "resume")),
+    ("patch", f"{PREFIX}/tasks/{{task_id}}/comments/{{comment_id}}"),  # an edit creates nothing
 }
 LISTS = {("get", f"{PREFIX}/instances"), ("get", f"{PREFIX}/tasks")}
 # Beyond the errors each kind of operation gives: the inbox's scope=all needs a permission.
@@ -175,6 +176,10 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
         f"{PREFIX}/tasks/{{task_id}}/complete": {"$ref": "#/components/schemas/CompleteTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/reassign": {"$ref": "#/components/schemas/ReassignTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/send-back": {"$ref": "#/components/schemas/SendBackDTO"},
+        f"{PREFIX}/tasks/{{task_id}}/comments": {"$ref": "#/components/schemas/CommentDTO"},
+        f"{PREFIX}/tasks/{{task_id}}/comments/{{comment_id}}": {
+            "$ref": "#/components/schemas/CommentDTO"
+        },
     }
     for ref in bodies.values():
         assert ref["$ref"].rsplit("/", 1)[1] in components

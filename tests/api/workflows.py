@@ -247,3 +247,22 @@ class ApiMessage(Workflow):
     version = "1.0.0"
     steps = [Prepare, AwaitPaymentMessage]
     edges = [("prepare", "paid")]
+
+
+class Approve4(BaseHumanStep):
+    name = "approve"
+    title = "Approve the report"
+    assignee_group = "reviewers"
+    # four-eyes: neither who wrote the report nor who started the instance approves it
+    exclude_completers_of = ["write"]
+    exclude_starter = True
+    send_back_to = ["write"]
+
+
+class ApiFourEyes(Workflow):
+    """Write, then approve: by someone who neither wrote it nor started the instance."""
+
+    name = "api_four_eyes"
+    version = "1.0.0"
+    steps = [Write, Approve4]
+    edges = [("write", "approve")]

@@ -18,11 +18,14 @@ from django.utils import timezone
 
 from tests.integration.helpers import human, marker, workflow
 from workflows_app import Edge
+from workflows_app.core import four_eyes
 from workflows_app.engine.compiled import CompiledQuery, PlaceholderError
 from workflows_app.models import HumanTaskModel, StepExecutionModel
 from workflows_app.services import TASK_ORDERINGS, Actor, NotAllowedError, TaskFilter, get_service
 
 pytestmark = pytest.mark.django_db
+
+EXCLUDED = ([], ["ann"], [], ["bob", "carl"], ["anne"], ["ann%"])
 
 COLUMNS = (
     "id",
@@ -73,6 +76,8 @@ def tasks(engine) -> list[HumanTaskModel]:
                 priority=n % 3,
                 form_schema={"type": "object", "n": n} if n % 2 else None,
                 activity=[{"action": "claimed", "by": "ann"}] if n % 5 == 0 else [],
+                # four-eyes: some tasks exclude ann, or bob, or a user whose id starts alike
+                excluded_users=four_eyes.encode(EXCLUDED[n % len(EXCLUDED)]),
             )
         )
     HumanTaskModel.objects.filter(instance_id=instance.id).delete()
@@ -463,3 +468,26 @@ def test_compiled_query__integer_placeholders_fit_a_small_integer_field(tasks) -
     assert first == [(0,)]
     assert second == [(0,), (1,)]
     assert list(compiled._compiled.values()) != [None]
+
+
+def test_the_inbox_does_not_offer_a_task_to_a_user_it_excludes(tasks) -> None:
+    """Four-eyes: a task whose step excludes a user is not in their inbox (in any scope
+    but "all"), compiled or not; "anne" or "ann%" excluded does not hide it from "ann"."""
+    for actor in ACTORS:
+        for scope in ("offered", "assigned", "groups"):
+            query = TaskFilter(scope=scope, status=None)
+            page = _compiled(actor, query, 200, 0)
+            assert page == _by_the_orm(actor, query, 200, 0)
+            shown = {row[0] for row in page}
+            excluded = {
+                t.pk for t in tasks if four_eyes.is_excluded(t.excluded_users, actor.user_id)
+            }
+            assert not shown & excluded
+    ann = _actor("ann", groups=["red", "blue", "green"])
+    # tasks assigned to ann that a rule excludes her from: not in her "assigned" list
+    mine = [t.pk for t in tasks if t.assignee_id == "ann" and t.excluded_users == "\nann\n"]
+    assigned = {row[0] for row in _compiled(ann, TaskFilter(scope="assigned", status=None), 200, 0)}
+    assert mine and not assigned & set(mine)
+    shown = {row[0] for row in _compiled(ann, TaskFilter(status=None), 200, 0)}
+    alike = [t.pk for t in tasks if t.excluded_users in ("\nanne\n", "\nann%\n")]
+    assert shown & set(alike)  # offered to ann: not excluded by a look-alike id

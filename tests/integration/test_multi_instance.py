@@ -12,12 +12,14 @@ import pytest
 from tests.integration.helpers import Edge, marker, names, snapshot, workflow
 from workflows_app import (
     BaseHumanStep,
+    ExcludedUserError,
     TaskAlreadyCompletedError,
     WorkflowContext,
     WorkflowRegistry,
     WorkflowStateError,
     WorkflowValidationError,
 )
+from workflows_app.core import four_eyes
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
@@ -280,3 +282,18 @@ def test_send_back__the_sibling_tasks_are_canceled_too(engine) -> None:
     assert sorted(t.assignee_id for t in again) == ["ann", "bob", "cid"]
     row = WorkflowInstanceModel.objects.get(pk=started.id)
     assert row.context_data["approve_results"] == [None, None, None]
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["parallel", "sequential"])
+def test_four_eyes_rules_hold_for_every_task_of_the_step(engine, sequential) -> None:
+    """The starter is excluded from each task, those created at once and those created
+    after an answer alike, and refused when they try to answer one."""
+    wf = approvals(for_each="approvers", sequential=sequential, exclude_starter=True)
+    started = engine.start_workflow_sync(wf, {"approvers": ["ann", "sam", "cid"]}, created_by="sam")
+    first = multi_tasks(started.id)[0]
+    assert four_eyes.users(first.excluded_users) == ["sam"]
+    engine.complete_task_sync(first.pk, "ann", APPROVE)
+    second = multi_tasks(started.id)[1]
+    assert four_eyes.users(second.excluded_users) == ["sam"]
+    with pytest.raises(ExcludedUserError):
+        engine.complete_task_sync(second.pk, "sam", APPROVE)

@@ -347,6 +347,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             definition, mermaid = None, None
         history = self.service.step_executions(actor, row.pk)
         tasks = list(self.service.tasks(actor).filter(instance_id=row.pk).order_by("created_at"))
+        seen = {task.pk for task in tasks}
         live = not WorkflowStatus(row.status).is_terminal
         starter = live and self.service.may_withdraw(actor, row)
         context = {
@@ -363,6 +364,8 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "mermaid_url": mermaid_url(),
             "timeline": [_timeline_entry(execution) for execution in history],
             "tasks": tasks,
+            # the comments of the tasks the actor sees, oldest first
+            "comments": [c for c in self.service.instance_comments(row.pk) if c.task_id in seen],
             "context_json": pretty_json(row.context_data),
             "metadata_json": pretty_json(row.metadata),
             "can_cancel": live and actor.can("cancel_workflow"),

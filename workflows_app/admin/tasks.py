@@ -33,6 +33,7 @@ from django.utils.html import format_html
 from workflows_app.admin import scopes
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, run_action
 from workflows_app.admin.forms import TaskForm
+from workflows_app.core.comments import MAX_TEXT as MAX_COMMENT
 from workflows_app.core.exceptions import TaskNotFoundError, TaskValidationError, WorkflowsError
 from workflows_app.core.types import TaskStatus
 from workflows_app.models import HumanTaskModel
@@ -270,6 +271,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
                     return done
             elif action == "send_back":
                 return self._send_back(request, task)
+            elif action == "comment":
+                return self._comment(request, task)
             elif action in ("claim", "release", "reassign"):
                 self._act(request, task, action)
                 return HttpResponseRedirect(request.path)
@@ -301,6 +304,17 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             request, f'Completed "{task.title}". The workflow is now {instance.status}.'
         )
         return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
+
+    def _comment(self, request: HttpRequest, task: HumanTaskModel) -> HttpResponse:
+        """Post a comment on the task; back to its page, with the error if refused."""
+        text = request.POST.get("comment_text", "")
+        try:
+            self.service.add_task_comment(actor_of(request), task.pk, text)
+        except WorkflowsError as exc:  # empty, too long, not storable, ...
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Comment posted.")
+        return HttpResponseRedirect(request.path)
 
     def _send_back(self, request: HttpRequest, task: HumanTaskModel) -> HttpResponse:
         """Send the task back to the step chosen, with the reason given; back to the inbox
@@ -347,7 +361,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     def _render(self, request: HttpRequest, task: HumanTaskModel, form: TaskForm) -> HttpResponse:
         actor = actor_of(request)
         instance, history = self.service.task_context(actor, task)
-        pending = task.status == TaskStatus.PENDING
+        excluded = self.service.is_excluded(actor, task)
+        pending = task.status == TaskStatus.PENDING and not excluded
         can_complete = pending and self.service.may_complete(actor, task)
         context = {
             **self.admin_site.each_context(request),
@@ -365,6 +380,10 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             "can_complete": can_complete,
             "sent_back": sent_back(task),
             "siblings": list(HumanTaskModel.objects.siblings(task)),
+            "excluded": excluded and task.status == TaskStatus.PENDING,
+            "excluded_users": self.service.excluded_users(task),
+            "comments": self.service.task_comments(actor, task.pk),
+            "max_comment": MAX_COMMENT,
             "send_back_targets": self.service.send_back_targets(task) if can_complete else [],
             "can_claim": pending
             and task.assignee_id is None
@@ -373,7 +392,8 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             and task.assignee_id is not None
             and task.assignee_group is not None
             and self.service.may_complete(actor, task),
-            "can_reassign": pending and self.service.may_reassign(actor, task),
+            "can_reassign": task.status == TaskStatus.PENDING
+            and self.service.may_reassign(actor, task),
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

@@ -22,9 +22,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from workflows_app.core import jsonvalues
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
+    CommentNotFoundError,
+    ExcludedUserError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
+    UnauthorizedCommentError,
     WorkflowAlreadyCompletedError,
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
@@ -40,12 +43,16 @@ STATUSES: list[tuple[type[Exception], int, str]] = [
     (WorkflowInstanceNotFoundError, 404, "instance_not_found"),
     (TaskNotFoundError, 404, "task_not_found"),
     (CallbackNotFoundError, 404, "callback_not_found"),
+    (CommentNotFoundError, 404, "comment_not_found"),
     (TaskAlreadyCompletedError, 409, "task_already_completed"),
     (WorkflowAlreadyCompletedError, 409, "workflow_finished"),
     (WorkflowStateError, 409, "conflict"),
     (TaskValidationError, 422, "invalid_task_data"),
     (WorkflowValidationError, 422, "invalid"),
     (NotAllowedError, 403, "forbidden"),
+    # A four-eyes rule of the task's step excludes the user, whatever their permissions.
+    (ExcludedUserError, 403, "excluded_user"),
+    (UnauthorizedCommentError, 403, "forbidden"),
 ]
 
 BODY = "data"

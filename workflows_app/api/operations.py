@@ -22,6 +22,7 @@ from workflows_app.api.schemas import (
     BulkOutcomeDTO,
     BulkResumeDTO,
     BulkSuspendDTO,
+    CommentDTO,
     CompleteTaskDTO,
     GraphDTO,
     HumanTaskDTO,
@@ -35,6 +36,7 @@ from workflows_app.api.schemas import (
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
+    TaskCommentDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -243,6 +245,21 @@ def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTas
 def send_back_task(actor: Actor, task_id: Any, data: SendBackDTO) -> WorkflowInstanceDTO:
     row = _service().send_back_task(actor, task_id, data.to_step, data.reason)
     return _instance(actor, row)
+
+
+def task_comments(actor: Actor, task_id: Any) -> list[TaskCommentDTO]:
+    return [TaskCommentDTO.of(row) for row in _service().task_comments(actor, task_id)]
+
+
+def add_task_comment(actor: Actor, task_id: Any, data: CommentDTO) -> TaskCommentDTO:
+    return TaskCommentDTO.of(_service().add_task_comment(actor, task_id, data.text))
+
+
+def edit_task_comment(
+    actor: Actor, task_id: Any, comment_id: Any, data: CommentDTO
+) -> TaskCommentDTO:
+    row = _service().edit_task_comment(actor, task_id, comment_id, data.text)
+    return TaskCommentDTO.of(row)
 
 
 # -- messages -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from workflows_app.api.schemas import (
     BulkOutcomeDTO,
     BulkResumeDTO,
     BulkSuspendDTO,
+    CommentDTO,
     CompleteTaskDTO,
     ErrorDTO,
     GraphDTO,
@@ -41,6 +42,7 @@ from workflows_app.api.schemas import (
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
+    TaskCommentDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -352,6 +354,33 @@ def send_back_task(request: HttpRequest, task_id: UUID, data: SendBackDTO) -> An
     task is canceled and that step runs again. Whoever may complete the task may send it
     back; 422 for a step it may not go back to, 409 when it is no longer pending."""
     return _json(operations.send_back_task(actor(request), task_id, data), 201)
+
+
+@router.get(
+    "/tasks/{task_id}/comments", response={200: list[TaskCommentDTO], **_READ}, tags=[TASKS]
+)
+def list_task_comments(request: HttpRequest, task_id: UUID) -> Any:
+    """(added) The comments on a task you may see, oldest first."""
+    return _json(operations.task_comments(actor(request), task_id))
+
+
+@router.post("/tasks/{task_id}/comments", response={201: TaskCommentDTO, **_CHANGE}, tags=[TASKS])
+def add_task_comment(request: HttpRequest, task_id: UUID, data: CommentDTO) -> Any:
+    """(added) Comment on a task you may see (in any status)."""
+    return _json(operations.add_task_comment(actor(request), task_id, data), 201)
+
+
+@router.patch(
+    "/tasks/{task_id}/comments/{comment_id}",
+    response={200: TaskCommentDTO, **_CHANGE},
+    tags=[TASKS],
+)
+def edit_task_comment(
+    request: HttpRequest, task_id: UUID, comment_id: UUID, data: CommentDTO
+) -> Any:
+    """(added) Change the text of your own comment, within minutes of posting it
+    (``WORKFLOWS["COMMENT_EDIT_SECONDS"]``): 403 for another's, 409 once too old."""
+    return _json(operations.edit_task_comment(actor(request), task_id, comment_id, data))
 
 
 # -- messages -----------------------------------------------------------------------------

@@ -108,6 +108,14 @@ class ReassignTaskDTO(_Request):
     reason: str | None = Field(None, max_length=10_000)
 
 
+class CommentDTO(_Request):
+    """(added) The text of a task comment, to post or to put in place of your own."""
+
+    text: str = Field(
+        description="1 to 5000 characters of text (no NUL characters, no lone surrogates)."
+    )
+
+
 class SendBackDTO(_Request):
     """(added) Send a task back to an earlier step for rework."""
 
@@ -235,6 +243,30 @@ class PublishMessageDTO(_Request):
 
 
 MessageOutcome = Literal[*(outcome.value for outcome in PublishOutcome)]  # type: ignore[valid-type]
+
+
+class TaskCommentDTO(Schema):
+    """(added) One comment on a task."""
+
+    id: UUID
+    task_id: UUID
+    author: str = Field(description="The user id of who wrote it.")
+    text: str
+    created_at: datetime
+    edited_at: datetime | None = Field(
+        None, description="When its author last edited it (within minutes of posting it)."
+    )
+
+    @classmethod
+    def of(cls, row: Any) -> TaskCommentDTO:
+        return cls(
+            id=row.pk,
+            task_id=row.task_id,
+            author=row.author,
+            text=row.text,
+            created_at=row.created_at,
+            edited_at=row.edited_at,
+        )
 
 
 class MessagePublishedDTO(Schema):

@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = [
     "CallbackNotFoundError",
+    "CommentNotFoundError",
+    "ExcludedUserError",
     "HumanTaskError",
     "InvalidTransitionError",
     "StepExecutionError",
@@ -19,6 +21,7 @@ __all__ = [
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",
+    "UnauthorizedCommentError",
     "UnauthorizedTaskError",
     "WorkflowAlreadyCompletedError",
     "WorkflowInstanceNotFoundError",
@@ -177,3 +180,38 @@ class UnauthorizedTaskError(HumanTaskError):
         self.task_id = task_id
         self.user_id = user_id
         super().__init__(f"User '{user_id}' is not authorized to complete task '{task_id}'")
+
+
+class ExcludedUserError(UnauthorizedTaskError):
+    """A four-eyes rule excludes the user from this task: they started the instance, or
+    completed a step the task's step names (see :mod:`workflows_app.core.four_eyes`).
+    Nobody is exempt, superusers included."""
+
+    def __init__(self, task_id: Any, user_id: Any, action: str = "complete") -> None:
+        HumanTaskError.__init__(
+            self,
+            f"User '{user_id}' may not {action} task '{task_id}': a four-eyes rule of its "
+            "step excludes them (they started the workflow or did an earlier step of it)",
+        )
+        self.task_id = task_id
+        self.user_id = user_id
+        self.action = action
+
+
+class CommentNotFoundError(_NotFound):
+    """No comment of this task has this id."""
+
+    def __init__(self, comment_id: Any) -> None:
+        self.comment_id = comment_id
+        super().__init__(f"Comment '{comment_id}' not found")
+
+
+class UnauthorizedCommentError(HumanTaskError):
+    """Only the author of a comment may edit it."""
+
+    def __init__(self, comment_id: Any, user_id: Any) -> None:
+        self.comment_id = comment_id
+        self.user_id = user_id
+        super().__init__(
+            f"User '{user_id}' may not edit comment '{comment_id}': only its author may"
+        )

@@ -6,7 +6,7 @@ import re
 from types import ModuleType
 from typing import Any
 
-from workflows_app.core import send_back
+from workflows_app.core import four_eyes, send_back
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowValidationError
 
@@ -60,9 +60,14 @@ class WorkflowRegistry:
 
         Raises :class:`WorkflowValidationError` if a string condition is not an
         allowed expression, or if a step's ``send_back_to`` names a step it may not send
-        back to (see :mod:`workflows_app.core.send_back`).
+        back to (see :mod:`workflows_app.core.send_back`), or a four-eyes rule names an
+        unknown step (see :mod:`workflows_app.core.four_eyes`).
         """
-        errors = definition.condition_errors() + send_back.definition_errors(definition)
+        errors = (
+            definition.condition_errors()
+            + send_back.definition_errors(definition)
+            + four_eyes.definition_errors(definition)
+        )
         if errors:
             raise WorkflowValidationError(errors)
         self._definitions.setdefault(definition.name, {})[definition.version] = definition

@@ -147,6 +147,11 @@ class BaseHumanStep(BaseStep):
     send_back_to: ClassVar[tuple[str, ...] | list[str]] = ()
     """The earlier steps (names) a task of this step may be sent back to for rework
     (none by default); see :mod:`workflows_app.core.send_back`."""
+    exclude_completers_of: ClassVar[tuple[str, ...] | list[str]] = ()
+    """Four-eyes: the earlier human steps (names) whose completers may not do this step's
+    task (none by default); see :mod:`workflows_app.core.four_eyes`."""
+    exclude_starter: ClassVar[bool] = False
+    """Four-eyes: whether the person who started the instance may not do this step's task."""
 
     def __init__(
         self,
@@ -164,6 +169,9 @@ class BaseHumanStep(BaseStep):
         for_each: str | Callable[[WorkflowContext], Any] | None = _UNSET,
         sequential: bool = _UNSET,
         completion_condition: str | Callable[[Any], Any] | None = _UNSET,
+        exclude_completers_of: list[str] = _UNSET,
+        exclude_starter: bool = _UNSET,
+        send_back_to: list[str] = _UNSET,
     ) -> None:
         super().__init__(name, description)
         if title is not None:
@@ -179,6 +187,9 @@ class BaseHumanStep(BaseStep):
             ("for_each", for_each),
             ("sequential", sequential),
             ("completion_condition", completion_condition),
+            ("exclude_completers_of", exclude_completers_of),
+            ("exclude_starter", exclude_starter),
+            ("send_back_to", send_back_to),
         ):
             if value is not _UNSET:
                 setattr(self, attribute, value)

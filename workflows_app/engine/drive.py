@@ -35,7 +35,15 @@ from workflows_app import conf
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
-from workflows_app.engine import batches, leases, messages, multi_instance, runner, semantics
+from workflows_app.engine import (
+    batches,
+    four_eyes,
+    leases,
+    messages,
+    multi_instance,
+    runner,
+    semantics,
+)
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
 from workflows_app.models import WorkflowInstanceModel
@@ -210,6 +218,7 @@ class Drive:
                 logger.exception("task of step %r: assignment failed", token.step)
                 batch.fail(state, token, f"Creating the task of '{token.step}' failed: {exc}")
                 return self.flush(definition, state, batch)
+            fields["excluded_users"] = four_eyes.excluded_users(self.store.using, state.id, step)
         batch.park(state, definition, token, step, fields)
         claimed = semantics.claim_next(state, definition, batch.events)
         return self.flush(definition, state, batch, claimed)
@@ -234,6 +243,8 @@ class Drive:
         if not items:
             multi_instance.skip(state, definition, batch, token, step)
             return state, semantics.claim_next(state, definition, batch.events), batch
+        excluded = four_eyes.excluded_users(self.store.using, state.id, step)
+        fields = [{**each, "excluded_users": excluded} for each in fields]
         batch.park(state, definition, token, step, None, items=items, item_fields=fields)
         claimed = semantics.claim_next(state, definition, batch.events)
         return self.flush(definition, state, batch, claimed)

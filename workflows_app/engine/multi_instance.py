@@ -34,7 +34,15 @@ from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import TaskAlreadyCompletedError, WorkflowStateError
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, TaskStatus
-from workflows_app.engine import batches, leases, runner, semantics, statements, task_actions
+from workflows_app.engine import (
+    batches,
+    four_eyes,
+    leases,
+    runner,
+    semantics,
+    statements,
+    task_actions,
+)
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 if TYPE_CHECKING:
@@ -112,6 +120,7 @@ def complete(
     """Answer ``task`` (a task of a multi-instance step, as read) with ``data`` as
     ``user_id``; complete the step if it is now done; run the instance on (``drive``)."""
     semantics.check_task_data(data, conf.get_settings().JSON_MAX_DEPTH)
+    four_eyes.refuse(task.pk, task.excluded_users, user_id, "complete")
     instance_id = task.instance_id
     checked: list[bool] = []
     for _attempt in range(_ATTEMPTS):
@@ -186,7 +195,12 @@ def _answer(
     if not done and getattr(step, "sequential", False) and index + 1 < len(token.items or ()):
         assert token.items is not None
         fields = runner.task_fields(step, state.context, token.items[index + 1])
-        next_fields = {**fields, "multi_index": index + 1, "multi_total": len(token.items)}
+        next_fields = {
+            **fields,
+            "multi_index": index + 1,
+            "multi_total": len(token.items),
+            "excluded_users": four_eyes.excluded_users(store.using, state.id, step),
+        }
     condition = getattr(step, "completion_condition", None)
     return definition, events, _Plan(token, done, results, next_fields, condition)
 
@@ -205,6 +219,7 @@ def _write(
     if row is None:
         raise TaskAlreadyCompletedError(task.pk)
     task_actions.check_pending(row.pk, row.status, using)
+    four_eyes.refuse(row.pk, row.excluded_users, user_id, "complete")
     row.status, row.completed_by, row.completed_at = TaskStatus.COMPLETED, user_id, now
     if comment is not None:
         entry = {"action": "completed", "at": now.isoformat(), "by": user_id, "comment": comment}

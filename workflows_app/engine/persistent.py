@@ -46,7 +46,9 @@ from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
+    comments,
     definitions,
+    four_eyes,
     leases,
     messages,
     migrations,
@@ -64,6 +66,7 @@ from workflows_app.engine.store import Store, Transition
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
+    TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
 )
@@ -258,6 +261,7 @@ class PersistentExecutionEngine:
         """
         with transaction.atomic(using=self.using):
             task = task_actions.locked_pending(self.using, task_id)
+            four_eyes.refuse(task.pk, task.excluded_users, user_id, "claim")
             if task.assignee_id == user_id:
                 return task
             if task.assignee_id is not None:
@@ -311,6 +315,8 @@ class PersistentExecutionEngine:
             raise WorkflowValidationError(["name the new assignee_id or assignee_group"])
         with transaction.atomic(using=self.using):
             task = task_actions.locked_pending(self.using, task_id)
+            if assignee_id is not None:
+                four_eyes.refuse(task.pk, task.excluded_users, assignee_id, "be assigned")
             self.effects.send_after_commit(
                 task_actions.reassign(
                     self.using, task, assignee_id, assignee_group, reason, reassigned_by
@@ -442,6 +448,22 @@ class PersistentExecutionEngine:
             tenant_id=tenant_id,
         )
 
+    def add_task_comment_sync(self, task_id: Any, author: str, text: str) -> TaskCommentModel:
+        """Add ``author``'s comment ``text`` to the task ``task_id``; return the comment (see
+        :mod:`workflows_app.engine.comments`)."""
+        return comments.add(self.using, task_id, author, text)
+
+    def edit_task_comment_sync(
+        self, task_id: Any, comment_id: Any, by: str, text: str
+    ) -> TaskCommentModel:
+        """Replace the text of a comment of the task ``task_id``: only its author ``by``
+        may, within ``WORKFLOWS["COMMENT_EDIT_SECONDS"]`` of posting it."""
+        return comments.edit(self.using, task_id, comment_id, by, text)
+
+    def task_comments_sync(self, task_id: Any) -> list[TaskCommentModel]:
+        """The comments of the task ``task_id``, oldest first."""
+        return comments.thread(self.using, task_id)
+
     def get_instance_sync(self, instance_id: UUID) -> WorkflowInstanceData:
         """Return the instance with its step history."""
         found = self.store.read(instance_id)
@@ -571,6 +593,16 @@ class PersistentExecutionEngine:
     ) -> WorkflowInstanceData:
         """Async version of :meth:`complete_task_sync`."""
         return await sync_to_async(self.complete_task_sync)(task_id, user_id, data, comment=comment)
+
+    async def add_task_comment(self, task_id: Any, author: str, text: str) -> TaskCommentModel:
+        """Async version of :meth:`add_task_comment_sync`."""
+        return await sync_to_async(self.add_task_comment_sync)(task_id, author, text)
+
+    async def edit_task_comment(
+        self, task_id: Any, comment_id: Any, by: str, text: str
+    ) -> TaskCommentModel:
+        """Async version of :meth:`edit_task_comment_sync`."""
+        return await sync_to_async(self.edit_task_comment_sync)(task_id, comment_id, by, text)
 
     async def claim_task(self, task_id: Any, user_id: str) -> HumanTaskModel:
         """Async version of :meth:`claim_task_sync`."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as rules
-from workflows_app.engine import leases, multi_instance, semantics, task_actions
+from workflows_app.engine import four_eyes, leases, multi_instance, semantics, task_actions
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition, audit
 from workflows_app.models import WorkflowInstanceModel
@@ -41,6 +41,7 @@ def send_back(
 
     def apply(row: WorkflowInstanceModel, t: Transition) -> None:
         locked = task_actions.locked_pending(store.using, task.pk)
+        four_eyes.refuse(locked.pk, locked.excluded_users, by, "send back")
         used["definition"] = definition = store.definition_of(row)
         rules.check(definition, locked.step_name, to_step)
         at = semantics.utcnow().isoformat()

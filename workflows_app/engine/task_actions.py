@@ -31,7 +31,7 @@ from workflows_app.core.exceptions import (
     WorkflowStateError,
 )
 from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
-from workflows_app.engine import semantics, statements
+from workflows_app.engine import four_eyes, semantics, statements
 from workflows_app.models import HumanTaskModel, StepExecutionModel
 
 __all__ = [
@@ -191,11 +191,21 @@ def complete(
     event: bool = True,
 ) -> list[semantics.Event]:
     """Mark the waiting execution of a human or webhook step succeeded, and its task (if
-    any) completed; record ``comment`` in the task's activity.
+    any) completed; record ``comment`` in the task's activity. A four-eyes rule of the
+    task that excludes ``user_id`` raises :class:`~workflows_app.ExcludedUserError`
+    (see :mod:`.four_eyes`) before anything is written.
 
     Return the ``task.completed`` event if ``event`` (its task id is read only then).
     """
     now = semantics.utcnow()
+    found = None
+    if event or user_id is not None:
+        columns = ("id", "excluded_users")
+        found = statements.select_one(
+            using, HumanTaskModel, columns, {"step_execution_id": execution_id}
+        )
+    if found is not None and user_id is not None:
+        four_eyes.refuse(found[0], found[1], user_id, "complete")
     completion: dict[str, Any] = {
         "status": str(TaskStatus.COMPLETED),
         "completed_by": user_id,
@@ -231,9 +241,6 @@ def complete(
     )
     if not event:
         return []
-    found = statements.select_one(
-        using, HumanTaskModel, ("id",), {"step_execution_id": execution_id}
-    )
     if found is None:
         return []  # a webhook step: no task
     payload = {

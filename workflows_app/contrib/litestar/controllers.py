@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Request, Response, Router, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
@@ -28,6 +28,7 @@ from workflows_app.api.schemas import (
     BulkOutcomeDTO,
     BulkResumeDTO,
     BulkSuspendDTO,
+    CommentDTO,
     CompleteTaskDTO,
     GraphDTO,
     GraphFormat,
@@ -42,6 +43,7 @@ from workflows_app.api.schemas import (
     StartWorkflowDTO,
     StepExecutionDTO,
     SuspendDTO,
+    TaskCommentDTO,
     TaskFilters,
     WebhookAcceptedDTO,
     WorkflowDefinitionDTO,
@@ -318,6 +320,27 @@ class TaskController(Controller):
     ) -> Response[WorkflowInstanceDTO]:
         """(added) Send a pending task back to an earlier step for rework, with a reason."""
         return await answer(request, operations.send_back_task, task_id, data, status=201)
+
+    @get("/{task_id:str}/comments")
+    async def list_task_comments(
+        self, request: Req, task_id: PathUUID
+    ) -> Response[list[TaskCommentDTO]]:
+        """(added) The comments on a task you may see, oldest first."""
+        return await answer(request, operations.task_comments, task_id)
+
+    @post("/{task_id:str}/comments", status_code=201)
+    async def add_task_comment(
+        self, request: Req, task_id: PathUUID, data: JSONBody[CommentDTO]
+    ) -> Response[TaskCommentDTO]:
+        """(added) Comment on a task you may see (in any status)."""
+        return await answer(request, operations.add_task_comment, task_id, data, status=201)
+
+    @patch("/{task_id:str}/comments/{comment_id:str}", status_code=200)
+    async def edit_task_comment(
+        self, request: Req, task_id: PathUUID, comment_id: PathUUID, data: JSONBody[CommentDTO]
+    ) -> Response[TaskCommentDTO]:
+        """(added) Change the text of your own comment, within minutes of posting it."""
+        return await answer(request, operations.edit_task_comment, task_id, comment_id, data)
 
 
 @post(
