@@ -48,6 +48,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+# Where pages that need a login send visitors (the action links of task e-mails): the
+# admin's login page, the only one the demo has.
+LOGIN_URL = "admin:login"
 
 TEMPLATES = [
     {

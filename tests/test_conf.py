@@ -24,6 +24,11 @@ def test_get_settings__defaults() -> None:
         LEASE_SECONDS=60.0,
         MAX_DRIVE_ATTEMPTS=3,
         REMINDER_EMAILS=True,
+        TASK_EMAILS=False,
+        ACTION_LINKS=False,
+        ACTION_LINK_MAX_AGE=7 * 24 * 3600.0,
+        ACTION_LINKS_ANONYMOUS=False,
+        ACTION_LINKS_BASE_URL="",
         CHECKPOINT_INTERVAL=1.0,
         TENANT_RESOLVER=None,
         API_AUTH=(
@@ -53,6 +58,9 @@ def test_get_settings__defaults() -> None:
         ({"JSON_MAX_DEPTH": True}, "JSON_MAX_DEPTH'] must be a whole number from 2 to 500"),
         ({"MERMAID_URL": 11}, "MERMAID_URL'] must be None or a non-empty URL"),
         ({"MERMAID_URL": "  "}, "MERMAID_URL'] must be None or a non-empty URL"),
+        ({"ACTION_LINKS": "yes"}, "ACTION_LINKS'] must be True or False"),
+        ({"ACTION_LINK_MAX_AGE": 0}, "ACTION_LINK_MAX_AGE'] must be a number of seconds above 0"),
+        ({"ACTION_LINKS_BASE_URL": "flows.example.com"}, "must be '' or a URL starting with"),
     ],
 )
 def test_invalid_values__api_settings(raw, message) -> None:
@@ -152,7 +160,9 @@ def test_check_settings__unknown_key_without_close_match() -> None:
     assert error.id == "workflows_app.E001"
     assert (
         error.hint == "Known keys: EXECUTION_MODE, DISPATCH, LISTEN_NOTIFY, USER_ID_FIELD, "
-        "AUTODISCOVER, LEASE_SECONDS, MAX_DRIVE_ATTEMPTS, REMINDER_EMAILS, CHECKPOINT_INTERVAL, "
+        "AUTODISCOVER, LEASE_SECONDS, MAX_DRIVE_ATTEMPTS, REMINDER_EMAILS, TASK_EMAILS, "
+        "ACTION_LINKS, ACTION_LINK_MAX_AGE, ACTION_LINKS_ANONYMOUS, ACTION_LINKS_BASE_URL, "
+        "CHECKPOINT_INTERVAL, "
         "TENANT_RESOLVER, API_AUTH, API_TOKEN_MAX_AGE, API_TOKEN_CACHE_SECONDS, "
         "API_MAX_BODY_BYTES, JSON_MAX_DEPTH, COMMENT_EDIT_SECONDS, MERMAID_URL."
     )
@@ -332,3 +342,18 @@ def test_get_setting__one_key__despite_another_invalid() -> None:
         assert conf.get_setting("EXECUTION_MODE") == "inline"
         with pytest.raises(ImproperlyConfigured, match="LEASE_SECONDS"):
             conf.get_setting("LEASE_SECONDS")
+
+
+def test_check_action_links__needs_a_base_url_and_the_pages() -> None:
+    with override_settings(WORKFLOWS={"ACTION_LINKS": True}):
+        [error] = workflows_checks.check_action_links()
+    assert error.id == "workflows_app.E004"
+    assert "ACTION_LINKS_BASE_URL is not set" in error.msg
+    on = {"ACTION_LINKS": True, "ACTION_LINKS_BASE_URL": "https://flows.example.com"}
+    with override_settings(WORKFLOWS=on):
+        assert workflows_checks.check_action_links() == []
+    with override_settings(WORKFLOWS=on, ROOT_URLCONF="tests.no_action_urls"):
+        [error] = workflows_checks.check_action_links()
+    assert "do not include workflows_app.actions.urls" in error.msg
+    with override_settings(WORKFLOWS={}):
+        assert workflows_checks.check_action_links() == []

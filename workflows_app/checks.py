@@ -107,3 +107,25 @@ def check_dispatch(
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.urls)
+def check_action_links(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Report ``ACTION_LINKS`` on without a base URL or without the links' pages (E004)."""
+    if conf.invalid_values(conf.raw_setting()) or not conf.get_settings().ACTION_LINKS:
+        return []
+    from workflows_app.engine import action_links
+
+    problem = action_links.unusable()
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f"settings.{conf.SETTING_NAME}['ACTION_LINKS'] is on, but {problem}.",
+            hint="Set ACTION_LINKS_BASE_URL and include workflows_app.actions.urls in the "
+            "project's URLs (see 'Answer from an e-mail' in the human tasks docs).",
+            id="workflows_app.E004",
+        )
+    ]

@@ -74,6 +74,30 @@ class WorkflowsSettings:
     """Send reminder e-mails (Django's mail backend) to a task's assignee, or to the
     members of its group, when its ``reminder_at`` comes."""
 
+    TASK_EMAILS: bool = False
+    """Send an e-mail to a task's assignee, or to the members of its group, when the task is
+    created (the same people a reminder goes to)."""
+
+    ACTION_LINKS: bool = False
+    """Put signed links in the e-mails of human tasks (when created, ``TASK_EMAILS``, and
+    reminders, ``REMINDER_EMAILS``): one per answer of a simple form (a single yes/no or
+    choice field) and one to the task's page. A link opens a confirmation page; only the
+    POST from that page answers. The project includes ``workflows_app.actions.urls``.
+    See "Answer from an e-mail" in the human tasks docs."""
+
+    ACTION_LINK_MAX_AGE: float = 7 * 24 * 3600.0
+    """How many seconds an action link stays valid (7 days by default)."""
+
+    ACTION_LINKS_ANONYMOUS: bool = False
+    """Accept an action link without a login: the link alone answers as the user it was
+    sent to (who then needs no account password). Off (the default): the person following
+    the link logs in and must be allowed to answer the task. Read the risks in the docs."""
+
+    ACTION_LINKS_BASE_URL: str = ""
+    """The scheme and host the links in e-mails start with (``https://flows.example.com``).
+    Needed when ``ACTION_LINKS`` is on: a worker sending a reminder has no request to
+    take it from."""
+
     CHECKPOINT_INTERVAL: float = 1.0
     """Seconds of consecutive machine steps the engine may run before it commits them.
 
@@ -192,6 +216,19 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "AUTODISCOVER": (_flag, "must be True or False"),
     "REMINDER_EMAILS": (_flag, "must be True or False"),
+    "TASK_EMAILS": (_flag, "must be True or False"),
+    "ACTION_LINKS": (_flag, "must be True or False"),
+    "ACTION_LINKS_ANONYMOUS": (_flag, "must be True or False"),
+    "ACTION_LINK_MAX_AGE": (
+        lambda value: _number(value) and value > 0,
+        "must be a number of seconds above 0",
+    ),
+    "ACTION_LINKS_BASE_URL": (
+        lambda value: (
+            isinstance(value, str) and (value == "" or value.startswith(("http://", "https://")))
+        ),
+        "must be '' or a URL starting with http:// or https://",
+    ),
     "LEASE_SECONDS": (
         lambda value: _number(value) and value > 0,
         "must be a number of seconds above 0",

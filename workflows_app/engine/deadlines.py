@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from workflows_app import conf
 from workflows_app.core.exceptions import WorkflowNotFoundError, WorkflowStateError
 from workflows_app.core.types import StepStatus, TaskStatus
-from workflows_app.engine import multi_instance, semantics, statements, task_actions
+from workflows_app.engine import multi_instance, semantics, statements, task_actions, task_mail
 from workflows_app.models import HumanTaskModel, StepExecutionModel, WorkflowInstanceModel
 
 __all__ = ["mark_overdue", "send_reminders"]
@@ -40,13 +39,14 @@ def send_reminders(engine: Any, now: Any, limit: int = 100) -> int:
         )
         events = []
         for task in tasks:
-            recipients = _recipients(task) if conf.get_settings().REMINDER_EMAILS else []
-            if recipients:
+            people = task_mail.recipients(task) if conf.get_settings().REMINDER_EMAILS else []
+            if people:
                 transaction.on_commit(
-                    lambda task=task, recipients=recipients: _mail(task, recipients),
+                    lambda task=task, people=people: task_mail.send_reminder(task, people),
                     using=engine.using,
                     robust=True,
                 )
+            recipients = sorted({email for _, email in people})
             events.append(("task.reminder", {**_about(task), "recipients": recipients}))
         engine.effects.send_after_commit(events)
     return len(tasks)
@@ -153,32 +153,3 @@ def _about(task: HumanTaskModel) -> dict[str, Any]:
         "assignee_id": task.assignee_id,
         "assignee_group": task.assignee_group,
     }
-
-
-def _recipients(task: HumanTaskModel) -> list[str]:
-    """The e-mail of the assignee, or else of the group's active members."""
-    if "django.contrib.auth" not in settings.INSTALLED_APPS:
-        return []
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    if task.assignee_id:
-        field = conf.get_settings().USER_ID_FIELD
-        users = users.filter(**{field: task.assignee_id})
-    elif task.assignee_group:
-        users = users.filter(groups__name=task.assignee_group)
-    else:
-        return []
-    return sorted(set(users.values_list("email", flat=True)))
-
-
-def _mail(task: HumanTaskModel, recipients: list[str]) -> None:
-    from django.core.mail import send_mail
-
-    due = f" It is due {task.due_at:%Y-%m-%d %H:%M %Z}." if task.due_at else ""
-    send_mail(
-        subject=f"Reminder: {task.title}",
-        message=f"The task “{task.title}” is waiting for you.{due}\n\n{task.description or ''}",
-        from_email=None,
-        recipient_list=recipients,
-    )

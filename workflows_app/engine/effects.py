@@ -7,7 +7,9 @@ In the transaction that saves a change (:meth:`Effects.committing`):
   not a drive's that runs on (see :mod:`.dispatch`);
 - the change's events are queued, and sent once the transaction commits: as Django
   signals (:mod:`workflows_app.signals`) and to the engine's event bus, if anyone
-  listens. A receiver or a bus that raises is logged, never more.
+  listens. A receiver or a bus that raises is logged, never more;
+- with ``TASK_EMAILS`` on, the people of the tasks it creates are mailed once it commits
+  (see :mod:`.task_mail`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from typing import Any
 
 from django.db import transaction
 
-from workflows_app import signals
+from workflows_app import conf, signals
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.types import WorkflowStatus
-from workflows_app.engine import dispatch, leases, runner, semantics, store, task_actions
+from workflows_app.engine import (
+    dispatch,
+    leases,
+    runner,
+    semantics,
+    store,
+    task_actions,
+    task_mail,
+)
 
 __all__ = ["Effects"]
 
@@ -50,7 +60,13 @@ class Effects:
                 dispatch.dispatcher(self.using).notify(state.id, wake)
 
     def send_after_commit(self, events: list[semantics.Event]) -> None:
-        """Send ``events`` once the current transaction commits, if anyone listens."""
+        """Send ``events`` once the current transaction commits, if anyone listens (and
+        mail the people of the tasks they create, with ``TASK_EMAILS`` on)."""
+        created = [p["task_id"] for name, p in events if name == "task.created"]
+        if created and conf.get_settings().TASK_EMAILS:
+            transaction.on_commit(
+                partial(task_mail.send_created, self.using, created), using=self.using, robust=True
+            )
         if events and (self.event_bus is not None or self._heard(events)):
             transaction.on_commit(partial(self.send, events), using=self.using, robust=True)
 

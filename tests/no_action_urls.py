@@ -1,0 +1,8 @@
+"""A URL configuration without the action links' pages (for the system check's test)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
