@@ -73,6 +73,8 @@ task_claimed = Signal()
 task_released = Signal()
 # instance_id, step_name, goto (an overdue task's step given up for an escalation edge)
 step_escalated = Signal()
+# instance_id, task_id, comment_id, author, edited (False: posted; True: its text changed)
+task_commented = Signal()
 
 BY_EVENT: dict[str, Signal] = {
     "workflow.started": workflow_started,
@@ -98,6 +100,7 @@ BY_EVENT: dict[str, Signal] = {
     "message.buffered": message_buffered,
     "task.created": task_created,
     "task.completed": task_completed,
+    "task.commented": task_commented,
     "task.reminder": task_reminder,
     "task.overdue": task_overdue,
     "task.reassigned": task_reassigned,

@@ -118,3 +118,29 @@ def test_a_comment_of_another_task_or_no_comment_is_not_found(engine) -> None:
         with pytest.raises(CommentNotFoundError):
             engine.edit_task_comment_sync(other.pk, comment_id, "ann", "there")
     assert TaskCommentModel.objects.get().text == "here"
+
+
+def test_posting_and_editing_send_task_commented(
+    engine, django_capture_on_commit_callbacks
+) -> None:
+    from workflows_app import signals
+
+    heard = []
+
+    def receiver(sender, **kwargs):
+        heard.append(kwargs)
+
+    signals.task_commented.connect(receiver)
+    try:
+        task = a_task(engine)
+        with django_capture_on_commit_callbacks(execute=True):
+            comment = engine.add_task_comment_sync(task.pk, "ann", "Is the amount right?")
+            engine.edit_task_comment_sync(task.pk, comment.pk, "ann", "Is the total right?")
+    finally:
+        signals.task_commented.disconnect(receiver)
+    assert [
+        (h["instance_id"], h["task_id"], h["comment_id"], h["author"], h["edited"]) for h in heard
+    ] == [
+        (task.instance_id, task.pk, comment.pk, "ann", False),
+        (task.instance_id, task.pk, comment.pk, "ann", True),
+    ]

@@ -10,6 +10,7 @@ from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import Edge, Workflow, WorkflowDefinition
 from workflows_app.core.events import (
     HumanTaskClaimed,
+    HumanTaskCommented,
     HumanTaskCompleted,
     HumanTaskCreated,
     HumanTaskOverdue,
@@ -92,6 +93,7 @@ __all__ = [
     "ExclusiveGateway",
     "ExecutionEngine",
     "HumanTaskClaimed",
+    "HumanTaskCommented",
     "HumanTaskCompleted",
     "HumanTaskCreated",
     "HumanTaskError",

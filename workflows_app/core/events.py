@@ -18,6 +18,7 @@ from uuid import UUID
 __all__ = [
     "BY_EVENT",
     "HumanTaskClaimed",
+    "HumanTaskCommented",
     "HumanTaskCompleted",
     "HumanTaskCreated",
     "HumanTaskOverdue",
@@ -331,6 +332,17 @@ class HumanTaskReleased(WorkflowEvent):
     released_by: str | None = None
 
 
+@dataclass
+class HumanTaskCommented(WorkflowEvent):
+    """A comment was posted on a task, or (``edited``) its author changed its text
+    (``task.commented``)."""
+
+    task_id: UUID
+    comment_id: UUID
+    author: str
+    edited: bool = False
+
+
 BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "workflow.started": WorkflowStarted,
     "workflow.waiting": WorkflowWaiting,
@@ -360,6 +372,7 @@ BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "task.reassigned": HumanTaskReassigned,
     "task.claimed": HumanTaskClaimed,
     "task.released": HumanTaskReleased,
+    "task.commented": HumanTaskCommented,
     "step.escalated": StepEscalated,
 }
 """The dataclass of each event name the engines send (the names of the signals'

@@ -26,7 +26,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.engine import semantics, task_actions
 from workflows_app.models import HumanTaskModel, TaskCommentModel
 
-__all__ = ["add", "edit", "of_instance", "thread"]
+__all__ = ["add", "edit", "event", "of_instance", "thread"]
 
 
 def add(using: str, task_id: Any, author: str, text: Any) -> TaskCommentModel:
@@ -80,6 +80,20 @@ def edit(using: str, task_id: Any, comment_id: Any, by: str, text: Any) -> TaskC
             comment.text, comment.edited_at = text, now
             comment.save(using=using, update_fields=["text", "edited_at", "edits"])
     return comment
+
+
+def event(comment: TaskCommentModel, *, edited: bool) -> semantics.Event:
+    """The ``task.commented`` event of a comment just posted (or, ``edited``, changed)."""
+    return (
+        "task.commented",
+        {
+            "instance_id": comment.instance_id,
+            "task_id": comment.task_id,
+            "comment_id": comment.pk,
+            "author": comment.author,
+            "edited": edited,
+        },
+    )
 
 
 def thread(using: str, task_id: Any) -> list[TaskCommentModel]:

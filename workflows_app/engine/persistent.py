@@ -451,14 +451,18 @@ class PersistentExecutionEngine(AwaitableAPI):
     def add_task_comment_sync(self, task_id: Any, author: str, text: str) -> TaskCommentModel:
         """Add ``author``'s comment ``text`` to the task ``task_id``; return the comment (see
         :mod:`workflows_app.engine.comments`)."""
-        return comments.add(self.using, task_id, author, text)
+        comment = comments.add(self.using, task_id, author, text)
+        self.effects.send_after_commit([comments.event(comment, edited=False)])
+        return comment
 
     def edit_task_comment_sync(
         self, task_id: Any, comment_id: Any, by: str, text: str
     ) -> TaskCommentModel:
         """Replace the text of a comment of the task ``task_id``: only its author ``by``
         may, within ``WORKFLOWS["COMMENT_EDIT_SECONDS"]`` of posting it."""
-        return comments.edit(self.using, task_id, comment_id, by, text)
+        comment = comments.edit(self.using, task_id, comment_id, by, text)
+        self.effects.send_after_commit([comments.event(comment, edited=True)])
+        return comment
 
     def task_comments_sync(self, task_id: Any) -> list[TaskCommentModel]:
         """The comments of the task ``task_id``, oldest first."""
