@@ -44,6 +44,7 @@ from workflows_app.core.steps import (
     TimerStep,
     WebhookStep,
 )
+from workflows_app.core.subworkflows import SubworkflowStep
 from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 from workflows_app.engine.local import LocalExecutionEngine
 
@@ -76,6 +77,7 @@ __all__ = [
     "StepStatus",
     "StepTimeoutError",
     "StepType",
+    "SubworkflowStep",
     "TaskAlreadyCompletedError",
     "TaskNotFoundError",
     "TaskValidationError",

@@ -106,6 +106,12 @@ class WorkflowInstanceModel(TimestampedModel):
     # (added) When a worker should look at the instance: now when a step is ready to run,
     # later for a timer or a retry, null when it waits for people or has finished.
     wake_at = models.DateTimeField(null=True, blank=True)
+    # (added) The instance whose SubworkflowStep ``parent_step`` started this one (a
+    # child), see engine/subworkflows.py; null for an instance started otherwise.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    parent_step = models.CharField(max_length=255, null=True, blank=True)
 
     objects = managers.WorkflowInstanceQuerySet.as_manager()
 

@@ -364,6 +364,13 @@ class WorkflowService:
         history = StepExecutionModel.objects.find_by_instance(row.pk)
         return row, history, self.pending_tasks(actor, row.pk, row.status)
 
+    def child_instances(
+        self, actor: Actor, row: WorkflowInstanceModel
+    ) -> list[WorkflowInstanceModel]:
+        """Return the children (started by its subworkflow steps) of the instance ``row``
+        that ``actor`` sees, oldest first."""
+        return list(self.instances(actor).filter(parent_id=row.pk).order_by("started_at", "id"))
+
     def step_executions(self, actor: Actor, instance_id: Any) -> list[StepExecutionModel]:
         """Return an instance's step executions in the order they started."""
         row = self.get_instance(actor, instance_id)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from workflows_app import BaseHumanStep, BaseMachineStep, MessageStep, WebhookStep, Workflow
+from workflows_app import (
+    BaseHumanStep,
+    BaseMachineStep,
+    MessageStep,
+    SubworkflowStep,
+    WebhookStep,
+    Workflow,
+)
 from workflows_app.models import StepExecutionModel
 
 
@@ -266,3 +273,18 @@ class ApiFourEyes(Workflow):
     version = "1.0.0"
     steps = [Write, Approve4]
     edges = [("write", "approve")]
+
+
+class CallReview(SubworkflowStep):
+    name = "call_review"
+    workflow = "api_review"
+    output = {"approved": "approved"}
+
+
+class ApiSubflow(Workflow):
+    """Prepare, then run an api_review instance (a child) and wait for it."""
+
+    name = "api_subflow"
+    version = "1.0.0"
+    steps = [Prepare, CallReview]
+    edges = [("prepare", "call_review")]

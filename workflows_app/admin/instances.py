@@ -358,6 +358,14 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "list_title": self.list_title,
             "instance": row,
             "status_badge": status_badge(row.status),
+            # subworkflows: the parent (if the actor sees it) and the children it sees
+            "parent": self.service.instances(actor).filter(pk=row.parent_id).first()
+            if row.parent_id is not None
+            else None,
+            "children": [
+                (child, status_badge(child.status))
+                for child in self.service.child_instances(actor, row)
+            ],
             "definition": definition,
             "steps": list(definition.steps) if definition is not None else [],
             "mermaid": mermaid,

@@ -132,8 +132,10 @@ def list_instances(actor: Actor, filters: InstanceFilters) -> Page:
 
 
 def get_instance(actor: Actor, instance_id: Any) -> WorkflowInstanceDetailDTO:
-    row, history, pending = _service().instance_detail(actor, instance_id)
-    return WorkflowInstanceDetailDTO.of_detail(row, history, pending)
+    service = _service()
+    row, history, pending = service.instance_detail(actor, instance_id)
+    children = service.child_instances(actor, row)
+    return WorkflowInstanceDetailDTO.of_detail(row, history, pending, children)
 
 
 def instance_graph(actor: Actor, instance_id: Any) -> GraphDTO:

@@ -423,6 +423,10 @@ class WorkflowInstanceDTO(Schema):
     workflow_version: str = Field(description="(added) The version the instance runs on.")
     tenant_id: str | None = Field(None, description="(added)")
     error: str | None = Field(None, description="(added) Why it failed.")
+    parent_id: UUID | None = Field(
+        None, description="(added) The instance whose subworkflow step started this one."
+    )
+    parent_step: str | None = Field(None, description="(added) That subworkflow step's name.")
     pending_tasks: list[TaskRefDTO] | None = Field(
         None,
         description="(added) In answers about one instance: its pending tasks that the caller "
@@ -444,6 +448,8 @@ class WorkflowInstanceDTO(Schema):
             "workflow_version": row.workflow_version,
             "tenant_id": row.tenant_id,
             "error": row.error,
+            "parent_id": row.parent_id,
+            "parent_step": row.parent_step,
             "pending_tasks": None
             if pending is None
             else [
@@ -459,10 +465,23 @@ class WorkflowInstanceDTO(Schema):
         return cls(**cls.fields_of(row, pending))
 
 
+class ChildInstanceDTO(Schema):
+    """(added) An instance that one of the instance's subworkflow steps started."""
+
+    id: UUID
+    workflow: str
+    status: str
+    parent_step: str | None
+
+
 class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
     context_data: dict[str, Any]
     metadata: dict[str, Any]
     step_history: list[StepExecutionDTO]
+    children: list[ChildInstanceDTO] = Field(
+        default_factory=list,
+        description="(added) The instances its subworkflow steps started, oldest first.",
+    )
 
     @classmethod
     def of_detail(
@@ -470,12 +489,22 @@ class WorkflowInstanceDetailDTO(WorkflowInstanceDTO):
         row: WorkflowInstanceModel,
         history: list[StepExecutionModel],
         pending: list[HumanTaskModel],
+        children: list[WorkflowInstanceModel] | None = None,
     ) -> WorkflowInstanceDetailDTO:
         return cls(
             **cls.fields_of(row, pending),
             context_data=row.context_data,
             metadata=row.metadata,
             step_history=[StepExecutionDTO.of(execution) for execution in history],
+            children=[
+                ChildInstanceDTO(
+                    id=child.pk,
+                    workflow=child.workflow_name,
+                    status=child.status,
+                    parent_step=child.parent_step,
+                )
+                for child in children or ()
+            ],
         )
 
 

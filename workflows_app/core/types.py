@@ -36,6 +36,8 @@ class StepType(StrEnum):
     GATEWAY = "gateway"
     MESSAGE = "message"
     """(added) Waits for a message correlated by business key (:class:`~workflows_app.MessageStep`)."""
+    SUBWORKFLOW = "subworkflow"
+    """(added) Runs other workflow instances and waits for them (:class:`~workflows_app.SubworkflowStep`)."""
 
 
 class StepStatus(StrEnum):

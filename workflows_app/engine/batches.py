@@ -38,6 +38,7 @@ class Batch:
         self.hold = hold  # the drive's lease
         self.owner = hold.owner
         self.opened = time.monotonic()
+        self.children: list[dict[str, Any]] = []  # subworkflow parks: the children to insert
         self.items: list[Item] = []
         self.executions: list[dict[str, Any]] = []
         self.tasks: list[dict[str, Any]] = []
@@ -97,6 +98,7 @@ class Batch:
         correlation: str | None = None,
         items: list[Any] | None = None,
         item_fields: list[dict[str, Any]] | None = None,
+        children: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Park ``token`` at its human step (creating the task), webhook step (creating
         its callback token) or message step (subscribing it to the message with the
@@ -104,19 +106,25 @@ class Batch:
 
         At a multi-instance human step, ``items`` are the step's items and
         ``item_fields`` the fields of the tasks to create now, from the first item on
-        (all of them, or only the first for a sequential step)."""
+        (all of them, or only the first for a sequential step). At a subworkflow step,
+        ``children`` are the children to start (see :mod:`.subworkflows`): their rows
+        are inserted by the batch's commit."""
         if step is None:
             self.events.extend(semantics.fail_missing_step(state, token))
             self.items.append(Park(token.id, None, None, None))
             return True
         message = semantics.is_message(step)
-        if fields is None and not message and items is None:  # a webhook step
+        if fields is None and not message and items is None and children is None:  # webhook
             callback = callback or semantics.new_callback_token()
             state.context.data[step.get_token_key()] = callback
         if items is not None:
             semantics.start_items(state, token, items)
+        if children is not None and getattr(step, "for_each", None) is not None:
+            state.context.data[f"{token.step}_results"] = [None] * len(children)
         self.events.extend(semantics.wait(state, definition, token))
-        self.items.append(Park(token.id, step, fields, callback, correlation, items, item_fields))
+        self.items.append(
+            Park(token.id, step, fields, callback, correlation, items, item_fields, children)
+        )
         execution_id = uuid.uuid4()
         self.executions.append(
             {
@@ -133,6 +141,12 @@ class Batch:
             }
         )
         waiting = {"instance_id": self.instance_id, "step_name": token.step}
+        if children is not None:
+            park = {"execution_id": execution_id, "step_name": token.step, "children": children}
+            self.children.append(park)
+            ids = [child["id"] for child in children]
+            self.events.append(("subworkflow.waiting", {**waiting, "children": ids}))
+            return True
         if message:
             self.subscriptions.append(
                 {
@@ -207,9 +221,11 @@ class Park:
         correlation: str | None = None,
         items: list[Any] | None = None,
         item_fields: list[dict[str, Any]] | None = None,
+        children: list[dict[str, Any]] | None = None,
     ) -> None:
         self.token_id, self.step, self.fields, self.callback = token_id, step, fields, callback
         self.correlation, self.items, self.item_fields = correlation, items, item_fields
+        self.children = children
 
     def replay(
         self, state: WorkflowInstanceData, definition: WorkflowDefinition, into: Batch
@@ -225,6 +241,7 @@ class Park:
             self.correlation,
             self.items,
             self.item_fields,
+            self.children,
         )
 
 

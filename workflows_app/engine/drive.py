@@ -43,6 +43,7 @@ from workflows_app.engine import (
     multi_instance,
     runner,
     semantics,
+    subworkflows,
 )
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import TRANSIENT_ERRORS, Store, Transition
@@ -208,6 +209,8 @@ class Drive:
         step's assignment code broke) and commit the batch."""
         if step is not None and semantics.is_message(step):
             return self._subscribe(definition, state, batch, token, step)
+        if step is not None and subworkflows.is_subworkflow(step):
+            return self._call(definition, state, batch, token, step)
         if step is not None and semantics.is_human(step) and multi_instance.is_multi(step):
             return self._park_items(definition, state, batch, token, step)
         fields = None
@@ -248,6 +251,41 @@ class Drive:
         batch.park(state, definition, token, step, None, items=items, item_fields=fields)
         claimed = semantics.claim_next(state, definition, batch.events)
         return self.flush(definition, state, batch, claimed)
+
+    def _call(
+        self,
+        definition: WorkflowDefinition,
+        state: WorkflowInstanceData,
+        batch: batches.Batch,
+        token: Token,
+        step: Any,
+    ) -> tuple[WorkflowInstanceData, Token | None, batches.Batch | None]:
+        """Park ``token`` at its subworkflow step with its children, inserted by the commit
+        (or fail it: the workflow is unknown, the input or items cannot be had), and commit;
+        in inline mode, run the children then (see :mod:`.subworkflows`)."""
+        try:
+            children = subworkflows.prepare(self.engine, step, state)
+        except Exception as exc:  # unknown workflow, or the step's input/for_each broke
+            logger.warning("subworkflow step %r: %s", token.step, exc)
+            error = f"Subworkflow step '{token.step}' failed: {type(exc).__name__}: {exc}"
+            batch.fail(state, token, error)
+            return self.flush(definition, state, batch)
+        if not children:  # for_each gave no items: the step is done at once
+            multi_instance.skip(state, definition, batch, token, step)
+            return state, semantics.claim_next(state, definition, batch.events), batch
+        batch.park(state, definition, token, step, None, children=children)
+        claimed = semantics.claim_next(state, definition, batch.events)
+        state, claimed, new = self.flush(definition, state, batch, claimed)
+        if new is None or not leases.inline():
+            return state, claimed, new
+        for child in children:
+            subworkflows.run_child(self.engine, child["id"])
+        if claimed is None and semantics.next_ready(state) is None:
+            # This drive released the instance: a child that ended resumed it (and ran it
+            # on); it is where that left it.
+            fresh = self.store.state(self.store.row(state.id), self.store.history(state.id))
+            return fresh, None, None
+        return state, claimed, new
 
     def _subscribe(
         self,
@@ -333,6 +371,7 @@ class Drive:
             owner = leases.keep_or_release(state, claimed, batch.owner)
             if self.store.save_if_unchanged(instance_id, state, batch.version, owner):
                 self.store.insert(batch.executions, batch.tasks, batch.subscriptions)
+                subworkflows.insert(self.engine, state, batch.children)
                 self.effects.committing(state, batch.events, owner)
                 return state, claimed, batches.Batch(instance_id, batch.version + 1, hold), owner
 
@@ -357,5 +396,6 @@ class Drive:
             owner = leases.keep_or_release(fresh, claimed, batch.owner)
             self.store.save(row, fresh, owner)
             self.store.insert(replayed.executions, replayed.tasks, replayed.subscriptions)
+            subworkflows.insert(self.engine, fresh, replayed.children)
             self.effects.committing(fresh, replayed.events, owner)
         return fresh, claimed, batches.Batch(instance_id, row.lock_version, hold), owner

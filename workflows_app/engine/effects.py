@@ -29,6 +29,7 @@ from workflows_app.engine import (
     runner,
     semantics,
     store,
+    subworkflows,
     task_actions,
     task_mail,
 )
@@ -46,6 +47,7 @@ class Effects:
         self.using = using
         self.sender = sender
         self.event_bus = event_bus
+        self.engine: Any = None  # the persistent engine, for subworkflows (set by it)
 
     def committing(
         self, state: WorkflowInstanceData, events: list[semantics.Event], owner: Any
@@ -53,6 +55,11 @@ class Effects:
         """Called in the transaction that saves ``state`` with lease ``owner``."""
         if state.status == WorkflowStatus.FAILED:
             task_actions.hold(self.using, state.id)
+        if self.engine is not None:
+            if state.status.is_terminal:
+                subworkflows.closed(self.engine, state)
+            elif owner is None:
+                subworkflows.requested_cancel(self.engine, state)
         self.send_after_commit(events)
         if owner is leases.KEEP or owner is None:  # not a drive that runs on
             wake = store.wake_at(state, semantics.utcnow())

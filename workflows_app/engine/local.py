@@ -23,7 +23,7 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.models import PublishResult, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import PublishOutcome, StepStatus, WorkflowStatus
+from workflows_app.core.types import PublishOutcome, StepStatus, StepType, WorkflowStatus
 from workflows_app.engine import runner, semantics
 
 __all__ = ["LocalExecutionEngine"]
@@ -505,6 +505,9 @@ class LocalExecutionEngine:
             step = definition.steps.get(token.step)
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
+            elif step.step_type == StepType.SUBWORKFLOW:
+                error = f"Subworkflow step '{token.step}' needs the persistent engine"
+                events = semantics.fail_branch(instance, token, error)
             elif semantics.is_human(step) and multi_instance.is_multi(step):
                 error = f"Multi-instance human step '{token.step}' needs the persistent engine"
                 events = semantics.fail_branch(instance, token, error)

@@ -99,6 +99,7 @@ class PersistentExecutionEngine(AwaitableAPI):
         self.store = Store(self.using, self.registry)
         self.effects = Effects(self.using, type(self), event_bus)
         self.drive = Drive(self.store, self.effects, self)
+        self.effects.engine = self
 
     @property
     def event_bus(self) -> Any | None:

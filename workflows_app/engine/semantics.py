@@ -91,9 +91,14 @@ def is_message(step: Any) -> bool:
 
 
 def waits(step: Any) -> bool:
-    """Return True for steps that wait for the outside world: human, webhook and message
-    steps."""
-    return getattr(step, "step_type", None) in (StepType.HUMAN, StepType.WEBHOOK, StepType.MESSAGE)
+    """Return True for steps that wait for the outside world: human, webhook, message and
+    subworkflow steps."""
+    return getattr(step, "step_type", None) in (
+        StepType.HUMAN,
+        StepType.WEBHOOK,
+        StepType.MESSAGE,
+        StepType.SUBWORKFLOW,
+    )
 
 
 CORRELATION_MAX_LENGTH = 255

@@ -25,7 +25,7 @@ from uuid import UUID
 from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.models import WorkflowInstanceData
 from workflows_app.core.types import StepStatus
-from workflows_app.engine import leases, semantics, task_actions
+from workflows_app.engine import leases, semantics, subworkflows, task_actions
 from workflows_app.engine.drive import Drive
 from workflows_app.engine.effects import Effects
 from workflows_app.engine.store import Store, Transition, audit, set_metadata
@@ -90,6 +90,7 @@ def resume(
         _audit(row, t, "resumed", by, None, applied=len(buffered))
         for entry in buffered:
             t.events += _apply_callback(store.using, row, t, definition, entry)
+        t.events += subworkflows.apply_buffered(effects.engine, row, t, definition)
         t.lease = leases.take(row, t.state, definition, t.events)
 
     t = store.transition(instance_id, apply, effects.committing)
