@@ -55,6 +55,12 @@ message_waiting = Signal()
 message_delivered = Signal()
 # name, correlation_key, message_id, tenant_id, expires_at (nobody waited: kept for its ttl)
 message_buffered = Signal()
+# instance_id, step_name, children (the ids of the child instances it waits for)
+subworkflow_waiting = Signal()
+# instance_id, step_name, child_id, index (a child instance of the step started)
+subworkflow_started = Signal()
+# instance_id, step_name, child_id, status, error (a child ended; the parent moves on or fails)
+subworkflow_ended = Signal()
 
 # instance_id, task_id, step_name, assignee_id, assignee_group, due_at
 task_created = Signal()
@@ -98,6 +104,9 @@ BY_EVENT: dict[str, Signal] = {
     "message.waiting": message_waiting,
     "message.delivered": message_delivered,
     "message.buffered": message_buffered,
+    "subworkflow.waiting": subworkflow_waiting,
+    "subworkflow.started": subworkflow_started,
+    "subworkflow.ended": subworkflow_ended,
     "task.created": task_created,
     "task.completed": task_completed,
     "task.commented": task_commented,

@@ -261,3 +261,29 @@ def test_in_memory_engine_fails_clearly() -> None:
     started = asyncio.run(engine.start_workflow(parent(SubworkflowStep(name="call", workflow="c"))))
     assert started.status == WorkflowStatus.FAILED
     assert "needs the persistent engine" in started.error
+
+
+def test_events__each_takes_its_dataclass(engine, registry, bus) -> None:
+    """subworkflow.waiting, .started and .ended reach the event bus with what their
+    dataclasses take (see core.events.BY_EVENT)."""
+    from workflows_app.core import events
+    from workflows_app.core.clock import utcnow
+
+    register_child(registry, doubler())
+    step = SubworkflowStep(name="call", workflow="child", input={"n": "amount"})
+    started = engine.start_workflow_sync(parent(step), {"amount": 2})
+    assert started.status == WorkflowStatus.COMPLETED
+    sent = [(n, p) for n, p in bus.events if n.startswith("subworkflow.")]
+    names = sorted(n for n, _ in sent)
+    assert names == ["subworkflow.ended", "subworkflow.started", "subworkflow.waiting"]
+    [child] = children(started.id)
+    for name, payload in sent:
+        event = events.BY_EVENT[name](timestamp=utcnow(), **payload)
+        assert (event.instance_id, event.step_name) == (started.id, "call")
+    by_name = dict(sent)
+    assert by_name["subworkflow.waiting"]["children"] == [child.pk]
+    assert by_name["subworkflow.started"]["child_id"] == child.pk
+    assert (by_name["subworkflow.ended"]["child_id"], by_name["subworkflow.ended"]["status"]) == (
+        child.pk,
+        "completed",
+    )

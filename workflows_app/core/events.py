@@ -34,6 +34,9 @@ __all__ = [
     "StepRetryScheduled",
     "StepSkipped",
     "StepStarted",
+    "SubworkflowEnded",
+    "SubworkflowStarted",
+    "SubworkflowWaiting",
     "TimerStarted",
     "WebhookWaiting",
     "WorkflowCanceled",
@@ -272,6 +275,36 @@ class MessageDelivered(WorkflowEvent):
 
 
 @dataclass
+class SubworkflowWaiting(WorkflowEvent):
+    """The branch waits at its subworkflow step for the ``children`` it started
+    (``subworkflow.waiting``)."""
+
+    step_name: str
+    children: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class SubworkflowStarted(WorkflowEvent):
+    """A child instance of the step started (``subworkflow.started``); ``index`` is its
+    item's place for a ``for_each`` step (0 otherwise)."""
+
+    step_name: str
+    child_id: UUID
+    index: int = 0
+
+
+@dataclass
+class SubworkflowEnded(WorkflowEvent):
+    """A child of the step ended (``subworkflow.ended``) with ``status``; ``error`` when
+    it did not complete."""
+
+    step_name: str
+    child_id: UUID
+    status: str
+    error: str | None = None
+
+
+@dataclass
 class MessageBuffered(WorkflowEvent):
     """Nobody waited for the message ``name``: it is kept until ``expires_at``
     (``message.buffered``). It concerns no instance: ``instance_id`` is None."""
@@ -365,6 +398,9 @@ BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "message.waiting": MessageWaiting,
     "message.delivered": MessageDelivered,
     "message.buffered": MessageBuffered,
+    "subworkflow.waiting": SubworkflowWaiting,
+    "subworkflow.started": SubworkflowStarted,
+    "subworkflow.ended": SubworkflowEnded,
     "task.created": HumanTaskCreated,
     "task.completed": HumanTaskCompleted,
     "task.reminder": HumanTaskReminder,

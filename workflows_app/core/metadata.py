@@ -12,7 +12,10 @@ from typing import Any
 
 __all__ = [
     "BUFFERED_CALLBACKS",
+    "BUFFERED_CHILDREN",
+    "CANCEL_REQUESTED",
     "MIGRATIONS",
+    "PARENT",
     "RESERVED",
     "SENT_BACK",
     "SUSPENSIONS",
@@ -35,7 +38,25 @@ SENT_BACK = "sent_back"
 WITHDRAWN = "withdrawn"
 """The withdrawal by the user who started the instance (who, when, reason)."""
 
-RESERVED = (MIGRATIONS, SUSPENSIONS, BUFFERED_CALLBACKS, SENT_BACK, WITHDRAWN)
+PARENT = "parent"
+"""For a child instance: the parent instance, step and item that started it."""
+
+BUFFERED_CHILDREN = "buffered_children"
+"""The ends of child instances received while the parent was suspended, oldest first."""
+
+CANCEL_REQUESTED = "cancel_requested"
+"""For a child instance: its parent asked for it to be canceled (``request_cancel``)."""
+
+RESERVED = (
+    MIGRATIONS,
+    SUSPENSIONS,
+    BUFFERED_CALLBACKS,
+    SENT_BACK,
+    WITHDRAWN,
+    PARENT,
+    BUFFERED_CHILDREN,
+    CANCEL_REQUESTED,
+)
 """Every key a caller's metadata may not have."""
 
 

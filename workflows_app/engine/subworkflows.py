@@ -48,6 +48,7 @@ from uuid import UUID
 from django.db import transaction
 
 from workflows_app import conf
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import subworkflows as rules
 from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.models import WorkflowInstanceData
@@ -70,13 +71,13 @@ __all__ = [
 
 logger = logging.getLogger("workflows_app.engine.persistent")
 
-PARENT = "parent"
+PARENT = metadata_keys.PARENT
 """The child's metadata key naming its parent: instance, step, waiting execution, index."""
 
-BUFFER = "buffered_children"
+BUFFER = metadata_keys.BUFFERED_CHILDREN
 """The suspended parent's metadata key of the children's ends to apply on resume."""
 
-CANCEL_REQUESTED = "cancel_requested"
+CANCEL_REQUESTED = metadata_keys.CANCEL_REQUESTED
 """The child's metadata key recording that its parent asked for it to be canceled."""
 
 _ENDED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED)
@@ -140,7 +141,9 @@ def insert(engine: Any, parent: WorkflowInstanceData, started: list[dict[str, An
             )
             state = engine.store.state(row, [])
             events = semantics.begin(state, definition)
-            events.append(("subworkflow.started", {**link, "child_id": row.pk}))
+            started_child = {"instance_id": parent.id, "step_name": park["step_name"]}
+            started_child |= {"child_id": row.pk, "index": index}
+            events.append(("subworkflow.started", started_child))
             engine.store.insert_instance(row, state, owner=None)
             engine.effects.committing(state, events, None)
 
@@ -303,7 +306,8 @@ def _apply(
     step = definition.steps.get(step_name)
     if token is None or step is None:
         return []
-    ended = {"instance_id": row.pk, "step_name": step_name, "child_id": entry["child_id"]}
+    child_id = UUID(str(entry["child_id"]))
+    ended = {"instance_id": row.pk, "step_name": step_name, "child_id": child_id}
     execution_id = UUID(entry["execution_id"])
     if entry["status"] != WorkflowStatus.COMPLETED:
         error = (
