@@ -221,6 +221,11 @@ class HumanTaskModel(TimestampedModel):
     # the steps it names), decided when the task is created; the text form of
     # workflows_app.core.four_eyes.encode, so that the inbox filter is one column condition.
     excluded_users = models.TextField(default="", blank=True)
+    # (added) Delegation (workflows_app.core.delegation): the owner of a delegated task,
+    # who alone completes it (None for a task never delegated), and the delegation's state:
+    # owner, delegate, state (delegated/resolved), the delegate's draft answer, times.
+    owner_id = models.CharField(max_length=255, null=True, blank=True)
+    delegation = models.JSONField(null=True, blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 

@@ -23,7 +23,9 @@ from workflows_app.core import jsonvalues
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     CommentNotFoundError,
+    DelegateCannotCompleteError,
     ExcludedUserError,
+    NotDelegateError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
@@ -52,6 +54,9 @@ STATUSES: list[tuple[type[Exception], int, str]] = [
     (NotAllowedError, 403, "forbidden"),
     # A four-eyes rule of the task's step excludes the user, whatever their permissions.
     (ExcludedUserError, 403, "excluded_user"),
+    # Only the owner of a delegated task completes it; only its delegate resolves it.
+    (DelegateCannotCompleteError, 403, "delegate_cannot_complete"),
+    (NotDelegateError, 403, "not_delegate"),
     (UnauthorizedCommentError, 403, "forbidden"),
 ]
 

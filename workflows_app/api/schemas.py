@@ -116,6 +116,18 @@ class CommentDTO(_Request):
     )
 
 
+class DelegateTaskDTO(_Request):
+    """(added) Delegate a task: the delegate answers a draft, the owner keeps the decision."""
+
+    to_user: str = Field(min_length=1, max_length=255, description="The delegate's user id.")
+
+
+class ResolveTaskDTO(_Request):
+    """(added) The delegate's draft answer to a delegated task, for its owner."""
+
+    data: dict[str, Any] = Field(description="The draft answer (a JSON object).")
+
+
 class SendBackDTO(_Request):
     """(added) Send a task back to an earlier step for rework."""
 
@@ -316,7 +328,8 @@ class TaskFilters(Page):
         "offered",
         description="(added) offered: assigned to me, or unassigned in my groups or in none; "
         "assigned: assigned to me; groups: unassigned in my groups; all: every task "
-        "(needs the view or complete-any permission).",
+        "(needs the view or complete-any permission); delegated: delegated to me and not "
+        "resolved yet.",
     )
     workflow_name: str | None = Field(None, max_length=255, description="(added)")
     instance_id: UUID | None = Field(None, description="(added)")
@@ -501,6 +514,28 @@ class SentBackDTO(Schema):
         )
 
 
+class DelegationDTO(Schema):
+    """(added) A delegated task: its owner (who alone completes it), its delegate, and
+    where it stands (``delegated``: the delegate holds it; ``resolved``: back with the
+    owner, with the delegate's draft answer)."""
+
+    owner: str
+    delegate: str
+    state: Literal["delegated", "resolved"]
+    draft: dict[str, Any] | None = Field(None, description="The delegate's draft answer.")
+    delegated_by: str | None = None
+    delegated_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def of(cls, task: HumanTaskModel | Any) -> DelegationDTO | None:
+        found = task.delegation
+        if not found:
+            return None
+        fields = ("owner", "delegate", "state", "draft", "delegated_by", "delegated_at")
+        return cls(**{key: found.get(key) for key in (*fields, "resolved_at")})
+
+
 class MultiInstanceDTO(Schema):
     """Where a task of a multi-instance step stands among its siblings."""
 
@@ -549,6 +584,12 @@ class HumanTaskDTO(Schema):
         "context under '<step>_results'.",
     )
 
+    delegation: DelegationDTO | None = Field(
+        None,
+        description="(added) For a delegated task: owner, delegate, state and the delegate's "
+        "draft answer. Only the owner completes it.",
+    )
+
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
         "instance_id",
@@ -569,6 +610,7 @@ class HumanTaskDTO(Schema):
         "activity",
         "multi_index",
         "multi_total",
+        "delegation",
     )
     """The task fields :meth:`of` reads: a list reads these columns only."""
 
@@ -596,6 +638,7 @@ class HumanTaskDTO(Schema):
             activity=task.activity,
             sent_back=SentBackDTO.of(task),
             multi=MultiInstanceDTO.of(task),
+            delegation=DelegationDTO.of(task),
         )
 
 

@@ -20,10 +20,12 @@ __all__ = [
     "HumanTaskClaimed",
     "HumanTaskCompleted",
     "HumanTaskCreated",
+    "HumanTaskDelegated",
     "HumanTaskOverdue",
     "HumanTaskReassigned",
     "HumanTaskReleased",
     "HumanTaskReminder",
+    "HumanTaskResolved",
     "MessageBuffered",
     "MessageDelivered",
     "MessageWaiting",
@@ -159,6 +161,30 @@ class HumanTaskReassigned(WorkflowEvent):
     to_assignee: str | None = None
     reassigned_by: str | None = None
     reason: str | None = None
+
+
+@dataclass
+class HumanTaskDelegated(WorkflowEvent):
+    """A task was delegated (``task.delegated``): ``delegate`` is its assignee now, and
+    ``owner`` alone completes it."""
+
+    step_name: str
+    task_id: UUID
+    owner: str
+    delegate: str
+    delegated_by: str | None = None
+
+
+@dataclass
+class HumanTaskResolved(WorkflowEvent):
+    """The delegate answered a delegated task with a ``draft`` (``task.resolved``): the
+    task is back with its ``owner``."""
+
+    step_name: str
+    task_id: UUID
+    owner: str
+    delegate: str
+    draft: dict[str, Any] | None = None
 
 
 @dataclass
@@ -360,6 +386,8 @@ BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "task.reassigned": HumanTaskReassigned,
     "task.claimed": HumanTaskClaimed,
     "task.released": HumanTaskReleased,
+    "task.delegated": HumanTaskDelegated,
+    "task.resolved": HumanTaskResolved,
     "step.escalated": StepEscalated,
 }
 """The dataclass of each event name the engines send (the names of the signals'

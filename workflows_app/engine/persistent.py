@@ -48,6 +48,7 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     comments,
     definitions,
+    delegation,
     four_eyes,
     leases,
     messages,
@@ -322,6 +323,22 @@ class PersistentExecutionEngine:
                     self.using, task, assignee_id, assignee_group, reason, reassigned_by
                 )
             )
+        return task
+
+    def delegate_task_sync(self, task_id: Any, to_user: str, by: str) -> HumanTaskModel:
+        """Delegate a pending task to ``to_user``: they become its assignee, and may answer
+        a draft (:meth:`resolve_task_sync`); the task keeps its owner (its assignee, or
+        ``by`` for an unassigned task), who alone completes it. Return the task (see
+        :mod:`workflows_app.core.delegation`)."""
+        task, events = delegation.delegate(self.using, task_id, to_user, by)
+        self.effects.send_after_commit(events)
+        return task
+
+    def resolve_task_sync(self, task_id: Any, by: str, data: dict[str, Any]) -> HumanTaskModel:
+        """The delegate ``by`` answers a delegated task with the draft ``data``: the task
+        goes back to its owner with the draft shown; return the task."""
+        task, events = delegation.resolve(self.using, task_id, by, data)
+        self.effects.send_after_commit(events)
         return task
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
@@ -615,6 +632,14 @@ class PersistentExecutionEngine:
     async def reassign_task(self, task_id: Any, **kwargs: Any) -> HumanTaskModel:
         """Async version of :meth:`reassign_task_sync`."""
         return await sync_to_async(self.reassign_task_sync)(task_id, **kwargs)
+
+    async def delegate_task(self, task_id: Any, to_user: str, by: str) -> HumanTaskModel:
+        """Async version of :meth:`delegate_task_sync`."""
+        return await sync_to_async(self.delegate_task_sync)(task_id, to_user, by)
+
+    async def resolve_task(self, task_id: Any, by: str, data: dict[str, Any]) -> HumanTaskModel:
+        """Async version of :meth:`resolve_task_sync`."""
+        return await sync_to_async(self.resolve_task_sync)(task_id, by, data)
 
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""
