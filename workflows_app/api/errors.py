@@ -26,6 +26,7 @@ from workflows_app.core.exceptions import (
     DelegateCannotCompleteError,
     ExcludedUserError,
     NotDelegateError,
+    NotSubstituteError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
@@ -57,6 +58,8 @@ STATUSES: list[tuple[type[Exception], int, str]] = [
     # Only the owner of a delegated task completes it; only its delegate resolves it.
     (DelegateCannotCompleteError, 403, "delegate_cannot_complete"),
     (NotDelegateError, 403, "not_delegate"),
+    # Acting for a user one does not substitute for now.
+    (NotSubstituteError, 403, "not_substitute"),
     (UnauthorizedCommentError, 403, "forbidden"),
 ]
 

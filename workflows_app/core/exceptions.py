@@ -18,6 +18,7 @@ __all__ = [
     "HumanTaskError",
     "InvalidTransitionError",
     "NotDelegateError",
+    "NotSubstituteError",
     "StepExecutionError",
     "StepTimeoutError",
     "TaskAlreadyCompletedError",
@@ -227,6 +228,21 @@ class NotDelegateError(UnauthorizedTaskError):
         self.task_id = task_id
         self.user_id = user_id
         self.delegate = delegate
+
+
+class NotSubstituteError(UnauthorizedTaskError):
+    """The user acted for another user they do not stand in for now (no active
+    substitution of theirs covers the task). See :mod:`workflows_app.core.substitution`."""
+
+    def __init__(self, task_id: Any, user_id: Any, on_behalf_of: Any) -> None:
+        HumanTaskError.__init__(
+            self,
+            f"User '{user_id}' may not act on task '{task_id}' for '{on_behalf_of}': they do "
+            "not substitute for them now",
+        )
+        self.task_id = task_id
+        self.user_id = user_id
+        self.on_behalf_of = on_behalf_of
 
 
 class CommentNotFoundError(_NotFound):

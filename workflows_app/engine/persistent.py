@@ -57,6 +57,7 @@ from workflows_app.engine import (
     runner,
     semantics,
     send_back,
+    substitution,
     suspension,
     task_actions,
     withdraw,
@@ -67,6 +68,7 @@ from workflows_app.engine.store import Store, Transition
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
+    Substitution,
     TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
@@ -212,6 +214,7 @@ class PersistentExecutionEngine:
         data: dict[str, Any],
         *,
         comment: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Complete the pending task ``task_id`` with ``data`` as ``user_id``, and run on.
 
@@ -219,7 +222,9 @@ class PersistentExecutionEngine:
         name. ``comment`` is recorded in the task's activity. ``task_id`` may also be the
         task itself, just read (a :class:`~workflows_app.models.HumanTaskModel`), which
         saves reading it again: whether it still waits is checked when the completion is
-        saved, as always.
+        saved, as always. ``on_behalf_of``: the user that ``user_id`` substitutes for (an
+        active :class:`~workflows_app.models.Substitution`, checked: else
+        :class:`~workflows_app.NotSubstituteError`); the task records both.
         """
         if not isinstance(task_id, HumanTaskModel):
             fields = ("instance_id", "step_name", "step_execution_id", "status", "multi_index")
@@ -240,6 +245,8 @@ class PersistentExecutionEngine:
         )
         status, task_id = task.status, task.pk
         task_actions.check_pending(task_id, status, self.using)
+        if on_behalf_of is not None:
+            substitution.check_stands_in(self.using, task, user_id, on_behalf_of)
         if task.multi_index is not None:  # one of the tasks of a multi-instance step
             return multi_instance.complete(
                 self.store, self.effects, self.drive, task, user_id, data, comment
@@ -252,6 +259,7 @@ class PersistentExecutionEngine:
             validate=True,
             execution_id=execution_id,
             comment=comment,
+            on_behalf_of=on_behalf_of,
         )
 
     def claim_task_sync(self, task_id: Any, user_id: str) -> HumanTaskModel:
@@ -340,6 +348,20 @@ class PersistentExecutionEngine:
         task, events = delegation.resolve(self.using, task_id, by, data)
         self.effects.send_after_commit(events)
         return task
+
+    def add_substitution_sync(
+        self,
+        user: str,
+        substitute: str,
+        starts_at: Any,
+        ends_at: Any,
+        workflows: list[str] | None = None,
+        by: str | None = None,
+    ) -> Substitution:
+        """Let ``substitute`` also get ``user``'s tasks from ``starts_at`` until ``ends_at``
+        (of ``workflows``, or of all); one substitution per user at a time (see
+        :mod:`workflows_app.core.substitution`)."""
+        return substitution.add(self.using, user, substitute, starts_at, ends_at, workflows, by)
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -505,6 +527,7 @@ class PersistentExecutionEngine:
         execution_id: UUID | None = None,
         comment: str | None = None,
         held: Callable[[WorkflowInstanceModel, Transition], None] | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
         given) with ``data``; record ``comment`` in its task's activity. With ``held``, an
@@ -546,6 +569,7 @@ class PersistentExecutionEngine:
                         data,
                         comment,
                         event=event,
+                        on_behalf_of=on_behalf_of,
                     )
                     self.effects.committing(state, events, lease.owner)
             if saved:  # steps run after the commit, never inside the transaction
@@ -566,7 +590,15 @@ class PersistentExecutionEngine:
                 raise task_actions.not_waiting(self.using, step_name, execution_id)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
             t.events[:0] = task_actions.complete(
-                self.using, row.pk, execution.pk, step_name, user_id, data, comment, event=event
+                self.using,
+                row.pk,
+                execution.pk,
+                step_name,
+                user_id,
+                data,
+                comment,
+                event=event,
+                on_behalf_of=on_behalf_of,
             )
             t.lease = leases.take(row, t.state, definition, t.events)
 
@@ -606,10 +638,18 @@ class PersistentExecutionEngine:
         return await sync_to_async(self.complete_webhook_sync)(callback_token, payload)
 
     async def complete_task(
-        self, task_id: Any, user_id: str, data: dict[str, Any], *, comment: str | None = None
+        self,
+        task_id: Any,
+        user_id: str,
+        data: dict[str, Any],
+        *,
+        comment: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Async version of :meth:`complete_task_sync`."""
-        return await sync_to_async(self.complete_task_sync)(task_id, user_id, data, comment=comment)
+        return await sync_to_async(self.complete_task_sync)(
+            task_id, user_id, data, comment=comment, on_behalf_of=on_behalf_of
+        )
 
     async def add_task_comment(self, task_id: Any, author: str, text: str) -> TaskCommentModel:
         """Async version of :meth:`add_task_comment_sync`."""
@@ -640,6 +680,10 @@ class PersistentExecutionEngine:
     async def resolve_task(self, task_id: Any, by: str, data: dict[str, Any]) -> HumanTaskModel:
         """Async version of :meth:`resolve_task_sync`."""
         return await sync_to_async(self.resolve_task_sync)(task_id, by, data)
+
+    async def add_substitution(self, *args: Any, **kwargs: Any) -> Substitution:
+        """Async version of :meth:`add_substitution_sync`."""
+        return await sync_to_async(self.add_substitution_sync)(*args, **kwargs)
 
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""

@@ -217,7 +217,9 @@ def complete(
         "completed_by": user_id,
         "completed_at": now,
     }
-    if comment is not None:
+    if on_behalf_of is not None:
+        completion["completed_on_behalf_of"] = on_behalf_of
+    if comment is not None or on_behalf_of is not None:
         task = (
             HumanTaskModel.objects.using(using)
             .select_for_update()
@@ -226,8 +228,12 @@ def complete(
             .first()
         )
         if task is not None:
-            entry = {"action": "completed", "at": now.isoformat(), "by": user_id}
-            completion["activity"] = [*task.activity, {**entry, "comment": comment}]
+            entry: dict[str, Any] = {"action": "completed", "at": now.isoformat(), "by": user_id}
+            if on_behalf_of is not None:
+                entry["on_behalf_of"] = on_behalf_of
+            if comment is not None:
+                entry["comment"] = comment
+            completion["activity"] = [*task.activity, entry]
     statements.update(
         using,
         HumanTaskModel,
