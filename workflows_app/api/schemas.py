@@ -329,7 +329,8 @@ class TaskFilters(Page):
         description="(added) offered: assigned to me, or unassigned in my groups or in none; "
         "assigned: assigned to me; groups: unassigned in my groups; all: every task "
         "(needs the view or complete-any permission); delegated: delegated to me and not "
-        "resolved yet.",
+        "resolved yet; substituting: the tasks of the users I substitute for now (offered "
+        "includes them).",
     )
     workflow_name: str | None = Field(None, max_length=255, description="(added)")
     instance_id: UUID | None = Field(None, description="(added)")
@@ -566,6 +567,10 @@ class HumanTaskDTO(Schema):
     reminder_at: datetime | None = Field(None, description="(added)")
     completed_at: datetime | None = Field(None, description="(added)")
     completed_by: str | None = Field(None, description="(added)")
+    completed_on_behalf_of: str | None = Field(
+        None,
+        description="(added) The user the completer stood in for (a substitution), if any.",
+    )
     is_overdue: bool = Field(False, description="(added) Pending and past its due date.")
     activity: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -607,6 +612,7 @@ class HumanTaskDTO(Schema):
         "reminder_at",
         "completed_at",
         "completed_by",
+        "completed_on_behalf_of",
         "activity",
         "multi_index",
         "multi_total",
@@ -634,6 +640,7 @@ class HumanTaskDTO(Schema):
             reminder_at=task.reminder_at,
             completed_at=task.completed_at,
             completed_by=task.completed_by,
+            completed_on_behalf_of=task.completed_on_behalf_of,
             is_overdue=is_overdue(task, now),
             activity=task.activity,
             sent_back=SentBackDTO.of(task),
