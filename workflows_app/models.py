@@ -227,6 +227,14 @@ class HumanTaskModel(TimestampedModel):
     # the steps it names), decided when the task is created; the text form of
     # workflows_app.core.four_eyes.encode, so that the inbox filter is one column condition.
     excluded_users = models.TextField(default="", blank=True)
+    # (added) Delegation (workflows_app.core.delegation): the owner of a delegated task,
+    # who alone completes it (None for a task never delegated), and the delegation's state:
+    # owner, delegate, state (delegated/resolved), the delegate's draft answer, times.
+    owner_id = models.CharField(max_length=255, null=True, blank=True)
+    delegation = models.JSONField(null=True, blank=True)
+    # (added) Substitution: the user the completer stood in for (completed_by is the
+    # substitute who did it), None when they completed it as themselves.
+    completed_on_behalf_of = models.CharField(max_length=255, null=True, blank=True)
 
     objects = managers.HumanTaskQuerySet.as_manager()
 
@@ -292,6 +300,43 @@ class TaskCommentModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author}: {self.text[:50]}"
+
+
+class Substitution(models.Model):
+    """(added) While ``user`` is away (from ``starts_at`` until ``ends_at``), ``substitute``
+    also gets their tasks (of the ``workflows`` listed, or of all). At most one per user at
+    any moment. See :mod:`workflows_app.core.substitution`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.CharField(max_length=255, help_text="The user id of who is away.")
+    substitute = models.CharField(max_length=255, help_text="The user id of who stands in.")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # The workflow names covered, in the text form of core.substitution.encode (empty: all).
+    workflows = models.TextField(default="", blank=True)
+    created_by = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "workflow_substitutions"
+        verbose_name = "substitution"
+        indexes = [
+            models.Index(fields=["substitute", "ends_at"], name="ix_substitutions_substitute"),
+            models.Index(fields=["user", "starts_at"], name="ix_substitutions_user"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="ck_substitutions_range",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(user=models.F("substitute")),
+                name="ck_substitutions_not_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.substitute} for {self.user}"
 
 
 class MessageSubscriptionModel(models.Model):

@@ -55,9 +55,16 @@ from workflows_app.core.exceptions import (
 )
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import StepStatus, TaskStatus, WorkflowStatus
+from workflows_app.core.types import DelegationState, StepStatus, TaskStatus, WorkflowStatus
 from workflows_app.engine import comments as comments_engine
-from workflows_app.engine import messages, migrations, statements, suspension, withdraw
+from workflows_app.engine import (
+    messages,
+    migrations,
+    statements,
+    substitution,
+    suspension,
+    withdraw,
+)
 from workflows_app.engine.compiled import CompiledQuery
 from workflows_app.engine.persistent import PersistentExecutionEngine
 from workflows_app.models import (
@@ -65,6 +72,7 @@ from workflows_app.models import (
     MessageModel,
     MessageSubscriptionModel,
     StepExecutionModel,
+    Substitution,
     TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
@@ -98,6 +106,12 @@ class TaskScope(models.TextChoices):
     """The unassigned tasks of the user's groups."""
     ALL = "all", "All tasks"
     """Every task of the tenant: needs ``view_humantaskmodel`` or ``complete_any_task``."""
+    DELEGATED = "delegated", "Delegated to me"
+    """The tasks delegated to the user that they have not resolved yet (see
+    :mod:`workflows_app.core.delegation`)."""
+    SUBSTITUTING = "substituting", "Substituting for others"
+    """The tasks of the users the user substitutes for now (see
+    :mod:`workflows_app.core.substitution`); ``offered`` includes them too."""
 
 
 TASK_SCOPES = tuple(scope.value for scope in TaskScope)
@@ -625,7 +639,9 @@ class WorkflowService:
         rows = _scoped(HumanTaskModel.objects.all(), actor)
         if self.sees_all_tasks(actor):
             return rows
-        return rows.filter(_offered(actor) | Q(completed_by=actor.user_id))
+        # The owner of a delegated task still sees it (and alone completes it).
+        mine = Q(completed_by=actor.user_id) | Q(owner_id=actor.user_id)
+        return rows.filter(_offered(actor) | mine | _substituting(actor))
 
     def pending_tasks(
         self, actor: Actor, instance_id: Any, status: str | None = None
@@ -731,8 +747,12 @@ class WorkflowService:
             conditions.append(Q(assignee_id=actor.user_id))
         elif query.scope == TaskScope.GROUPS:
             conditions.append(Q(assignee_id__isnull=True, assignee_group__in=actor.groups))
+        elif query.scope == TaskScope.DELEGATED:
+            conditions.append(_delegated_to(actor))
+        elif query.scope == TaskScope.SUBSTITUTING:
+            conditions.append(_substituting(actor))
         else:
-            offered = _offered(actor)
+            offered = _offered(actor) | _substituting(actor)
             if query.status != TaskStatus.PENDING:
                 offered |= Q(completed_by=actor.user_id)
             conditions.append(offered)
@@ -781,8 +801,65 @@ class WorkflowService:
         return instance, StepExecutionModel.objects.find_by_instance(task.instance_id)
 
     def may_complete(self, actor: Actor, task: HumanTaskModel) -> bool:
-        """Whether ``actor`` may complete (or release) ``task``: it is offered to the actor."""
-        return _holds(task, _offered(actor)) or actor.can("complete_any_task")
+        """Whether ``actor`` may complete (or release) ``task``: it is offered to the actor,
+        or the actor owns it (a delegated task). The engine still refuses a delegate's
+        completion (only the owner completes a delegated task) and a four-eyes exclusion."""
+        offered = _holds(task, _offered(actor)) or task.owner_id == actor.user_id
+        return offered or self.stands_in(actor, task) or actor.can("complete_any_task")
+
+    def stands_in(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether ``actor`` substitutes now for the user ``task`` is assigned to (one
+        query, only for a task assigned to someone else)."""
+        if task.assignee_id is None or task.assignee_id == actor.user_id:
+            return False
+        return substitution.stands_in(
+            self.engine.using, actor.user_id, task.assignee_id, _workflow_name(task)
+        )
+
+    def on_behalf_of(self, actor: Actor, task: HumanTaskModel) -> str | None:
+        """The user ``actor`` would act for on ``task`` (its assignee, when ``actor``
+        substitutes for them now), or None when ``actor`` acts as themselves."""
+        if _holds(task, _offered(actor)) or task.owner_id == actor.user_id:
+            return None
+        return task.assignee_id if self.stands_in(actor, task) else None
+
+    def substitutions(self, actor: Actor) -> list[Substitution]:
+        """The substitutions active now in which ``actor`` stands in for someone."""
+        return substitution.substituting(self.engine.using, actor.user_id)
+
+    def may_delegate(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether ``actor`` may delegate ``task``: it is theirs (assigned to them, owned by
+        them, or unassigned and in their reach), or they may reassign any task. A task delegated
+        and not resolved yet cannot be delegated again (the engine answers 409)."""
+        if task.assignee_id is None:
+            return self.may_claim(actor, task) or actor.can("reassign_any_task")
+        mine = actor.user_id in (task.assignee_id, task.owner_id)
+        return mine or actor.can("reassign_any_task")
+
+    def may_resolve(self, actor: Actor, task: HumanTaskModel) -> bool:
+        """Whether ``actor`` is the delegate of ``task``, delegated and not resolved yet."""
+        found = task.delegation or {}
+        return found.get("state") == DelegationState.DELEGATED and (
+            found.get("delegate") == actor.user_id
+        )
+
+    def delegation(self, task: HumanTaskModel) -> dict[str, Any] | None:
+        """The task's delegation (owner, delegate, state, draft, times), or None."""
+        return task.delegation or None
+
+    def delegate_task(self, actor: Actor, task_id: Any, to_user: Any) -> HumanTaskModel:
+        """Delegate a pending task to ``to_user``: they answer a draft, ``actor`` (or the
+        task's assignee) keeps the decision. See :mod:`workflows_app.core.delegation`."""
+        task = self.get_task(actor, task_id)
+        if task.status == TaskStatus.PENDING and not self.may_delegate(actor, task):
+            raise NotAllowedError(f"Task '{task.pk}' is not yours to delegate")
+        return self.engine.delegate_task_sync(task.pk, to_user, actor.user_id)
+
+    def resolve_task(self, actor: Actor, task_id: Any, data: Any) -> HumanTaskModel:
+        """The delegate ``actor`` answers a delegated task with the draft ``data``: the task
+        goes back to its owner (the engine refuses anyone but the delegate)."""
+        task = self.get_task(actor, task_id)
+        return self.engine.resolve_task_sync(task.pk, actor.user_id, data)
 
     def is_excluded(self, actor: Actor, task: HumanTaskModel) -> bool:
         """Whether a four-eyes rule of the task's step excludes ``actor`` from it (the
@@ -816,7 +893,10 @@ class WorkflowService:
             raise NotAllowedError("completed_by must be your own user id")
         if task.status == TaskStatus.PENDING and not self.may_complete(actor, task):
             raise NotAllowedError(f"Task '{task.pk}' is not yours to complete")
-        self.engine.complete_task_sync(task, actor.user_id, output_data, comment=comment)
+        for_user = self.on_behalf_of(actor, task) if task.status == TaskStatus.PENDING else None
+        self.engine.complete_task_sync(
+            task, actor.user_id, output_data, comment=comment, on_behalf_of=for_user
+        )
         return self._written_instance(task.instance_id)
 
     def task_comments(self, actor: Actor, task_id: Any) -> list[TaskCommentModel]:
@@ -1012,6 +1092,28 @@ def _offered(actor: Actor) -> Q:
     The one definition of the rule: queries filter by it, and :func:`_holds` checks a
     loaded task against it."""
     return Q(assignee_id=actor.user_id) | (Q(assignee_id__isnull=True) & _in_reach(actor))
+
+
+def _delegated_to(actor: Actor) -> Q:
+    """The tasks delegated to ``actor`` and not resolved yet: assigned to them, owned by
+    someone else (a resolve gives the task back to its owner)."""
+    return Q(assignee_id=actor.user_id, owner_id__isnull=False) & ~Q(owner_id=actor.user_id)
+
+
+def _substituting(actor: Actor) -> Q:
+    """The tasks assigned to users ``actor`` substitutes for now: one subquery of the
+    inbox's query (the database's clock decides "now"), so a compiled inbox keeps one
+    shape whatever the substitutions."""
+    return substitution.active(actor.user_id)
+
+
+def _workflow_name(task: HumanTaskModel) -> str | None:
+    """The workflow of a task (read from its instance if not loaded along)."""
+    return (
+        HumanTaskModel.objects.filter(pk=task.pk)
+        .values_list("instance__workflow_name", flat=True)
+        .first()
+    )
 
 
 def _not_excluded(actor: Actor) -> Q:

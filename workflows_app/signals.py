@@ -77,6 +77,10 @@ task_reassigned = Signal()
 task_claimed = Signal()
 # instance_id, task_id, step_name, from_assignee, to_assignee, from_group, to_group, released_by
 task_released = Signal()
+# instance_id, task_id, step_name, owner, delegate, delegated_by (the delegate is the assignee)
+task_delegated = Signal()
+# instance_id, task_id, step_name, owner, delegate, draft (the task is back with its owner)
+task_resolved = Signal()
 # instance_id, step_name, goto (an overdue task's step given up for an escalation edge)
 step_escalated = Signal()
 # instance_id, task_id, comment_id, author, edited (False: posted; True: its text changed)
@@ -115,6 +119,8 @@ BY_EVENT: dict[str, Signal] = {
     "task.reassigned": task_reassigned,
     "task.claimed": task_claimed,
     "task.released": task_released,
+    "task.delegated": task_delegated,
+    "task.resolved": task_resolved,
     "step.escalated": step_escalated,
 }
 """The signal sent for each event name of the event bus."""

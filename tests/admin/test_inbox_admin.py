@@ -162,8 +162,15 @@ def test_inbox__scope_filters(alice) -> None:
     assert set(listed(operator, "?scope=all")) == everything
     assert set(listed(operator)) == {anyone.pk}  # the default is still "offered"
     # The filter's choices are the API's scopes, "all" only for who may list every task.
-    assert filter_choices(alice, "scope") == ["offered", "assigned", "groups"]
-    assert filter_choices(operator, "scope") == ["offered", "assigned", "groups", "all"]
+    mine_too = ["delegated", "substituting"]
+    assert filter_choices(alice, "scope") == ["offered", "assigned", "groups", *mine_too]
+    assert filter_choices(operator, "scope") == [
+        "offered",
+        "assigned",
+        "groups",
+        "all",
+        *mine_too,
+    ]
 
 
 def test_inbox__a_scope_the_user_may_not_list_redirects_to_the_default_with_a_message(

@@ -54,6 +54,8 @@ ROUTES = [
     ("POST", "/tasks/{task_id}/release", None),
     ("POST", "/tasks/{task_id}/reassign", {"new_assignee": "mallory"}),
     ("POST", "/tasks/{task_id}/send-back", {"to_step": "prepare", "reason": "again"}),
+    ("POST", "/tasks/{task_id}/delegate", {"to_user": "olga"}),
+    ("POST", "/tasks/{task_id}/resolve", {"data": {}}),
     ("GET", "/tasks/{task_id}/comments", None),
     ("POST", "/tasks/{task_id}/comments", {"text": "hi"}),
     ("PATCH", "/tasks/{task_id}/comments/{comment_id}", {"text": "hi"}),

@@ -157,7 +157,7 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
     bodies = {}
     for method, path, operation in _operations(openapi):
         if "requestBody" not in operation:
-            ends = ("/instances", "/complete", "/reassign", "/send-back")
+            ends = ("/instances", "/complete", "/reassign", "/send-back", "/delegate", "/resolve")
             assert method == "get" or not path.endswith(ends)
             continue
         body = operation["requestBody"]
@@ -176,6 +176,8 @@ def test_schema__request_bodies_reference_their_schemas(openapi) -> None:
         f"{PREFIX}/tasks/{{task_id}}/complete": {"$ref": "#/components/schemas/CompleteTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/reassign": {"$ref": "#/components/schemas/ReassignTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/send-back": {"$ref": "#/components/schemas/SendBackDTO"},
+        f"{PREFIX}/tasks/{{task_id}}/delegate": {"$ref": "#/components/schemas/DelegateTaskDTO"},
+        f"{PREFIX}/tasks/{{task_id}}/resolve": {"$ref": "#/components/schemas/ResolveTaskDTO"},
         f"{PREFIX}/tasks/{{task_id}}/comments": {"$ref": "#/components/schemas/CommentDTO"},
         f"{PREFIX}/tasks/{{task_id}}/comments/{{comment_id}}": {
             "$ref": "#/components/schemas/CommentDTO"

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import CharField, F, Value
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -125,6 +125,7 @@ LIST_DEFERRED = (
     "description",
     "form_schema",
     "activity",
+    "delegation",
     "instance__context_data",
     "instance__metadata",
     "instance__tokens",
@@ -208,7 +209,9 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         )
         # The list shows none of the JSON and text columns: leave them, and the instance's
         # (joined by list_select_related), unread.
-        return self.service.inbox_rows(actor, query).defer(*LIST_DEFERRED)
+        rows = self.service.inbox_rows(actor, query).defer(*LIST_DEFERRED)
+        # Who looks, on each row, for the "assigned to" column ("for maria": a substitute's).
+        return rows.annotate(wf_viewer=Value(actor.user_id, output_field=CharField()))
 
     @admin.display(description="task", ordering="title")
     def task(self, task: HumanTaskModel) -> str:
@@ -225,6 +228,11 @@ class HumanTaskAdmin(EngineOwnedAdmin):
     def assigned(self, task: HumanTaskModel) -> str:
         if task.completed_by:
             return format_html("<em>completed by</em> {}", task.completed_by)
+        if task.owner_id and task.owner_id != task.assignee_id:
+            return format_html("{} <em>(delegated by {})</em>", task.assignee_id, task.owner_id)
+        viewer = getattr(task, "wf_viewer", None)
+        if task.assignee_id and viewer is not None and task.assignee_id != viewer:
+            return format_html('<span class="wf-for">for {}</span>', task.assignee_id)
         if task.assignee_id:
             return task.assignee_id
         if task.assignee_group:
@@ -273,6 +281,22 @@ class HumanTaskAdmin(EngineOwnedAdmin):
                 return self._send_back(request, task)
             elif action == "comment":
                 return self._comment(request, task)
+            elif action == "resolve":
+                form = TaskForm(task.form_schema, request.POST)
+                done = self._resolve(request, task, form)
+                if done is not None:
+                    return done
+            elif action == "delegate":
+                to_user = request.POST.get("to_user", "").strip()
+                run_action(
+                    request,
+                    f"The task is delegated to {to_user}: you get it back with their draft.",
+                    self.service.delegate_task,
+                    actor,
+                    task.pk,
+                    to_user,
+                )
+                return HttpResponseRedirect(request.path)
             elif action in ("claim", "release", "reassign"):
                 self._act(request, task, action)
                 return HttpResponseRedirect(request.path)
@@ -303,6 +327,22 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         messages.success(
             request, f'Completed "{task.title}". The workflow is now {instance.status}.'
         )
+        return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
+
+    def _resolve(
+        self, request: HttpRequest, task: HumanTaskModel, form: TaskForm
+    ) -> HttpResponse | None:
+        """The delegate's draft from a valid form: the task goes back to its owner; None to
+        show the form again with errors."""
+        if not form.is_valid():
+            return None
+        try:
+            self.service.resolve_task(actor_of(request), task.pk, form.output_data())
+        except WorkflowsError as exc:  # not the delegate, not delegated, ...
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(request.path)
+        owner = (task.delegation or {}).get("owner")
+        messages.success(request, f'Your draft answer to "{task.title}" went back to {owner}.')
         return HttpResponseRedirect(reverse("admin:workflows_app_humantaskmodel_changelist"))
 
     def _comment(self, request: HttpRequest, task: HumanTaskModel) -> HttpResponse:
@@ -363,7 +403,13 @@ class HumanTaskAdmin(EngineOwnedAdmin):
         instance, history = self.service.task_context(actor, task)
         excluded = self.service.is_excluded(actor, task)
         pending = task.status == TaskStatus.PENDING and not excluded
-        can_complete = pending and self.service.may_complete(actor, task)
+        # A delegated task is completed by its owner only; its delegate resolves it.
+        can_resolve = pending and self.service.may_resolve(actor, task)
+        not_owner = task.owner_id is not None and task.owner_id != actor.user_id
+        can_complete = pending and not not_owner and self.service.may_complete(actor, task)
+        delegation = self.service.delegation(task)
+        if can_complete and delegation and delegation.get("draft") and request.method != "POST":
+            form = TaskForm(task.form_schema, initial=delegation["draft"])  # the draft, to edit
         context = {
             **self.admin_site.each_context(request),
             "title": task.title,
@@ -394,6 +440,16 @@ class HumanTaskAdmin(EngineOwnedAdmin):
             and self.service.may_complete(actor, task),
             "can_reassign": task.status == TaskStatus.PENDING
             and self.service.may_reassign(actor, task),
+            "delegation": delegation,
+            "draft_json": json.dumps(delegation.get("draft"), indent=2, sort_keys=True)
+            if delegation and delegation.get("draft") is not None
+            else None,
+            "can_resolve": can_resolve,
+            "can_delegate": pending
+            and not can_resolve
+            and (delegation or {}).get("state") != "delegated"
+            and self.service.may_delegate(actor, task),
+            "on_behalf_of": self.service.on_behalf_of(actor, task) if pending else None,
             "has_view_permission": True,
         }
         return TemplateResponse(request, self.change_form_template, context)

@@ -23,7 +23,10 @@ from workflows_app.core import jsonvalues
 from workflows_app.core.exceptions import (
     CallbackNotFoundError,
     CommentNotFoundError,
+    DelegateCannotCompleteError,
     ExcludedUserError,
+    NotDelegateError,
+    NotSubstituteError,
     TaskAlreadyCompletedError,
     TaskNotFoundError,
     TaskValidationError,
@@ -52,6 +55,11 @@ STATUSES: list[tuple[type[Exception], int, str]] = [
     (NotAllowedError, 403, "forbidden"),
     # A four-eyes rule of the task's step excludes the user, whatever their permissions.
     (ExcludedUserError, 403, "excluded_user"),
+    # Only the owner of a delegated task completes it; only its delegate resolves it.
+    (DelegateCannotCompleteError, 403, "delegate_cannot_complete"),
+    (NotDelegateError, 403, "not_delegate"),
+    # Acting for a user one does not substitute for now.
+    (NotSubstituteError, 403, "not_substitute"),
     (UnauthorizedCommentError, 403, "forbidden"),
 ]
 

@@ -24,6 +24,7 @@ from workflows_app.api.schemas import (
     BulkSuspendDTO,
     CommentDTO,
     CompleteTaskDTO,
+    DelegateTaskDTO,
     GraphDTO,
     HumanTaskDTO,
     InstanceFilters,
@@ -32,6 +33,7 @@ from workflows_app.api.schemas import (
     MigrationDTO,
     PublishMessageDTO,
     ReassignTaskDTO,
+    ResolveTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -242,6 +244,14 @@ def reassign_task(actor: Actor, task_id: Any, data: ReassignTaskDTO) -> HumanTas
         reason=data.reason,
     )
     return HumanTaskDTO.of(task)
+
+
+def delegate_task(actor: Actor, task_id: Any, data: DelegateTaskDTO) -> HumanTaskDTO:
+    return HumanTaskDTO.of(_service().delegate_task(actor, task_id, data.to_user))
+
+
+def resolve_task(actor: Actor, task_id: Any, data: ResolveTaskDTO) -> HumanTaskDTO:
+    return HumanTaskDTO.of(_service().resolve_task(actor, task_id, data.data))
 
 
 def send_back_task(actor: Actor, task_id: Any, data: SendBackDTO) -> WorkflowInstanceDTO:

@@ -28,6 +28,7 @@ from workflows_app.api.schemas import (
     BulkSuspendDTO,
     CommentDTO,
     CompleteTaskDTO,
+    DelegateTaskDTO,
     ErrorDTO,
     GraphDTO,
     GraphFormat,
@@ -38,6 +39,7 @@ from workflows_app.api.schemas import (
     MigrationDTO,
     PublishMessageDTO,
     ReassignTaskDTO,
+    ResolveTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -344,6 +346,22 @@ def release_task(request: HttpRequest, task_id: UUID) -> Any:
 def reassign_task(request: HttpRequest, task_id: UUID, data: ReassignTaskDTO) -> Any:
     """Give a task to another user and/or group; the reason is recorded in its activity."""
     return _json(operations.reassign_task(actor(request), task_id, data), 201)
+
+
+@router.post("/tasks/{task_id}/delegate", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
+def delegate_task(request: HttpRequest, task_id: UUID, data: DelegateTaskDTO) -> Any:
+    """(added) Delegate a task you hold to ``to_user``: they become its assignee and may
+    answer a draft (``resolve``); you stay its owner and alone complete it. 403 for a
+    task not yours or a user a four-eyes rule excludes, 409 when already delegated."""
+    return _json(operations.delegate_task(actor(request), task_id, data), 201)
+
+
+@router.post("/tasks/{task_id}/resolve", response={201: HumanTaskDTO, **_CHANGE}, tags=[TASKS])
+def resolve_task(request: HttpRequest, task_id: UUID, data: ResolveTaskDTO) -> Any:
+    """(added) As the delegate, answer a delegated task with a draft: the task goes back to
+    its owner with the draft shown. 403 for anyone but the delegate, 409 when the task is
+    not delegated (or resolved already)."""
+    return _json(operations.resolve_task(actor(request), task_id, data), 201)
 
 
 @router.post(

@@ -116,6 +116,18 @@ class CommentDTO(_Request):
     )
 
 
+class DelegateTaskDTO(_Request):
+    """(added) Delegate a task: the delegate answers a draft, the owner keeps the decision."""
+
+    to_user: str = Field(min_length=1, max_length=255, description="The delegate's user id.")
+
+
+class ResolveTaskDTO(_Request):
+    """(added) The delegate's draft answer to a delegated task, for its owner."""
+
+    data: dict[str, Any] = Field(description="The draft answer (a JSON object).")
+
+
 class SendBackDTO(_Request):
     """(added) Send a task back to an earlier step for rework."""
 
@@ -316,7 +328,9 @@ class TaskFilters(Page):
         "offered",
         description="(added) offered: assigned to me, or unassigned in my groups or in none; "
         "assigned: assigned to me; groups: unassigned in my groups; all: every task "
-        "(needs the view or complete-any permission).",
+        "(needs the view or complete-any permission); delegated: delegated to me and not "
+        "resolved yet; substituting: the tasks of the users I substitute for now (offered "
+        "includes them).",
     )
     workflow_name: str | None = Field(None, max_length=255, description="(added)")
     instance_id: UUID | None = Field(None, description="(added)")
@@ -530,6 +544,28 @@ class SentBackDTO(Schema):
         )
 
 
+class DelegationDTO(Schema):
+    """(added) A delegated task: its owner (who alone completes it), its delegate, and
+    where it stands (``delegated``: the delegate holds it; ``resolved``: back with the
+    owner, with the delegate's draft answer)."""
+
+    owner: str
+    delegate: str
+    state: Literal["delegated", "resolved"]
+    draft: dict[str, Any] | None = Field(None, description="The delegate's draft answer.")
+    delegated_by: str | None = None
+    delegated_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def of(cls, task: HumanTaskModel | Any) -> DelegationDTO | None:
+        found = task.delegation
+        if not found:
+            return None
+        fields = ("owner", "delegate", "state", "draft", "delegated_by", "delegated_at")
+        return cls(**{key: found.get(key) for key in (*fields, "resolved_at")})
+
+
 class MultiInstanceDTO(Schema):
     """Where a task of a multi-instance step stands among its siblings."""
 
@@ -560,6 +596,10 @@ class HumanTaskDTO(Schema):
     reminder_at: datetime | None = Field(None, description="(added)")
     completed_at: datetime | None = Field(None, description="(added)")
     completed_by: str | None = Field(None, description="(added)")
+    completed_on_behalf_of: str | None = Field(
+        None,
+        description="(added) The user the completer stood in for (a substitution), if any.",
+    )
     is_overdue: bool = Field(False, description="(added) Pending and past its due date.")
     activity: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -576,6 +616,12 @@ class HumanTaskDTO(Schema):
         description="(added) For a task of a multi-instance step (one task per item): its "
         "item's index and the number of items; the answers so far are in the instance's "
         "context under '<step>_results'.",
+    )
+
+    delegation: DelegationDTO | None = Field(
+        None,
+        description="(added) For a delegated task: owner, delegate, state and the delegate's "
+        "draft answer. Only the owner completes it.",
     )
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -595,9 +641,11 @@ class HumanTaskDTO(Schema):
         "reminder_at",
         "completed_at",
         "completed_by",
+        "completed_on_behalf_of",
         "activity",
         "multi_index",
         "multi_total",
+        "delegation",
     )
     """The task fields :meth:`of` reads: a list reads these columns only."""
 
@@ -621,10 +669,12 @@ class HumanTaskDTO(Schema):
             reminder_at=task.reminder_at,
             completed_at=task.completed_at,
             completed_by=task.completed_by,
+            completed_on_behalf_of=task.completed_on_behalf_of,
             is_overdue=is_overdue(task, now),
             activity=task.activity,
             sent_back=SentBackDTO.of(task),
             multi=MultiInstanceDTO.of(task),
+            delegation=DelegationDTO.of(task),
         )
 
 

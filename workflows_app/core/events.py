@@ -21,10 +21,12 @@ __all__ = [
     "HumanTaskCommented",
     "HumanTaskCompleted",
     "HumanTaskCreated",
+    "HumanTaskDelegated",
     "HumanTaskOverdue",
     "HumanTaskReassigned",
     "HumanTaskReleased",
     "HumanTaskReminder",
+    "HumanTaskResolved",
     "MessageBuffered",
     "MessageDelivered",
     "MessageWaiting",
@@ -163,6 +165,30 @@ class HumanTaskReassigned(WorkflowEvent):
     to_assignee: str | None = None
     reassigned_by: str | None = None
     reason: str | None = None
+
+
+@dataclass
+class HumanTaskDelegated(WorkflowEvent):
+    """A task was delegated (``task.delegated``): ``delegate`` is its assignee now, and
+    ``owner`` alone completes it."""
+
+    step_name: str
+    task_id: UUID
+    owner: str
+    delegate: str
+    delegated_by: str | None = None
+
+
+@dataclass
+class HumanTaskResolved(WorkflowEvent):
+    """The delegate answered a delegated task with a ``draft`` (``task.resolved``): the
+    task is back with its ``owner``."""
+
+    step_name: str
+    task_id: UUID
+    owner: str
+    delegate: str
+    draft: dict[str, Any] | None = None
 
 
 @dataclass
@@ -409,6 +435,8 @@ BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "task.claimed": HumanTaskClaimed,
     "task.released": HumanTaskReleased,
     "task.commented": HumanTaskCommented,
+    "task.delegated": HumanTaskDelegated,
+    "task.resolved": HumanTaskResolved,
     "step.escalated": StepEscalated,
 }
 """The dataclass of each event name the engines send (the names of the signals'

@@ -13,9 +13,12 @@ from typing import Any
 __all__ = [
     "CallbackNotFoundError",
     "CommentNotFoundError",
+    "DelegateCannotCompleteError",
     "ExcludedUserError",
     "HumanTaskError",
     "InvalidTransitionError",
+    "NotDelegateError",
+    "NotSubstituteError",
     "StepExecutionError",
     "StepTimeoutError",
     "TaskAlreadyCompletedError",
@@ -196,6 +199,50 @@ class ExcludedUserError(UnauthorizedTaskError):
         self.task_id = task_id
         self.user_id = user_id
         self.action = action
+
+
+class DelegateCannotCompleteError(UnauthorizedTaskError):
+    """The task was delegated: only its owner completes it (the delegate answers a draft
+    with ``resolve_task``, which hands the task back). See
+    :mod:`workflows_app.core.delegation`."""
+
+    def __init__(self, task_id: Any, user_id: Any, owner: Any) -> None:
+        HumanTaskError.__init__(
+            self,
+            f"User '{user_id}' may not complete task '{task_id}': it was delegated, and only "
+            f"its owner '{owner}' completes it (a delegate resolves it with a draft answer)",
+        )
+        self.task_id = task_id
+        self.user_id = user_id
+        self.owner = owner
+
+
+class NotDelegateError(UnauthorizedTaskError):
+    """Only the delegate of a delegated task may resolve it."""
+
+    def __init__(self, task_id: Any, user_id: Any, delegate: Any) -> None:
+        HumanTaskError.__init__(
+            self,
+            f"User '{user_id}' may not resolve task '{task_id}': it is delegated to '{delegate}'",
+        )
+        self.task_id = task_id
+        self.user_id = user_id
+        self.delegate = delegate
+
+
+class NotSubstituteError(UnauthorizedTaskError):
+    """The user acted for another user they do not stand in for now (no active
+    substitution of theirs covers the task). See :mod:`workflows_app.core.substitution`."""
+
+    def __init__(self, task_id: Any, user_id: Any, on_behalf_of: Any) -> None:
+        HumanTaskError.__init__(
+            self,
+            f"User '{user_id}' may not act on task '{task_id}' for '{on_behalf_of}': they do "
+            "not substitute for them now",
+        )
+        self.task_id = task_id
+        self.user_id = user_id
+        self.on_behalf_of = on_behalf_of
 
 
 class CommentNotFoundError(_NotFound):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "DelegationState",
     "MessageStatus",
     "PublishOutcome",
     "StepStatus",
@@ -81,6 +82,15 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"
     CANCELED = "canceled"
     """Its instance was canceled, or an escalation moved the instance past its step."""
+
+
+class DelegationState(StrEnum):
+    """Where a delegated task stands (see :mod:`workflows_app.core.delegation`)."""
+
+    DELEGATED = "delegated"
+    """The delegate holds the task and may answer a draft (``resolve``)."""
+    RESOLVED = "resolved"
+    """The delegate answered: the task is back with its owner, the draft shown."""
 
 
 _TERMINAL = frozenset({WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELED})

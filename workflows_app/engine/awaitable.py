@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 
 from workflows_app.core.migration import MigrationPlan
 from workflows_app.core.models import PublishResult, WorkflowInstanceData
-from workflows_app.models import HumanTaskModel, TaskCommentModel
+from workflows_app.models import HumanTaskModel, Substitution, TaskCommentModel
 
 __all__ = ["AwaitableAPI"]
 
@@ -41,10 +41,18 @@ class AwaitableAPI:
         return await sync_to_async(self.complete_webhook_sync)(callback_token, payload)
 
     async def complete_task(
-        self, task_id: Any, user_id: str, data: dict[str, Any], *, comment: str | None = None
+        self,
+        task_id: Any,
+        user_id: str,
+        data: dict[str, Any],
+        *,
+        comment: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Async version of :meth:`complete_task_sync`."""
-        return await sync_to_async(self.complete_task_sync)(task_id, user_id, data, comment=comment)
+        return await sync_to_async(self.complete_task_sync)(
+            task_id, user_id, data, comment=comment, on_behalf_of=on_behalf_of
+        )
 
     async def add_task_comment(self, task_id: Any, author: str, text: str) -> TaskCommentModel:
         """Async version of :meth:`add_task_comment_sync`."""
@@ -67,6 +75,18 @@ class AwaitableAPI:
     async def reassign_task(self, task_id: Any, **kwargs: Any) -> HumanTaskModel:
         """Async version of :meth:`reassign_task_sync`."""
         return await sync_to_async(self.reassign_task_sync)(task_id, **kwargs)
+
+    async def delegate_task(self, task_id: Any, to_user: str, by: str) -> HumanTaskModel:
+        """Async version of :meth:`delegate_task_sync`."""
+        return await sync_to_async(self.delegate_task_sync)(task_id, to_user, by)
+
+    async def resolve_task(self, task_id: Any, by: str, data: dict[str, Any]) -> HumanTaskModel:
+        """Async version of :meth:`resolve_task_sync`."""
+        return await sync_to_async(self.resolve_task_sync)(task_id, by, data)
+
+    async def add_substitution(self, *args: Any, **kwargs: Any) -> Substitution:
+        """Async version of :meth:`add_substitution_sync`."""
+        return await sync_to_async(self.add_substitution_sync)(*args, **kwargs)
 
     async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""

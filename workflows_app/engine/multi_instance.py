@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from workflows_app import conf
+from workflows_app.core import delegation
 from workflows_app.core import multi_instance as rules
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import TaskAlreadyCompletedError, WorkflowStateError
@@ -220,6 +221,7 @@ def _write(
         raise TaskAlreadyCompletedError(task.pk)
     task_actions.check_pending(row.pk, row.status, using)
     four_eyes.refuse(row.pk, row.excluded_users, user_id, "complete")
+    delegation.refuse_completion(row.pk, row.owner_id, user_id)
     row.status, row.completed_by, row.completed_at = TaskStatus.COMPLETED, user_id, now
     if comment is not None:
         entry = {"action": "completed", "at": now.isoformat(), "by": user_id, "comment": comment}

@@ -47,6 +47,7 @@ from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     comments,
     definitions,
+    delegation,
     four_eyes,
     leases,
     messages,
@@ -55,6 +56,7 @@ from workflows_app.engine import (
     runner,
     semantics,
     send_back,
+    substitution,
     suspension,
     task_actions,
     withdraw,
@@ -66,6 +68,7 @@ from workflows_app.engine.store import Store, Transition
 from workflows_app.models import (
     HumanTaskModel,
     StepExecutionModel,
+    Substitution,
     TaskCommentModel,
     WorkflowDefinitionModel,
     WorkflowInstanceModel,
@@ -212,6 +215,7 @@ class PersistentExecutionEngine(AwaitableAPI):
         data: dict[str, Any],
         *,
         comment: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Complete the pending task ``task_id`` with ``data`` as ``user_id``, and run on.
 
@@ -219,7 +223,9 @@ class PersistentExecutionEngine(AwaitableAPI):
         name. ``comment`` is recorded in the task's activity. ``task_id`` may also be the
         task itself, just read (a :class:`~workflows_app.models.HumanTaskModel`), which
         saves reading it again: whether it still waits is checked when the completion is
-        saved, as always.
+        saved, as always. ``on_behalf_of``: the user that ``user_id`` substitutes for (an
+        active :class:`~workflows_app.models.Substitution`, checked: else
+        :class:`~workflows_app.NotSubstituteError`); the task records both.
         """
         if not isinstance(task_id, HumanTaskModel):
             fields = ("instance_id", "step_name", "step_execution_id", "status", "multi_index")
@@ -240,6 +246,8 @@ class PersistentExecutionEngine(AwaitableAPI):
         )
         status, task_id = task.status, task.pk
         task_actions.check_pending(task_id, status, self.using)
+        if on_behalf_of is not None:
+            substitution.check_stands_in(self.using, task, user_id, on_behalf_of)
         if task.multi_index is not None:  # one of the tasks of a multi-instance step
             return multi_instance.complete(
                 self.store, self.effects, self.drive, task, user_id, data, comment
@@ -252,6 +260,7 @@ class PersistentExecutionEngine(AwaitableAPI):
             validate=True,
             execution_id=execution_id,
             comment=comment,
+            on_behalf_of=on_behalf_of,
         )
 
     def claim_task_sync(self, task_id: Any, user_id: str) -> HumanTaskModel:
@@ -324,6 +333,36 @@ class PersistentExecutionEngine(AwaitableAPI):
                 )
             )
         return task
+
+    def delegate_task_sync(self, task_id: Any, to_user: str, by: str) -> HumanTaskModel:
+        """Delegate a pending task to ``to_user``: they become its assignee, and may answer
+        a draft (:meth:`resolve_task_sync`); the task keeps its owner (its assignee, or
+        ``by`` for an unassigned task), who alone completes it. Return the task (see
+        :mod:`workflows_app.core.delegation`)."""
+        task, events = delegation.delegate(self.using, task_id, to_user, by)
+        self.effects.send_after_commit(events)
+        return task
+
+    def resolve_task_sync(self, task_id: Any, by: str, data: dict[str, Any]) -> HumanTaskModel:
+        """The delegate ``by`` answers a delegated task with the draft ``data``: the task
+        goes back to its owner with the draft shown; return the task."""
+        task, events = delegation.resolve(self.using, task_id, by, data)
+        self.effects.send_after_commit(events)
+        return task
+
+    def add_substitution_sync(
+        self,
+        user: str,
+        substitute: str,
+        starts_at: Any,
+        ends_at: Any,
+        workflows: list[str] | None = None,
+        by: str | None = None,
+    ) -> Substitution:
+        """Let ``substitute`` also get ``user``'s tasks from ``starts_at`` until ``ends_at``
+        (of ``workflows``, or of all); one substitution per user at a time (see
+        :mod:`workflows_app.core.substitution`)."""
+        return substitution.add(self.using, user, substitute, starts_at, ends_at, workflows, by)
 
     def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
         """Cancel a running or waiting instance and its pending tasks."""
@@ -493,6 +532,7 @@ class PersistentExecutionEngine(AwaitableAPI):
         execution_id: UUID | None = None,
         comment: str | None = None,
         held: Callable[[WorkflowInstanceModel, Transition], None] | None = None,
+        on_behalf_of: str | None = None,
     ) -> WorkflowInstanceData:
         """Resume the branch waiting at ``step_name`` (at the execution ``execution_id``, if
         given) with ``data``; record ``comment`` in its task's activity. With ``held``, an
@@ -534,6 +574,7 @@ class PersistentExecutionEngine(AwaitableAPI):
                         data,
                         comment,
                         event=event,
+                        on_behalf_of=on_behalf_of,
                     )
                     self.effects.committing(state, events, lease.owner)
             if saved:  # steps run after the commit, never inside the transaction
@@ -554,7 +595,15 @@ class PersistentExecutionEngine(AwaitableAPI):
                 raise task_actions.not_waiting(self.using, step_name, execution_id)
             t.events = semantics.resume(t.state, definition, step_name, user_id, data)
             t.events[:0] = task_actions.complete(
-                self.using, row.pk, execution.pk, step_name, user_id, data, comment, event=event
+                self.using,
+                row.pk,
+                execution.pk,
+                step_name,
+                user_id,
+                data,
+                comment,
+                event=event,
+                on_behalf_of=on_behalf_of,
             )
             t.lease = leases.take(row, t.state, definition, t.events)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from workflows_app.core import delegation
 from workflows_app.core.exceptions import (
     TaskAlreadyCompletedError,
     TaskNotFoundError,
@@ -189,29 +190,36 @@ def complete(
     comment: str | None = None,
     *,
     event: bool = True,
+    on_behalf_of: str | None = None,
 ) -> list[semantics.Event]:
     """Mark the waiting execution of a human or webhook step succeeded, and its task (if
     any) completed; record ``comment`` in the task's activity. A four-eyes rule of the
     task that excludes ``user_id`` raises :class:`~workflows_app.ExcludedUserError`
-    (see :mod:`.four_eyes`) before anything is written.
+    (see :mod:`.four_eyes`) before anything is written, and so does a delegated task
+    completed by anyone but its owner (:func:`~workflows_app.core.delegation.refuse_completion`).
+    ``on_behalf_of``: the user ``user_id`` stands in for (a substitution), recorded in the
+    task's activity.
 
     Return the ``task.completed`` event if ``event`` (its task id is read only then).
     """
     now = semantics.utcnow()
     found = None
     if event or user_id is not None:
-        columns = ("id", "excluded_users")
+        columns = ("id", "excluded_users", "owner_id")
         found = statements.select_one(
             using, HumanTaskModel, columns, {"step_execution_id": execution_id}
         )
     if found is not None and user_id is not None:
         four_eyes.refuse(found[0], found[1], user_id, "complete")
+        delegation.refuse_completion(found[0], found[2], user_id, on_behalf_of)
     completion: dict[str, Any] = {
         "status": str(TaskStatus.COMPLETED),
         "completed_by": user_id,
         "completed_at": now,
     }
-    if comment is not None:
+    if on_behalf_of is not None:
+        completion["completed_on_behalf_of"] = on_behalf_of
+    if comment is not None or on_behalf_of is not None:
         task = (
             HumanTaskModel.objects.using(using)
             .select_for_update()
@@ -220,8 +228,12 @@ def complete(
             .first()
         )
         if task is not None:
-            entry = {"action": "completed", "at": now.isoformat(), "by": user_id}
-            completion["activity"] = [*task.activity, {**entry, "comment": comment}]
+            entry: dict[str, Any] = {"action": "completed", "at": now.isoformat(), "by": user_id}
+            if on_behalf_of is not None:
+                entry["on_behalf_of"] = on_behalf_of
+            if comment is not None:
+                entry["comment"] = comment
+            completion["activity"] = [*task.activity, entry]
     statements.update(
         using,
         HumanTaskModel,

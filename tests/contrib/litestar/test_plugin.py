@@ -360,8 +360,9 @@ def test_api__openapi_tags_and_include_in_schema() -> None:
     assert set(paths["/workflows/instances"]["post"]["tags"]) == {"Flows", "Workflow Instances"}
     assert set(paths["/workflows/definitions"]["get"]["tags"]) == {"Flows", "Workflow Definitions"}
     assert set(paths["/workflows/messages"]["post"]["tags"]) == {"Flows", "Messages"}
-    # 17, the four suspension routes, send back, withdraw, messages and the two of comments
-    assert len([path for path in paths if path.startswith("/workflows/")]) == 26
+    # 17, the four suspension routes, send back, withdraw, messages, the two of comments,
+    # delegate and resolve
+    assert len([path for path in paths if path.startswith("/workflows/")]) == 28
 
     hidden = Litestar(plugins=[WorkflowPlugin(WorkflowPluginConfig(include_api_in_schema=False))])
     assert not [
@@ -545,8 +546,9 @@ def test_api__openapi_documents_the_ninja_faces_parameters_and_bodies() -> None:
                 operation, resolver(ninja_schema)
             ), (method, path)
             compared += 1
-    # 18, the four suspension routes, send back, withdraw, messages, the three of comments
-    assert compared == 28
+    # 18, the four suspension routes, send back, withdraw, messages, the three of comments,
+    # delegate and resolve
+    assert compared == 30
 
 
 def test_api__openapi_lists_declare_their_total_header() -> None:

@@ -121,6 +121,16 @@ EVENTS = [
             "released_by": None,
         },
     ),
+    (
+        "HumanTaskDelegated",
+        {"step_name": "h", "task_id": TASK, "owner": "ann", "delegate": "bob"},
+        {"delegated_by": None},
+    ),
+    (
+        "HumanTaskResolved",
+        {"step_name": "h", "task_id": TASK, "owner": "ann", "delegate": "bob"},
+        {"draft": None},
+    ),
 ]
 
 

@@ -30,6 +30,7 @@ from workflows_app.api.schemas import (
     BulkSuspendDTO,
     CommentDTO,
     CompleteTaskDTO,
+    DelegateTaskDTO,
     GraphDTO,
     GraphFormat,
     HumanTaskDTO,
@@ -39,6 +40,7 @@ from workflows_app.api.schemas import (
     MigrationDTO,
     PublishMessageDTO,
     ReassignTaskDTO,
+    ResolveTaskDTO,
     SendBackDTO,
     StartWorkflowDTO,
     StepExecutionDTO,
@@ -313,6 +315,20 @@ class TaskController(Controller):
     ) -> Response[HumanTaskDTO]:
         """Give a task to another user and/or group; the reason is recorded."""
         return await answer(request, operations.reassign_task, task_id, data, status=201)
+
+    @post("/{task_id:str}/delegate", status_code=201)
+    async def delegate_task(
+        self, request: Req, task_id: PathUUID, data: JSONBody[DelegateTaskDTO]
+    ) -> Response[HumanTaskDTO]:
+        """(added) Delegate a task you hold: the delegate answers a draft, you complete."""
+        return await answer(request, operations.delegate_task, task_id, data, status=201)
+
+    @post("/{task_id:str}/resolve", status_code=201)
+    async def resolve_task(
+        self, request: Req, task_id: PathUUID, data: JSONBody[ResolveTaskDTO]
+    ) -> Response[HumanTaskDTO]:
+        """(added) As the delegate, answer a delegated task with a draft for its owner."""
+        return await answer(request, operations.resolve_task, task_id, data, status=201)
 
     @post("/{task_id:str}/send-back", status_code=201)
     async def send_back_task(
