@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "BUFFERED_CALLBACKS",
+    "COMPENSATION",
     "MIGRATIONS",
     "RESERVED",
     "SENT_BACK",
@@ -35,7 +36,11 @@ SENT_BACK = "sent_back"
 WITHDRAWN = "withdrawn"
 """The withdrawal by the user who started the instance (who, when, reason)."""
 
-RESERVED = (MIGRATIONS, SUSPENSIONS, BUFFERED_CALLBACKS, SENT_BACK, WITHDRAWN)
+COMPENSATION = "compensation"
+"""The compensation of a failed or canceled instance: its cause, the original error, the
+steps still to undo and those undone, its status and the compensations' errors."""
+
+RESERVED = (MIGRATIONS, SUSPENSIONS, BUFFERED_CALLBACKS, SENT_BACK, WITHDRAWN, COMPENSATION)
 """Every key a caller's metadata may not have."""
 
 

@@ -36,6 +36,9 @@ class StepType(StrEnum):
     GATEWAY = "gateway"
     MESSAGE = "message"
     """(added) Waits for a message correlated by business key (:class:`~workflows_app.MessageStep`)."""
+    COMPENSATION = "compensation"
+    """(added) Not a step of its own: the run of a machine step's ``compensate`` (the
+    ``step_type`` of its execution rows)."""
 
 
 class StepStatus(StrEnum):

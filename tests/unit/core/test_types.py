@@ -17,6 +17,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "timer",
         "gateway",
         "message",  # (added)
+        "compensation",  # (added: the runs of a step's compensate)
     ]
     assert [member.name for member in StepType] == [
         "MACHINE",
@@ -25,6 +26,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "TIMER",
         "GATEWAY",
         "MESSAGE",
+        "COMPENSATION",
     ]
 
 
