@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
+from workflows_app.core.metadata import COMPENSATION
 from workflows_app.core.migration import DefinitionDiff
 from workflows_app.core.types import PublishOutcome, WorkflowStatus
 from workflows_app.core.types import TaskStatus as _TaskStatus
@@ -423,6 +424,12 @@ class WorkflowInstanceDTO(Schema):
     workflow_version: str = Field(description="(added) The version the instance runs on.")
     tenant_id: str | None = Field(None, description="(added)")
     error: str | None = Field(None, description="(added) Why it failed.")
+    compensation: dict[str, Any] | None = Field(
+        None,
+        description="(added) The undoing of its completed steps after a failure or a cancel "
+        "with compensate (status running, completed or failed; cause; the steps undone and "
+        "still to undo; the compensations' errors), or null.",
+    )
     pending_tasks: list[TaskRefDTO] | None = Field(
         None,
         description="(added) In answers about one instance: its pending tasks that the caller "
@@ -444,6 +451,9 @@ class WorkflowInstanceDTO(Schema):
             "workflow_version": row.workflow_version,
             "tenant_id": row.tenant_id,
             "error": row.error,
+            "compensation": row.metadata.get(COMPENSATION)
+            if isinstance(row.metadata, dict)
+            else None,
             "pending_tasks": None
             if pending is None
             else [

@@ -21,6 +21,7 @@ the reverse of completion.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from workflows_app.core.context import StepExecution, WorkflowContext
@@ -42,12 +43,15 @@ COMPENSATION = "compensation"
 """The ``kind`` of a step execution that ran a step's compensation."""
 
 
-class CompensationStatus:
+class CompensationStatus(StrEnum):
     """The values of ``metadata["compensation"]["status"]``."""
 
     RUNNING = "running"
+    """Its compensations run: the instance is ``running``."""
     COMPLETED = "completed"
+    """Every completed step was undone: the instance ended ``failed`` or ``canceled``."""
     FAILED = "failed"
+    """A compensation failed after its retries: the instance is ``failed``; retry it."""
 
 
 class _MethodCompensation(BaseMachineStep):
