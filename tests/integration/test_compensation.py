@@ -307,3 +307,47 @@ def test_compensation__cancel_in_worker_mode_leaves_the_compensations_to_a_worke
     row = WorkflowInstanceModel.objects.get(pk=started.id)
     assert (row.status, row.lease_owner, row.error) == ("canceled", None, "Canceled: gone")
     assert log.count("undo charge") == 1
+
+
+class Died(BaseException):
+    """Stands for the process dying: no step code catches it, and no drive either."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compensation__a_drive_that_dies_leaves_the_committed_ones_done(registry) -> None:
+    """With a commit after each step, a drive that dies while undoing 'charge' has committed
+    the undoing of 'reserve': once its lease lapses, a worker runs only 'charge' again."""
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+    from workflows_app.engine.worker import Worker
+
+    log: list[str] = []
+    wf = order(log)
+    charge = wf.get_definition().steps["charge"]
+    dies = [True]
+
+    def compensate(context: WorkflowContext) -> None:
+        log.append("undo charge")
+        if dies.pop() if dies else False:
+            raise Died
+
+    charge.compensate = compensate
+    with override_settings(WORKFLOWS={"CHECKPOINT_INTERVAL": 0}):
+        engine = PersistentExecutionEngine(registry)
+        with pytest.raises(Died):
+            engine.start_workflow_sync(wf)
+        [row] = WorkflowInstanceModel.objects.all()
+        assert (row.status, row.lease_owner is not None) == ("running", True)
+        assert compensations(row.pk) == [("reserve", "succeeded", 1)]
+        WorkflowInstanceModel.objects.filter(pk=row.pk).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        assert Worker(PersistentExecutionEngine(registry), burst=True).run() == 1
+    row.refresh_from_db()
+    assert (row.status, row.lease_owner) == ("failed", None)
+    assert row.metadata["compensation"]["status"] == "completed"
+    assert log.count("undo reserve") == 1  # committed before the drive died
+    assert log.count("undo charge") == 2  # not committed: run again
+    assert compensations(row.pk) == [("reserve", "succeeded", 1), ("charge", "succeeded", 1)]
