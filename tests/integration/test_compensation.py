@@ -55,7 +55,13 @@ class Plain(BaseMachineStep):
         self.log.append(f"do {self.name}")
 
 
-def order(log: list[str], *, fail_undo: int = 0, retry_undo: RetryPolicy | None = None) -> type:
+def order(
+    log: list[str],
+    *,
+    fail_undo: int = 0,
+    retry_undo: RetryPolicy | None = None,
+    name: str = "order",
+) -> type:
     charge = Undoable("charge", log, fail_undo=fail_undo)
     if retry_undo is not None:
         charge.compensate_retry_policy = retry_undo
@@ -66,7 +72,7 @@ def order(log: list[str], *, fail_undo: int = 0, retry_undo: RetryPolicy | None 
         Undoable("ship", log, fail=True),
     ]
     edges = [Edge("charge", "notify"), Edge("notify", "reserve"), Edge("reserve", "ship")]
-    return workflow(steps, edges, name="order")
+    return workflow(steps, edges, name=name)
 
 
 def compensations(instance_id: Any) -> list[tuple[str, str, int]]:
@@ -351,3 +357,49 @@ def test_compensation__a_drive_that_dies_leaves_the_committed_ones_done(registry
     assert log.count("undo reserve") == 1  # committed before the drive died
     assert log.count("undo charge") == 2  # not committed: run again
     assert compensations(row.pk) == [("reserve", "succeeded", 1), ("charge", "succeeded", 1)]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_compensation__two_retries_at_once_run_the_failed_compensation_once(registry) -> None:
+    """Two operators retry a failed compensation at the same moment (two threads, each
+    with its own connection and engine): one retry wins, the other is refused, and the
+    compensation runs once more."""
+    for round_ in range(3):
+        _race_two_retries(registry, f"order_race_{round_}")
+
+
+def _race_two_retries(registry: Any, name: str) -> None:
+    from django.db import connection
+
+    from workflows_app.engine.persistent import PersistentExecutionEngine
+
+    log: list[str] = []
+    failed = PersistentExecutionEngine(registry).start_workflow_sync(
+        order(log, fail_undo=1, name=name)
+    )
+    assert failed.context.metadata["compensation"]["status"] == "failed"
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def retry(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = PersistentExecutionEngine(registry).retry_sync(failed.id)
+        except BaseException as exc:  # reported to the test
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retry, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], WorkflowStateError), results
+    row = WorkflowInstanceModel.objects.get(pk=failed.id)
+    assert (row.status, row.lease_owner) == ("failed", None)
+    assert row.metadata["compensation"]["status"] == "completed"
+    assert log.count("undo charge") == 2  # the failed run and one retry
+    assert compensations(failed.id).count(("charge", "succeeded", 1)) == 1
