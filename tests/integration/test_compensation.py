@@ -403,3 +403,26 @@ def _race_two_retries(registry: Any, name: str) -> None:
     assert row.metadata["compensation"]["status"] == "completed"
     assert log.count("undo charge") == 2  # the failed run and one retry
     assert compensations(failed.id).count(("charge", "succeeded", 1)) == 1
+
+
+def test_compensation__the_cancel_command_compensates_when_asked(engine, registry) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from workflows_app.core.registry import default_registry
+
+    log: list[str] = []
+    wf = workflow(
+        [Undoable("charge", log), human("approve")],
+        [Edge("charge", "approve")],
+        name="compensation_cancel_command",
+    )
+    default_registry.register(wf)
+    started = engine.start_workflow_sync(wf)
+    out = StringIO()
+    call_command("workflows_cancel", str(started.id), "--compensate", "--reason", "x", stdout=out)
+    assert "Canceled 1 instance(s)" in out.getvalue()
+    row = WorkflowInstanceModel.objects.get(pk=started.id)
+    assert (row.status, row.metadata["compensation"]["status"]) == ("canceled", "completed")
+    assert log.count("undo charge") == 1

@@ -221,8 +221,8 @@ class LocalExecutionEngine:
         """Cancel a running or waiting instance; with ``compensate``, undo its completed
         steps first (see :mod:`.compensation`)."""
         instance = await self.get_instance(instance_id)
-        definition = self._definition_of(instance)
-        if compensate:
+        definition = self._definition_of(instance) if compensate else None
+        if definition is not None:
             events = compensation.cancel(instance, definition, reason)
         else:
             events = semantics.cancel(instance, reason)
@@ -232,7 +232,7 @@ class LocalExecutionEngine:
             running.cancel()  # interrupt the step in the middle of its await
         await self._save(instance)
         await self._emit(events)
-        if compensation.is_compensating(instance):
+        if definition is not None and compensation.is_compensating(instance):
             await self._run(instance, definition)
 
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
