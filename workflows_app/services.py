@@ -449,12 +449,18 @@ class WorkflowService:
         )
         return self._written_instance(state.id)
 
-    def cancel(self, actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceModel:
-        """Cancel a running or waiting instance."""
+    def cancel(
+        self, actor: Actor, instance_id: Any, reason: str, compensate: bool = False
+    ) -> WorkflowInstanceModel:
+        """Cancel a running or waiting instance; with ``compensate``, undo its completed
+        steps first (see :mod:`workflows_app.engine.compensation`)."""
         row = self.get_instance(actor, instance_id)
         if not actor.can("cancel_workflow"):
             raise NotAllowedError("You may not cancel workflows")
-        self.engine.cancel_workflow_sync(row.pk, reason)
+        if compensate:
+            self.engine.cancel_workflow_sync(row.pk, reason, compensate=True)
+        else:
+            self.engine.cancel_workflow_sync(row.pk, reason)
         return self._written_instance(row.pk)
 
     def retry(

@@ -34,6 +34,15 @@ workflow_sent_back = Signal()
 # instance_id, reason, withdrawn_by
 workflow_withdrawn = Signal()
 
+# instance_id, cause ("failed" or "canceled"), steps (to undo, in order)
+workflow_compensating = Signal()
+# instance_id (a failed compensation runs again)
+workflow_compensation_retried = Signal()
+# instance_id, step_name (its compensation succeeded)
+step_compensated = Signal()
+# instance_id, step_name, error, attempt (its compensation failed)
+step_compensation_failed = Signal()
+
 # instance_id, step_name, step_type
 step_started = Signal()
 # instance_id, step_name, result
@@ -98,6 +107,10 @@ BY_EVENT: dict[str, Signal] = {
     "workflow.resumed": workflow_resumed,
     "workflow.sent_back": workflow_sent_back,
     "workflow.withdrawn": workflow_withdrawn,
+    "workflow.compensating": workflow_compensating,
+    "workflow.compensation_retried": workflow_compensation_retried,
+    "step.compensated": step_compensated,
+    "step.compensation_failed": step_compensation_failed,
     "step.started": step_started,
     "step.completed": step_completed,
     "step.failed": step_failed,

@@ -288,3 +288,43 @@ class ApiSubflow(Workflow):
     version = "1.0.0"
     steps = [Prepare, CallReview]
     edges = [("prepare", "call_review")]
+
+
+class Book(BaseMachineStep):
+    """Books a room; its compensation cancels the booking (and fails the first time when
+    the start data says ``undo_fails``)."""
+
+    name = "book"
+
+    def execute(self, context):
+        context.set("booked", True)
+
+    def compensate(self, context):
+        undone_before = StepExecutionModel.objects.filter(
+            instance_id=context.instance_id, step_type="compensation", status="failed"
+        ).exists()
+        if context.get("undo_fails") and not undone_before:
+            raise RuntimeError("hotel unreachable")
+        context.set("booked", False)
+
+
+class Confirm(BaseHumanStep):
+    name = "confirm"
+    title = "Confirm the trip"
+    assignee_group = "reviewers"
+
+
+class Travel(BaseMachineStep):
+    name = "travel"
+
+    def execute(self, context):
+        raise RuntimeError("flight canceled")
+
+
+class ApiSaga(Workflow):
+    """Books, waits for a confirmation, then fails: the booking is compensated."""
+
+    name = "api_saga"
+    version = "1.0.0"
+    steps = [Book, Confirm, Travel]
+    edges = [("book", "confirm"), ("confirm", "travel")]

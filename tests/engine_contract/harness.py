@@ -73,6 +73,7 @@ class Entry:
     attempt: int
     started_at: datetime | None
     completed_at: datetime | None
+    kind: str = "step"
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Snapshot:
                     attempt=e.attempt,
                     started_at=e.started_at,
                     completed_at=e.completed_at,
+                    kind=e.kind,
                 )
                 for e in context.step_history
             ),
@@ -184,7 +186,7 @@ class Harness:
     def withdraw(self, instance_id: Any, by: str) -> None:
         raise NotImplementedError
 
-    def cancel(self, instance_id: Any, reason: str) -> None:
+    def cancel(self, instance_id: Any, reason: str, compensate: bool = False) -> None:
         raise NotImplementedError
 
     def retry(self, instance_id: Any, from_step: str | None = None) -> None:
@@ -311,8 +313,11 @@ class LocalHarness(Harness):
     def webhook(self, token: Any, payload: Any) -> None:
         self._call(self.engine.complete_webhook(token, payload))
 
-    def cancel(self, instance_id: Any, reason: str) -> None:
-        self._call(self.engine.cancel_workflow(instance_id, reason))
+    def cancel(self, instance_id: Any, reason: str, compensate: bool = False) -> None:
+        if compensate:
+            self._call(self.engine.cancel_workflow(instance_id, reason, compensate=True))
+        else:
+            self._call(self.engine.cancel_workflow(instance_id, reason))
 
     def publish(self, name: str, key: Any, payload: Any, **kwargs: Any) -> Any:
         return self._call(self.engine.publish_message(name, key, payload, **kwargs))
@@ -443,8 +448,11 @@ class PersistentHarness(Harness):
         self._settle()
         return result
 
-    def cancel(self, instance_id: Any, reason: str) -> None:
-        self.engine.cancel_workflow_sync(instance_id, reason)
+    def cancel(self, instance_id: Any, reason: str, compensate: bool = False) -> None:
+        if compensate:
+            self.engine.cancel_workflow_sync(instance_id, reason, compensate=True)
+        else:
+            self.engine.cancel_workflow_sync(instance_id, reason)
         self._settle()
 
     def suspend(self, instance_id: Any, reason: str, by: str | None = None) -> None:

@@ -38,11 +38,13 @@ from django.utils.text import Truncator
 
 from workflows_app.admin import migrate, start, suspend
 from workflows_app.admin.base import EngineOwnedAdmin, actor_of, mermaid_url, run_action
+from workflows_app.core.compensation import CompensationStatus
 from workflows_app.core.exceptions import (
     WorkflowInstanceNotFoundError,
     WorkflowNotFoundError,
     WorkflowsError,
 )
+from workflows_app.core.metadata import COMPENSATION
 from workflows_app.core.types import WorkflowStatus
 from workflows_app.engine.suspension import MAX_REASON, SUSPENDABLE
 from workflows_app.models import StepExecutionModel, WorkflowInstanceModel
@@ -307,13 +309,17 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             if not reason:
                 messages.error(request, "Say why you cancel the instance.")
                 return
+            compensate = request.POST.get("compensate") == "on"
             run_action(
                 request,
-                "The instance was canceled.",
+                "The instance is being compensated, then canceled."
+                if compensate
+                else "The instance was canceled.",
                 self.service.cancel,
                 actor,
                 row.pk,
                 Truncator(reason).chars(1000),
+                compensate,
             )
         elif action == "suspend":
             reason = request.POST.get("reason", "")
@@ -350,6 +356,7 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         seen = {task.pk for task in tasks}
         live = not WorkflowStatus(row.status).is_terminal
         starter = live and self.service.may_withdraw(actor, row)
+        compensation = row.metadata.get(COMPENSATION) if isinstance(row.metadata, dict) else None
         context = {
             **self.admin_site.each_context(request),
             "title": f"{row.workflow_name} {short_id(row.pk)}",
@@ -376,8 +383,13 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
             "comments": [c for c in self.service.instance_comments(row.pk) if c.task_id in seen],
             "context_json": pretty_json(row.context_data),
             "metadata_json": pretty_json(row.metadata),
+            "compensation": compensation,
+            "compensation_failed": bool(compensation)
+            and compensation.get("status") == CompensationStatus.FAILED,
             "can_cancel": live and actor.can("cancel_workflow"),
-            "can_retry": row.status == WorkflowStatus.FAILED and actor.can("retry_workflow"),
+            "can_retry": row.status == WorkflowStatus.FAILED
+            and actor.can("retry_workflow")
+            and not (compensation and compensation.get("status") == CompensationStatus.COMPLETED),
             "can_suspend": row.status in SUSPENDABLE and actor.can(suspend.PERMISSION),
             "can_resume": row.status == WorkflowStatus.SUSPENDED and actor.can(suspend.PERMISSION),
             "max_reason": MAX_REASON,

@@ -150,8 +150,10 @@ def step_executions(actor: Actor, instance_id: Any) -> list[StepExecutionDTO]:
     return [StepExecutionDTO.of(execution) for execution in executions]
 
 
-def cancel_instance(actor: Actor, instance_id: Any, reason: str) -> WorkflowInstanceDTO:
-    return _instance(actor, _service().cancel(actor, instance_id, reason))
+def cancel_instance(
+    actor: Actor, instance_id: Any, reason: str, compensate: bool = False
+) -> WorkflowInstanceDTO:
+    return _instance(actor, _service().cancel(actor, instance_id, reason, compensate))
 
 
 def retry_instance(actor: Actor, instance_id: Any, from_step: str | None) -> WorkflowInstanceDTO:

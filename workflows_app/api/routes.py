@@ -244,9 +244,12 @@ def cancel_instance(
     request: HttpRequest,
     instance_id: UUID,
     reason: str = Query("User canceled", max_length=10_000),
+    compensate: bool = Query(False),
 ) -> Any:
-    """Cancel a running or waiting instance, and its pending tasks (409 once it has finished)."""
-    return _json(operations.cancel_instance(actor(request), instance_id, reason), 201)
+    """Cancel a running or waiting instance, and its pending tasks (409 once it has finished);
+    with ``compensate=true``, undo its completed steps first (it is ``running`` until they
+    are undone, then ``canceled``)."""
+    return _json(operations.cancel_instance(actor(request), instance_id, reason, compensate), 201)
 
 
 @router.post(

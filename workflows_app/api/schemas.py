@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from workflows_app.core.definition import WorkflowDefinition, condition_label
 from workflows_app.core.graph import parse_graph_to_dict
+from workflows_app.core.metadata import COMPENSATION
 from workflows_app.core.migration import DefinitionDiff
 from workflows_app.core.types import PublishOutcome, WorkflowStatus
 from workflows_app.core.types import TaskStatus as _TaskStatus
@@ -441,6 +442,12 @@ class WorkflowInstanceDTO(Schema):
         None, description="(added) The instance whose subworkflow step started this one."
     )
     parent_step: str | None = Field(None, description="(added) That subworkflow step's name.")
+    compensation: dict[str, Any] | None = Field(
+        None,
+        description="(added) The undoing of its completed steps after a failure or a cancel "
+        "with compensate (status running, completed or failed; cause; the steps undone and "
+        "still to undo; the compensations' errors), or null.",
+    )
     pending_tasks: list[TaskRefDTO] | None = Field(
         None,
         description="(added) In answers about one instance: its pending tasks that the caller "
@@ -464,6 +471,9 @@ class WorkflowInstanceDTO(Schema):
             "error": row.error,
             "parent_id": row.parent_id,
             "parent_step": row.parent_step,
+            "compensation": row.metadata.get(COMPENSATION)
+            if isinstance(row.metadata, dict)
+            else None,
             "pending_tasks": None
             if pending is None
             else [

@@ -23,6 +23,8 @@ class StepExecution:
     input_data: dict[str, Any] | None = None
     output_data: dict[str, Any] | None = None
     attempt: int = 1
+    kind: str = "step"
+    """(added) ``"step"``, or ``"compensation"`` for the run of a step's ``compensate``."""
 
 
 @dataclass

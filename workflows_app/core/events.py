@@ -30,6 +30,8 @@ __all__ = [
     "MessageBuffered",
     "MessageDelivered",
     "MessageWaiting",
+    "StepCompensated",
+    "StepCompensationFailed",
     "StepCompleted",
     "StepEscalated",
     "StepFailed",
@@ -42,6 +44,8 @@ __all__ = [
     "TimerStarted",
     "WebhookWaiting",
     "WorkflowCanceled",
+    "WorkflowCompensating",
+    "WorkflowCompensationRetried",
     "WorkflowCompleted",
     "WorkflowEvent",
     "WorkflowFailed",
@@ -237,6 +241,37 @@ class WorkflowSentBack(WorkflowEvent):
 
 
 @dataclass
+class WorkflowCompensating(WorkflowEvent):
+    """The instance failed (``cause`` ``"failed"``) or was canceled (``"canceled"``) and its
+    completed ``steps`` are undone, in this order (``workflow.compensating``)."""
+
+    cause: str
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WorkflowCompensationRetried(WorkflowEvent):
+    """A failed compensation runs again (``workflow.compensation_retried``)."""
+
+
+@dataclass
+class StepCompensated(WorkflowEvent):
+    """The compensation of ``step_name`` succeeded (``step.compensated``)."""
+
+    step_name: str
+
+
+@dataclass
+class StepCompensationFailed(WorkflowEvent):
+    """The compensation of ``step_name`` failed, its ``attempt``-th time
+    (``step.compensation_failed``)."""
+
+    step_name: str
+    error: str | None = None
+    attempt: int = 1
+
+
+@dataclass
 class WorkflowWithdrawn(WorkflowEvent):
     """The user who started the instance withdrew it (``workflow.withdrawn``, sent with
     ``workflow.canceled``)."""
@@ -414,6 +449,10 @@ BY_EVENT: dict[str, type[WorkflowEvent]] = {
     "workflow.resumed": WorkflowResumed,
     "workflow.sent_back": WorkflowSentBack,
     "workflow.withdrawn": WorkflowWithdrawn,
+    "workflow.compensating": WorkflowCompensating,
+    "workflow.compensation_retried": WorkflowCompensationRetried,
+    "step.compensated": StepCompensated,
+    "step.compensation_failed": StepCompensationFailed,
     "step.started": StepStarted,
     "step.completed": StepCompleted,
     "step.failed": StepFailed,

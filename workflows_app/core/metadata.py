@@ -14,6 +14,7 @@ __all__ = [
     "BUFFERED_CALLBACKS",
     "BUFFERED_CHILDREN",
     "CANCEL_REQUESTED",
+    "COMPENSATION",
     "MIGRATIONS",
     "PARENT",
     "RESERVED",
@@ -47,6 +48,10 @@ BUFFERED_CHILDREN = "buffered_children"
 CANCEL_REQUESTED = "cancel_requested"
 """For a child instance: its parent asked for it to be canceled (``request_cancel``)."""
 
+COMPENSATION = "compensation"
+"""The compensation of a failed or canceled instance: its cause, the original error, the
+steps still to undo and those undone, its status and the compensations' errors."""
+
 RESERVED = (
     MIGRATIONS,
     SUSPENSIONS,
@@ -56,6 +61,7 @@ RESERVED = (
     PARENT,
     BUFFERED_CHILDREN,
     CANCEL_REQUESTED,
+    COMPENSATION,
 )
 """Every key a caller's metadata may not have."""
 

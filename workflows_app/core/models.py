@@ -37,6 +37,9 @@ class Token:
     items: list[Any] | None = None
     """For a branch waiting at a multi-instance human step: the items, one task each, as
     they were when the branch reached the step."""
+    compensation: bool = False
+    """(added) The branch undoes its completed step (runs the step's ``compensate``) instead
+    of running it: see :mod:`workflows_app.core.compensation`."""
 
     def child(self, step: str) -> Token:
         """Return the token this branch continues with at ``step``.
@@ -60,6 +63,8 @@ class Token:
             data["sent_back"] = self.sent_back
         if self.items is not None:
             data["items"] = self.items
+        if self.compensation:
+            data["compensation"] = True
         return data
 
     @classmethod
@@ -75,6 +80,7 @@ class Token:
             started_at=datetime.fromisoformat(started_at) if started_at else None,
             sent_back=data.get("sent_back"),
             items=data.get("items"),
+            compensation=data.get("compensation", False),
         )
 
 

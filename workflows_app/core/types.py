@@ -39,6 +39,9 @@ class StepType(StrEnum):
     """(added) Waits for a message correlated by business key (:class:`~workflows_app.MessageStep`)."""
     SUBWORKFLOW = "subworkflow"
     """(added) Runs other workflow instances and waits for them (:class:`~workflows_app.SubworkflowStep`)."""
+    COMPENSATION = "compensation"
+    """(added) Not a step of its own: the run of a machine step's ``compensate`` (the
+    ``step_type`` of its execution rows)."""
 
 
 class StepStatus(StrEnum):

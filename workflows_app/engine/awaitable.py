@@ -88,9 +88,11 @@ class AwaitableAPI:
         """Async version of :meth:`add_substitution_sync`."""
         return await sync_to_async(self.add_substitution_sync)(*args, **kwargs)
 
-    async def cancel_workflow(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
+    async def cancel_workflow(
+        self, instance_id: UUID, reason: str, compensate: bool = False
+    ) -> WorkflowInstanceData:
         """Async version of :meth:`cancel_workflow_sync`."""
-        return await sync_to_async(self.cancel_workflow_sync)(instance_id, reason)
+        return await sync_to_async(self.cancel_workflow_sync)(instance_id, reason, compensate)
 
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Async version of :meth:`retry_sync`."""

@@ -20,7 +20,7 @@ from uuid import UUID
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, StepType
-from workflows_app.engine import leases, semantics
+from workflows_app.engine import compensation, leases, semantics
 
 # Step log lines belong to the engine that runs them.
 logger = logging.getLogger("workflows_app.engine.persistent")
@@ -60,7 +60,11 @@ class Batch:
             {
                 "instance_id": self.instance_id,
                 "step_name": token.step,
-                "step_type": str(getattr(step, "step_type", StepType.MACHINE)),
+                "step_type": str(
+                    StepType.COMPENSATION
+                    if token.compensation
+                    else getattr(step, "step_type", StepType.MACHINE)
+                ),
                 "status": str(outcome.status),
                 "input_data": outcome.input_data,
                 "output_data": semantics.output_of(outcome.result),
@@ -207,7 +211,7 @@ class StepResult:
             token.due_at = token.started_at = None
         semantics.apply_changes(state.context.data, self.changes)
         into.add(token, self.outcome, self.changes, self.step, fired=self.fired)
-        into.events.extend(semantics.advance(state, definition, token, self.outcome))
+        into.events.extend(compensation.advance(state, definition, token, self.outcome))
         return True
 
 

@@ -37,6 +37,7 @@ from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.engine import (
     batches,
+    compensation,
     four_eyes,
     leases,
     messages,
@@ -130,14 +131,17 @@ class Drive:
                     state, claimed, batch = self.flush(definition, state, batch, claimed)
                     continue
                 step = definition.steps[claimed.step]
-                outcome = runner.run_step(step, state.context, self.engine)
+                if claimed.compensation:
+                    outcome = runner.run_compensation(step, state.context, self.engine)
+                else:
+                    outcome = runner.run_step(step, state.context, self.engine)
                 outcome, changes = semantics.keep_storable(
                     claimed.step, outcome, state.context, conf.get_settings().JSON_MAX_DEPTH
                 )
                 batch.add(claimed, outcome, changes, step)
                 if logger.isEnabledFor(logging.INFO):
                     batches.log_step(state, claimed, outcome)
-                batch.events.extend(semantics.advance(state, definition, claimed, outcome))
+                batch.events.extend(compensation.advance(state, definition, claimed, outcome))
                 claimed = semantics.claim_next(state, definition, batch.events)
                 # Otherwise the top of the loop parks the human steps reached into this
                 # batch and commits it when nothing is left to run.

@@ -24,7 +24,7 @@ from workflows_app.core.exceptions import (
 from workflows_app.core.models import PublishResult, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
 from workflows_app.core.types import PublishOutcome, StepStatus, StepType, WorkflowStatus
-from workflows_app.engine import runner, semantics
+from workflows_app.engine import compensation, runner, semantics
 
 __all__ = ["LocalExecutionEngine"]
 
@@ -215,22 +215,31 @@ class LocalExecutionEngine:
         await self._emit(events)
         await self._run(instance, definition)
 
-    async def cancel_workflow(self, instance_id: UUID, reason: str) -> None:
-        """Cancel a running or waiting instance."""
+    async def cancel_workflow(
+        self, instance_id: UUID, reason: str, compensate: bool = False
+    ) -> None:
+        """Cancel a running or waiting instance; with ``compensate``, undo its completed
+        steps first (see :mod:`.compensation`)."""
         instance = await self.get_instance(instance_id)
-        events = semantics.cancel(instance, reason)
+        definition = self._definition_of(instance) if compensate else None
+        if definition is not None:
+            events = compensation.cancel(instance, definition, reason)
+        else:
+            events = semantics.cancel(instance, reason)
         self._drop(instance)
         running = self._running.pop(instance_id, None)
         if running is not None:
             running.cancel()  # interrupt the step in the middle of its await
         await self._save(instance)
         await self._emit(events)
+        if definition is not None and compensation.is_compensating(instance):
+            await self._run(instance, definition)
 
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Run a failed instance again from its failed step (or ``from_step``)."""
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
-        events = semantics.retry(instance, definition, from_step)
+        events = compensation.retry(instance, definition, from_step)
         await self._save(instance)
         await self._emit(events)
         await self._run(instance, definition)
@@ -528,14 +537,16 @@ class LocalExecutionEngine:
                 )
             else:
                 await self._emit(semantics.enter(instance, token, step))
-                running = asyncio.ensure_future(
-                    runner.arun_step(step, instance.context, engine=self)
-                )
+                run = runner.arun_compensation if token.compensation else runner.arun_step
+                running = asyncio.ensure_future(run(step, instance.context, engine=self))
                 self._running[instance.id] = running
                 try:
                     outcome = await running
                 except asyncio.CancelledError:
-                    if running.cancelled() and instance.status == WorkflowStatus.CANCELED:
+                    dropped = token not in instance.tokens  # canceled to compensate
+                    if running.cancelled() and (
+                        instance.status == WorkflowStatus.CANCELED or dropped
+                    ):
                         return  # cancel_workflow interrupted the step
                     raise
                 finally:
@@ -543,7 +554,7 @@ class LocalExecutionEngine:
                 if instance.status != WorkflowStatus.RUNNING:
                     return  # canceled while the step ran: its outcome is dropped
                 outcome, _ = semantics.keep_storable(token.step, outcome, instance.context)
-                events = semantics.advance(instance, definition, token, outcome)
+                events = compensation.advance(instance, definition, token, outcome)
             await self._save(instance)
             await self._emit(events)
 

@@ -46,6 +46,7 @@ from workflows_app.core.registry import WorkflowRegistry, default_registry
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import (
     comments,
+    compensation,
     definitions,
     delegation,
     four_eyes,
@@ -364,25 +365,39 @@ class PersistentExecutionEngine(AwaitableAPI):
         :mod:`workflows_app.core.substitution`)."""
         return substitution.add(self.using, user, substitute, starts_at, ends_at, workflows, by)
 
-    def cancel_workflow_sync(self, instance_id: UUID, reason: str) -> WorkflowInstanceData:
-        """Cancel a running or waiting instance and its pending tasks."""
+    def cancel_workflow_sync(
+        self, instance_id: UUID, reason: str, compensate: bool = False
+    ) -> WorkflowInstanceData:
+        """Cancel a running or waiting instance and its pending tasks; with ``compensate``,
+        undo its completed steps first (see :mod:`.compensation`)."""
+        definition = self.store.definition_of(self.store.row(instance_id)) if compensate else None
 
         def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-            t.events = semantics.cancel(t.state, reason)
+            if definition is None:
+                t.events = semantics.cancel(t.state, reason)
+            else:
+                t.events = compensation.cancel(t.state, definition, reason)
             task_actions.cancel_pending(self.using, row.pk)
             suspension.discard_buffer(row, t)
             messages.unsubscribe(self.using, row.pk)
+            if definition is not None and compensation.is_compensating(t.state):
+                t.lease = leases.take(row, t.state, definition, t.events)
 
-        return self.store.transition(instance_id, apply, self.effects.committing).state
+        t = self.store.transition(instance_id, apply, self.effects.committing)
+        if definition is None or not compensation.is_compensating(t.state):
+            return t.state
+        return self.drive.run_on(instance_id, definition, t.state, t.lease, t.version)
 
     def retry_sync(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Run a failed instance again from its failed step (or ``from_step``); its tasks
-        on hold are pending again."""
+        on hold are pending again. An instance whose compensation failed runs that
+        compensation again (see :mod:`.compensation`)."""
         definition = self.store.definition_of(self.store.row(instance_id))
 
         def apply(row: WorkflowInstanceModel, t: Transition) -> None:
-            t.events = semantics.retry(t.state, definition, from_step)
-            task_actions.unhold(self.using, row.pk)
+            t.events = compensation.retry(t.state, definition, from_step)
+            if not compensation.is_compensating(t.state):
+                task_actions.unhold(self.using, row.pk)
             t.lease = leases.take(row, t.state, definition, t.events)
 
         t = self.store.transition(instance_id, apply, self.effects.committing)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from workflows_app.core import compensation
 from workflows_app.core.exceptions import StepTimeoutError, TaskValidationError
 from workflows_app.core.groups import StepGroup
 from workflows_app.core.steps import BaseHumanStep, BaseStep
@@ -50,11 +51,13 @@ __all__ = [
     "Outcome",
     "acheck_submission",
     "adrive",
+    "arun_compensation",
     "arun_step",
     "call",
     "check_submission",
     "drive",
     "execute_step",
+    "run_compensation",
     "run_step",
     "task_fields",
     "wait",
@@ -346,6 +349,17 @@ def run_step(step: Any, context: Any, engine: Any = None) -> Outcome:
 async def arun_step(step: Any, context: Any, engine: Any = None) -> Outcome:
     """Run ``step`` against ``context`` (guard, execute, hooks) in the running loop."""
     return await adrive(_step_plan(step, context, engine))
+
+
+def run_compensation(step: Any, context: Any, engine: Any = None) -> Outcome:
+    """Run the compensation of ``step`` (see :mod:`workflows_app.core.compensation`) against
+    ``context``, like a step, in this thread."""
+    return drive(_step_plan(compensation.compensating_step(step), context, engine))
+
+
+async def arun_compensation(step: Any, context: Any, engine: Any = None) -> Outcome:
+    """Async twin of :func:`run_compensation`, in the running loop."""
+    return await adrive(_step_plan(compensation.compensating_step(step), context, engine))
 
 
 def task_fields(step: Any, context: Any, item: Any = _NO_ITEM) -> dict[str, Any]:

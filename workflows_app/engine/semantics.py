@@ -471,6 +471,8 @@ def enter(instance: WorkflowInstanceData, token: Token, step: Any) -> list[Event
     instance.current_step = token.step
     instance.context.current_step = token.step
     step_type = str(getattr(step, "step_type", StepType.MACHINE))
+    if token.compensation:
+        step_type = str(StepType.COMPENSATION)
     payload = {"instance_id": instance.id, "step_name": token.step, "step_type": step_type}
     return [("step.started", payload)]
 

@@ -32,12 +32,13 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import Error, InterfaceError, OperationalError, connections, transaction
 
+from workflows_app.core import metadata as metadata_keys
 from workflows_app.core.context import StepExecution, WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowInstanceNotFoundError
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.registry import WorkflowRegistry
-from workflows_app.core.types import StepStatus, WorkflowStatus
+from workflows_app.core.types import StepStatus, StepType, WorkflowStatus
 from workflows_app.engine import leases, semantics, statements
 from workflows_app.models import (
     HumanTaskModel,
@@ -98,6 +99,13 @@ def columns(
         "last_user_id": state.context.user_id,
         "wake_at": wake_at(state, now),
         **leases.columns(owner, now, failed_drives),
+        # The engine's compensation record changes with the drive's commits (other
+        # metadata only with the operations that set it, see set_metadata).
+        **(
+            {"metadata": state.context.metadata}
+            if metadata_keys.COMPENSATION in state.context.metadata
+            else {}
+        ),
     }
 
 
@@ -126,6 +134,7 @@ def history_entry(row: StepExecutionModel) -> StepExecution:
         input_data=row.input_data,
         output_data=row.output_data,
         attempt=row.attempt,
+        kind="compensation" if row.step_type == StepType.COMPENSATION else "step",
     )
 
 

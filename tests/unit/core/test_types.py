@@ -18,6 +18,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "gateway",
         "message",  # (added)
         "subworkflow",  # (added)
+        "compensation",  # (added: the runs of a step's compensate)
     ]
     assert [member.name for member in StepType] == [
         "MACHINE",
@@ -27,6 +28,7 @@ def test_step_type__members_in_declaration_order() -> None:
         "GATEWAY",
         "MESSAGE",
         "SUBWORKFLOW",
+        "COMPENSATION",
     ]
 
 

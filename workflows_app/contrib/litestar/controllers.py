@@ -127,6 +127,7 @@ class GraphQuery(BaseModel):
 
 class CancelQuery(BaseModel):
     reason: str = Field("User canceled", max_length=10_000)
+    compensate: bool = False
 
 
 class RetryQuery(BaseModel):
@@ -237,9 +238,15 @@ class InstanceController(Controller):
     async def cancel_instance(
         self, request: Req, instance_id: PathUUID, filters: NamedDependency[CancelQuery]
     ) -> Response[WorkflowInstanceDTO]:
-        """Cancel a running or waiting instance, and its pending tasks."""
+        """Cancel a running or waiting instance, and its pending tasks; with
+        ``compensate=true``, undo its completed steps first."""
         return await answer(
-            request, operations.cancel_instance, instance_id, filters.reason, status=201
+            request,
+            operations.cancel_instance,
+            instance_id,
+            filters.reason,
+            filters.compensate,
+            status=201,
         )
 
     @post("/{instance_id:str}/suspend", status_code=200)

@@ -17,13 +17,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         _instances.add_selection(parser, states=("stuck",))
         parser.add_argument("--reason", default="Canceled by an operator", help="Recorded.")
+        parser.add_argument(
+            "--compensate",
+            action="store_true",
+            help="Undo each instance's completed steps first (see docs/compensation.rst).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         engine = PersistentExecutionEngine()
         done = failed = 0
         for row in _instances.select(options):
             try:
-                engine.cancel_workflow_sync(row.pk, options["reason"])
+                if options["compensate"]:
+                    engine.cancel_workflow_sync(row.pk, options["reason"], compensate=True)
+                else:
+                    engine.cancel_workflow_sync(row.pk, options["reason"])
             except WorkflowsError as exc:
                 failed += 1
                 self.stderr.write(f"{row.pk}: {exc}")
