@@ -31,7 +31,6 @@ from typing import Any
 
 from workflows_app.core import compensation as rules
 from workflows_app.core import metadata as metadata_keys
-from workflows_app.core.context import StepExecution
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowStateError
 from workflows_app.core.models import Token, WorkflowInstanceData
@@ -153,20 +152,7 @@ def _advance_compensation(
     outcome: semantics.Outcome,
 ) -> list[semantics.Event]:
     record = dict(record_of(instance) or rules.record("failed", instance.error, [token.step]))
-    instance.context.step_history.append(
-        StepExecution(
-            step_name=token.step,
-            status=outcome.status,
-            started_at=outcome.started_at,
-            completed_at=outcome.completed_at,
-            result=outcome.result,
-            error=outcome.error,
-            input_data=outcome.input_data,
-            output_data=semantics.output_of(outcome.result),
-            attempt=token.attempt,
-            kind=rules.COMPENSATION,
-        )
-    )
+    instance.context.step_history.append(semantics.executed(token, outcome, rules.COMPENSATION))
     base = {"instance_id": instance.id, "step_name": token.step}
     if outcome.status == StepStatus.FAILED:
         event = (

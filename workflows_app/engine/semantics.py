@@ -598,19 +598,7 @@ def advance(
     the instance.
     """
     step = definition.steps[token.step]
-    instance.context.step_history.append(
-        StepExecution(
-            step_name=token.step,
-            status=outcome.status,
-            started_at=outcome.started_at,
-            completed_at=outcome.completed_at,
-            result=outcome.result,
-            error=outcome.error,
-            input_data=outcome.input_data,
-            output_data=output_of(outcome.result),
-            attempt=token.attempt,
-        )
-    )
+    instance.context.step_history.append(executed(token, outcome))
     base = {"instance_id": instance.id, "step_name": token.step}
     if outcome.status == StepStatus.FAILED:
         event = ("step.failed", {**base, "error": outcome.error, "attempt": token.attempt})
@@ -627,6 +615,23 @@ def advance(
     else:
         events = [("step.completed", {**base, "result": outcome.result})]
     return events + _move_on(instance, definition, token, step, outcome.result)
+
+
+def executed(token: Token, outcome: Outcome, kind: str = "step") -> StepExecution:
+    """The history entry of ``token``'s step run with ``outcome`` (``kind``: what kind of
+    run it was, when not the step's own, e.g. a compensation)."""
+    return StepExecution(
+        step_name=token.step,
+        status=outcome.status,
+        started_at=outcome.started_at,
+        completed_at=outcome.completed_at,
+        result=outcome.result,
+        error=outcome.error,
+        input_data=outcome.input_data,
+        output_data=output_of(outcome.result),
+        attempt=token.attempt,
+        kind=kind,
+    )
 
 
 def resume(
