@@ -39,6 +39,7 @@ from workflows_app.models import (
     HumanTaskModel,
     MessageModel,
     MessageSubscriptionModel,
+    WorkflowInstanceModel,
 )
 
 # How long a harness waits for an engine to settle before the test fails.
@@ -199,6 +200,11 @@ class Harness:
     def get(self, instance_id: Any) -> Snapshot:
         raise NotImplementedError
 
+    def children(self, instance_id: Any) -> list[Snapshot]:
+        """The child instances a subworkflow step of ``instance_id`` started, oldest first
+        (children started together: in item order)."""
+        raise NotImplementedError
+
     def tasks(self, instance_id: Any) -> list[dict[str, Any]]:
         """The instance's human tasks, oldest first (engines with ``has_tasks`` only)."""
         raise NotImplementedError(f"the {self.name} engine keeps no tasks")
@@ -303,8 +309,10 @@ class LocalHarness(Harness):
         instance = self._call(self.engine.start_workflow(workflow, data, **kwargs))
         if instance is not None:
             return instance.id
-        # Asleep in a timer or a retry back-off: the new instance is the one it made.
-        [new] = [i.id for i in self.engine.get_all_instances() if i.id not in known]
+        # Asleep in a timer or a retry back-off: the new instance is the one it made (not
+        # one of the children a subworkflow step of it made).
+        made = [i for i in self.engine.get_all_instances() if i.id not in known]
+        [new] = [i.id for i in made if "parent" not in i.context.metadata]
         return new
 
     def complete(self, instance_id: Any, step: str, user: str, data: Any) -> None:
@@ -356,6 +364,16 @@ class LocalHarness(Harness):
             return Snapshot.of(await self.engine.get_instance(instance_id))
 
         return self._on_loop(read())
+
+    def children(self, instance_id: Any) -> list[Snapshot]:
+        async def read() -> list[Snapshot]:
+            return [
+                Snapshot.of(i)
+                for i in self.engine.get_all_instances()
+                if (i.context.metadata.get("parent") or {}).get("instance_id") == str(instance_id)
+            ]
+
+        return _in_order(self._on_loop(read()))
 
     def use_event_bus(self, bus: Any) -> None:
         self.bus = self.engine.event_bus = bus
@@ -497,6 +515,12 @@ class PersistentHarness(Harness):
     def get(self, instance_id: Any) -> Snapshot:
         return Snapshot.of(self.engine.get_instance_sync(instance_id))
 
+    def children(self, instance_id: Any) -> list[Snapshot]:
+        ids = WorkflowInstanceModel.objects.filter(parent_id=instance_id).values_list(
+            "pk", flat=True
+        )
+        return _in_order([self.get(pk) for pk in ids])
+
     def tasks(self, instance_id: Any) -> list[dict[str, Any]]:
         rows = HumanTaskModel.objects.filter(instance_id=instance_id).order_by("created_at")
         return [
@@ -525,6 +549,10 @@ class PersistentHarness(Harness):
     def close(self) -> None:
         if self._thread is not None:
             self._thread.stop()
+
+
+def _in_order(children: list[Snapshot]) -> list[Snapshot]:
+    return sorted(children, key=lambda c: (c.started_at, c.metadata["parent"].get("index", 0)))
 
 
 class _WorkerThread:

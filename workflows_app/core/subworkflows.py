@@ -24,9 +24,13 @@ __all__ = [
     "PARENT_CLOSE_POLICIES",
     "SubworkflowError",
     "SubworkflowStep",
+    "child_failure",
     "child_inputs",
+    "join",
+    "output_failure",
     "parent_output",
     "results_key",
+    "start_failure",
 ]
 
 PARENT_CLOSE_POLICIES = ("terminate", "request_cancel", "abandon")
@@ -167,3 +171,39 @@ def parent_output(step: SubworkflowStep, child_data: dict[str, Any]) -> dict[str
 def results_key(step_name: str) -> str:
     """The parent's context key of a for-each step's results, in item order."""
     return f"{step_name}_results"
+
+
+def child_failure(workflow: str, child_id: Any, status: str, error: str | None) -> str:
+    """The error of a parent step whose child ``child_id`` (of ``workflow``) ended
+    ``status`` (failed or canceled) with ``error``."""
+    return f"Subworkflow '{workflow}' ({child_id}) {status}: {error or ''}".rstrip(": ")
+
+
+def join(
+    step: SubworkflowStep, step_name: str, data: dict[str, Any], index: int, output: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Take a completed child's ``output`` (the child number ``index`` of the step): what
+    the parent's step completes with, or None while other children still run. With
+    ``for_each`` the output goes into the parent's ``data[<step>_results][index]`` and the
+    step completes with ``{<step>_results: [...]}`` once every child completed."""
+    if step.for_each is None:
+        return output
+    key = results_key(step_name)
+    results = list(data.get(key) or [])
+    if 0 <= index < len(results):
+        results[index] = output
+    data[key] = results
+    if any(result is None for result in results):
+        return None
+    return {key: results}
+
+
+def start_failure(step_name: str, exc: Exception) -> str:
+    """The error of a step whose children could not be started (unknown workflow or
+    version, an ``input``/``for_each`` that raised)."""
+    return f"Subworkflow step '{step_name}' failed: {type(exc).__name__}: {exc}"
+
+
+def output_failure(step_name: str, exc: Exception) -> str:
+    """The error of a step whose ``output`` mapping of a completed child raised."""
+    return f"Subworkflow step '{step_name}': output failed: {type(exc).__name__}: {exc}"

@@ -32,6 +32,7 @@ from uuid import UUID
 from django.db import transaction
 
 from workflows_app import conf
+from workflows_app.core import subworkflows as subworkflow_rules
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
@@ -271,7 +272,7 @@ class Drive:
             children = subworkflows.prepare(self.engine, step, state)
         except Exception as exc:  # unknown workflow, or the step's input/for_each broke
             logger.warning("subworkflow step %r: %s", token.step, exc)
-            error = f"Subworkflow step '{token.step}' failed: {type(exc).__name__}: {exc}"
+            error = subworkflow_rules.start_failure(token.step, exc)
             batch.fail(state, token, error)
             return self.flush(definition, state, batch)
         if not children:  # for_each gave no items: the step is done at once

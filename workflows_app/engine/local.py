@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import uuid
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from uuid import UUID
 from workflows_app.core import jsonvalues, multi_instance
 from workflows_app.core import metadata as metadata_keys
 from workflows_app.core import send_back as send_back_rules
+from workflows_app.core import subworkflows as subworkflow_rules
 from workflows_app.core.context import WorkflowContext
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.exceptions import (
@@ -27,6 +29,9 @@ from workflows_app.core.types import PublishOutcome, StepStatus, StepType, Workf
 from workflows_app.engine import compensation, runner, semantics
 
 __all__ = ["LocalExecutionEngine"]
+
+PARENT = metadata_keys.PARENT
+CANCEL_REQUESTED = metadata_keys.CANCEL_REQUESTED
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,11 @@ class LocalExecutionEngine:
         self._message_ids: dict[tuple[str | None, str, str], datetime | None] = {}
         # (None: being started)
         self._started_by_message: dict[tuple[str | None, str, str], UUID | None] = {}
+        # Subworkflows: the parents whose drive is running the children it just started
+        # (a child that ends then leaves the parent to that drive), and the instances
+        # whose end has been dealt with (their parent resumed, their children closed).
+        self._starting: set[UUID] = set()
+        self._closed: set[UUID] = set()
 
     # -- the documented API ----------------------------------------------------
 
@@ -123,6 +133,22 @@ class LocalExecutionEngine:
         definition = semantics.definition_to_start(self.registry, workflow, version)
         semantics.check_start_input(definition, initial_data)
         semantics.check_start_values(initial_data, metadata, jsonvalues.MAX_DEPTH)
+        instance = self._create(definition, initial_data, tenant_id, created_by, metadata)
+        events = semantics.begin(instance, definition)
+        await self._save(instance)
+        await self._emit(events)
+        await self._run(instance, definition)
+        return instance
+
+    def _create(
+        self,
+        definition: WorkflowDefinition,
+        initial_data: dict[str, Any] | None,
+        tenant_id: str | None,
+        created_by: str | None,
+        metadata: dict[str, Any] | None,
+    ) -> WorkflowInstanceData:
+        """A new running instance of ``definition`` (not begun yet), kept by the engine."""
         now = semantics.utcnow()
         instance_id = uuid.uuid4()
         context = WorkflowContext(
@@ -148,10 +174,6 @@ class LocalExecutionEngine:
         self._instances[instance_id] = instance
         self._definitions[instance_id] = definition
         self._starters[instance_id] = created_by
-        events = semantics.begin(instance, definition)
-        await self._save(instance)
-        await self._emit(events)
-        await self._run(instance, definition)
         return instance
 
     async def execute_step(
@@ -234,12 +256,15 @@ class LocalExecutionEngine:
         await self._emit(events)
         if definition is not None and compensation.is_compensating(instance):
             await self._run(instance, definition)
+        else:
+            await self._ended(instance)
 
     async def retry(self, instance_id: UUID, from_step: str | None = None) -> WorkflowInstanceData:
         """Run a failed instance again from its failed step (or ``from_step``)."""
         instance = await self.get_instance(instance_id)
         definition = self._definition_of(instance)
         events = compensation.retry(instance, definition, from_step)
+        self._closed.discard(instance.id)
         await self._save(instance)
         await self._emit(events)
         await self._run(instance, definition)
@@ -287,8 +312,20 @@ class LocalExecutionEngine:
             data = {step.callback_key: callback["payload"]}
             events += semantics.resume(instance, definition, step_name, None, data)
         self._audit(instance, semantics.SUSPENSION_AUDIT, entry)
+        # The children that ended while it was suspended, in the order they ended.
+        metadata = instance.context.metadata
+        children_ended = metadata.get(metadata_keys.BUFFERED_CHILDREN, [])
+        instance.context.metadata = {
+            k: v for k, v in metadata.items() if k != metadata_keys.BUFFERED_CHILDREN
+        }
+        siblings: list[UUID] = []
+        for ended in children_ended:
+            more, others = self._child_end(instance, definition, ended)
+            events += more
+            siblings += others
         await self._save(instance)
         await self._emit(events)
+        await self._cancel_children(siblings, "another child of its parent's step ended")
         await self._run(instance, definition)
         return instance
 
@@ -343,6 +380,7 @@ class LocalExecutionEngine:
         self._audit(instance, metadata_keys.WITHDRAWN, semantics.withdrawal_entry(by))
         await self._save(instance)
         await self._emit(events)
+        await self._ended(instance)
         return instance
 
     async def publish_message(
@@ -490,6 +528,10 @@ class LocalExecutionEngine:
         return definition
 
     async def _run(self, instance: WorkflowInstanceData, definition: WorkflowDefinition) -> None:
+        await self._drive(instance, definition)
+        await self._ended(instance)
+
+    async def _drive(self, instance: WorkflowInstanceData, definition: WorkflowDefinition) -> None:
         while True:
             if instance.status == WorkflowStatus.SUSPENDED:
                 return  # resume runs it on
@@ -515,8 +557,12 @@ class LocalExecutionEngine:
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
             elif step.step_type == StepType.SUBWORKFLOW:
-                error = f"Subworkflow step '{token.step}' needs the persistent engine"
-                events = semantics.fail_branch(instance, token, error)
+                events, children = self._call(instance, definition, token, step)
+                if children:
+                    await self._save(instance)
+                    await self._emit(events)
+                    await self._start_children(instance, children)
+                    continue
             elif semantics.is_human(step) and multi_instance.is_multi(step):
                 error = f"Multi-instance human step '{token.step}' needs the persistent engine"
                 events = semantics.fail_branch(instance, token, error)
@@ -557,6 +603,201 @@ class LocalExecutionEngine:
                 events = compensation.advance(instance, definition, token, outcome)
             await self._save(instance)
             await self._emit(events)
+
+    # -- subworkflows (the rules: core.subworkflows; docs/subworkflows.rst) ---------------
+
+    def _call(
+        self,
+        instance: WorkflowInstanceData,
+        definition: WorkflowDefinition,
+        token: Any,
+        step: Any,
+    ) -> tuple[list[semantics.Event], list[WorkflowInstanceData]]:
+        """Park ``token`` at its subworkflow step and create its children (not begun), in
+        item order; or fail the branch (unknown workflow, ``input``/``for_each`` broke), or
+        skip the step (``for_each`` gave no items)."""
+        try:
+            target = semantics.definition_to_start(self.registry, step.workflow, step.version)
+            inputs = subworkflow_rules.child_inputs(step, instance.context)
+            for data in inputs:
+                semantics.check_start_values(data, None, jsonvalues.MAX_DEPTH)
+        except Exception as exc:  # unknown workflow, or the step's input/for_each broke
+            error = subworkflow_rules.start_failure(token.step, exc)
+            return semantics.fail_branch(instance, token, error), []
+        key = subworkflow_rules.results_key(token.step)
+        if not inputs:
+            events = semantics.enter(instance, token, step)
+            now = semantics.utcnow()
+            before = copy.deepcopy(instance.context.data)
+            instance.context.data[key] = []
+            outcome = semantics.Outcome(StepStatus.SKIPPED, now, now, input_data=before)
+            return events + semantics.advance(instance, definition, token, outcome), []
+        if step.for_each is not None:
+            instance.context.data[key] = [None] * len(inputs)
+        events = semantics.wait(instance, definition, token)
+        link = {"instance_id": str(instance.id), "step": token.step}
+        link["execution_id"] = self._execution(token)
+        tenant_id, created_by = instance.context.tenant_id, self._starters.get(instance.id)
+        children = [
+            self._create(target, data, tenant_id, created_by, {PARENT: {**link, "index": i}})
+            for i, data in enumerate(inputs)
+        ]
+        waiting = {"instance_id": instance.id, "step_name": token.step}
+        events.append(("subworkflow.waiting", {**waiting, "children": [c.id for c in children]}))
+        return events, children
+
+    @staticmethod
+    def _execution(token: Any) -> str:
+        """What names one attempt of a branch's subworkflow step (a retry is a new one)."""
+        return f"{token.id}:{token.attempt}"
+
+    async def _start_children(
+        self, parent: WorkflowInstanceData, children: list[WorkflowInstanceData]
+    ) -> None:
+        """Begin and run each child in turn, in item order, until it waits or ends; a child
+        that ends meanwhile leaves its parent to the caller's drive."""
+        self._starting.add(parent.id)
+        try:
+            for index, child in enumerate(children):
+                definition = self._definition_of(child)
+                events = semantics.begin(child, definition)
+                started = {"instance_id": parent.id, "child_id": child.id, "index": index}
+                started["step_name"] = child.context.metadata[PARENT]["step"]
+                events.append(("subworkflow.started", started))
+                await self._save(child)
+                await self._emit(events)
+                if child.status.is_terminal:
+                    continue  # canceled with a sibling that failed
+                await self._run(child, definition)
+        finally:
+            self._starting.discard(parent.id)
+
+    async def _ended(self, instance: WorkflowInstanceData) -> None:
+        """Once ``instance`` has ended: resume its parent if it is a child, and apply
+        ``on_parent_close`` to its own children still running (once per end)."""
+        if not instance.status.is_terminal:
+            requested = instance.context.metadata.get(CANCEL_REQUESTED)
+            if requested and instance.id not in self._running:
+                await self._cancel_children([instance.id], requested)
+            return
+        if instance.id in self._closed:
+            return
+        self._closed.add(instance.id)
+        link = instance.context.metadata.get(PARENT)
+        if link:
+            await self._resume_parent(instance, link)
+        reason = f"parent instance {instance.id} ended ({instance.status})"
+        definition = self._definition_of(instance)
+        for child in self._children_of(instance.id):
+            step = definition.steps.get(child.context.metadata[PARENT]["step"])
+            policy = getattr(step, "on_parent_close", "terminate")
+            if policy == "abandon" or child.status.is_terminal:
+                continue
+            if policy == "request_cancel" and child.id in self._running:
+                self._set_metadata(child, CANCEL_REQUESTED, reason)  # when its step ends
+                continue
+            await self._cancel_children([child.id], reason)
+
+    def _children_of(self, instance_id: UUID, execution: str | None = None) -> list[Any]:
+        """The children of ``instance_id`` (of one attempt of a step: ``execution``)."""
+        found = []
+        for child in list(self._instances.values()):
+            link = child.context.metadata.get(PARENT)
+            if link and link["instance_id"] == str(instance_id):
+                if execution is None or link["execution_id"] == execution:
+                    found.append(child)
+        return found
+
+    async def _cancel_children(self, children: list[UUID], reason: str) -> None:
+        for child_id in children:
+            try:
+                await self.cancel_workflow(child_id, reason[:500])
+            except WorkflowStateError:
+                pass  # it ended meanwhile
+
+    async def _resume_parent(self, child: WorkflowInstanceData, link: dict[str, Any]) -> None:
+        """Apply the end of ``child`` to its parent, if the parent still waits for it (if
+        the parent is suspended: when it is resumed)."""
+        parent = self._instances.get(UUID(link["instance_id"]))
+        if parent is None or parent.status.is_terminal:
+            return
+        ended = {
+            "child_id": str(child.id),
+            "execution_id": link["execution_id"],
+            "index": link.get("index", 0),
+            "status": str(child.status),
+            "data": child.context.data if child.status == WorkflowStatus.COMPLETED else None,
+            "error": child.error,
+            "workflow": child.workflow_name,
+        }
+        if self._waiting_for(parent, ended) is None:
+            return  # the parent no longer waits for this child
+        if parent.status == WorkflowStatus.SUSPENDED:
+            buffered = parent.context.metadata.get(metadata_keys.BUFFERED_CHILDREN, [])
+            self._set_metadata(parent, metadata_keys.BUFFERED_CHILDREN, [*buffered, ended])
+            await self._save(parent)
+            return
+        definition = self._definition_of(parent)
+        events, siblings = self._child_end(parent, definition, ended)
+        await self._save(parent)
+        await self._emit(events)
+        await self._cancel_children(siblings, "another child of its parent's step ended")
+        if parent.id not in self._starting:
+            await self._run(parent, definition)
+
+    def _waiting_for(self, parent: WorkflowInstanceData, ended: dict[str, Any]) -> Any:
+        """The parent's branch waiting for the child whose end is ``ended``, or None."""
+        return next(
+            (
+                t
+                for t in parent.tokens
+                if t.state == semantics.WAITING and self._execution(t) == ended["execution_id"]
+            ),
+            None,
+        )
+
+    def _child_end(
+        self, parent: WorkflowInstanceData, definition: WorkflowDefinition, ended: dict[str, Any]
+    ) -> tuple[list[semantics.Event], list[UUID]]:
+        """Apply a child's end to its waiting parent: its output (joined, with for_each),
+        or the step's failure (its retry policy decides); return the events and the other
+        children of that attempt to cancel."""
+        token = self._waiting_for(parent, ended)
+        step = definition.steps.get(token.step) if token is not None else None
+        if token is None or step is None:
+            return [], []
+        about = {"instance_id": parent.id, "step_name": token.step}
+        about["child_id"] = UUID(ended["child_id"])
+        error = None
+        if ended["status"] != WorkflowStatus.COMPLETED:
+            error = subworkflow_rules.child_failure(
+                ended["workflow"], ended["child_id"], ended["status"], ended["error"]
+            )
+        else:
+            try:
+                output = subworkflow_rules.parent_output(step, ended["data"] or {})
+            except Exception as exc:  # the step's output mapping broke
+                error = subworkflow_rules.output_failure(token.step, exc)
+        if error is not None:
+            siblings = [
+                c.id
+                for c in self._children_of(parent.id, ended["execution_id"])
+                if not c.status.is_terminal and c.id != about["child_id"]
+            ]
+            now = semantics.utcnow()
+            exception = subworkflow_rules.SubworkflowError(error)
+            outcome = semantics.Outcome(
+                StepStatus.FAILED, token.started_at or now, now, error=error, exception=exception
+            )
+            events = [("subworkflow.ended", {**about, "status": "failed", "error": error})]
+            return events + semantics.advance(parent, definition, token, outcome), siblings
+        events = [("subworkflow.ended", {**about, "status": ended["status"]})]
+        joined = subworkflow_rules.join(
+            step, token.step, parent.context.data, ended["index"], output
+        )
+        if joined is None:
+            return events, []  # others still run
+        return events + semantics.resume(parent, definition, token.step, None, joined), []
 
     def _subscribe(
         self, instance: WorkflowInstanceData, definition: WorkflowDefinition, token: Any, step: Any

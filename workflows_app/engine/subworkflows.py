@@ -310,27 +310,19 @@ def _apply(
     ended = {"instance_id": row.pk, "step_name": step_name, "child_id": child_id}
     execution_id = UUID(entry["execution_id"])
     if entry["status"] != WorkflowStatus.COMPLETED:
-        error = (
-            f"Subworkflow '{entry['workflow']}' ({entry['child_id']}) {entry['status']}: "
-            f"{entry['error'] or ''}".rstrip(": ")
+        error = rules.child_failure(
+            entry["workflow"], entry["child_id"], entry["status"], entry["error"]
         )
         return _fail_step(engine, row.pk, state, definition, token, execution_id, error, ended)
     try:
         output = rules.parent_output(step, entry["data"] or {})
     except Exception as exc:  # the step's output mapping broke
-        error = f"Subworkflow step '{step_name}': output failed: {type(exc).__name__}: {exc}"
+        error = rules.output_failure(step_name, exc)
         return _fail_step(engine, row.pk, state, definition, token, execution_id, error, ended)
     events: list[semantics.Event] = [("subworkflow.ended", {**ended, "status": entry["status"]})]
-    if step.for_each is not None:
-        key = rules.results_key(step_name)
-        results = list(state.context.data.get(key) or [])
-        index = entry["index"]
-        if 0 <= index < len(results):
-            results[index] = output
-        state.context.data[key] = results
-        if any(result is None for result in results):
-            return events  # others still run
-        output = {key: results}
+    output = rules.join(step, step_name, state.context.data, entry["index"], output)
+    if output is None:
+        return events  # others still run
     events += semantics.resume(state, definition, step_name, None, output)
     task_actions.complete(using, row.pk, execution_id, step_name, None, output, event=False)
     return events
