@@ -73,6 +73,11 @@ def _django_db_helper(django_db_setup: None, django_db_blocker: Any) -> Iterator
             yield
         finally:
             with transaction.atomic(), connection.cursor() as cursor:
+                # Children first: MariaDB checks the parent_id foreign key row by row.
+                instances = connection.ops.quote_name(WorkflowInstanceModel._meta.db_table)
+                cursor.execute(
+                    f"UPDATE {instances} SET parent_id = NULL WHERE parent_id IS NOT NULL"
+                )
                 for model in (
                     MessageSubscriptionModel,
                     MessageModel,

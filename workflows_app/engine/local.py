@@ -72,7 +72,8 @@ class LocalExecutionEngine:
     :class:`~workflows_app.PersistentExecutionEngine` for durable workflows.
 
     It follows the persistent engine's rules (:mod:`.semantics`) for suspension,
-    send back, withdrawal and messages; it keeps no human tasks, so a step is sent
+    send back, withdrawal, messages and subworkflows (children run on this engine, in
+    the parent's call, one after the other: docs/subworkflows.rst); it keeps no human tasks, so a step is sent
     back by its name, and "no task of it has been completed" (for a withdrawal) means
     no human step of it has been completed (there is no claim).
 
