@@ -687,9 +687,12 @@ class LocalExecutionEngine:
         link = instance.context.metadata.get(PARENT)
         if link:
             await self._resume_parent(instance, link)
+        running = [c for c in self._children_of(instance.id) if not c.status.is_terminal]
+        if not running:
+            return  # (an instance without children needs no definition here)
         reason = f"parent instance {instance.id} ended ({instance.status})"
         definition = self._definition_of(instance)
-        for child in self._children_of(instance.id):
+        for child in running:
             step = definition.steps.get(child.context.metadata[PARENT]["step"])
             policy = getattr(step, "on_parent_close", "terminate")
             if policy == "abandon" or child.status.is_terminal:

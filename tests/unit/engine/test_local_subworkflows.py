@@ -1,0 +1,47 @@
+"""LocalExecutionEngine: a parent canceled while a step of its child is running.
+
+The parent-close policies of waiting children are in tests/engine_contract; this needs the
+in-memory engine's event loop to cancel the parent while a child's step awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from workflows_app import Edge, SubworkflowStep
+
+
+@pytest.mark.parametrize(
+    ("policy", "at_cancel", "after"),
+    [("terminate", "canceled", "canceled"), ("request_cancel", "running", "canceled")],
+)
+async def test_parent_canceled_while_a_childs_step_runs(
+    engine, registry, kit, policy, at_cancel, after
+) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(ctx):
+        entered.set()
+        await release.wait()
+
+    registry.register(
+        kit.workflow(
+            [kit.step("slow", slow), kit.human("approve")],
+            [Edge("slow", "approve")],
+            name="child",
+        )
+    )
+    call = SubworkflowStep(name="call", workflow="child", on_parent_close=policy)
+    task = asyncio.create_task(engine.start_workflow(kit.workflow([call], [], name="parent")))
+    await asyncio.wait_for(entered.wait(), 2)
+    parent = next(i for i in engine.get_all_instances() if i.workflow_name == "parent")
+    child = next(i for i in engine.get_all_instances() if i.workflow_name == "child")
+
+    await engine.cancel_workflow(parent.id, "withdrawn")
+    assert (parent.status, child.status) == ("canceled", at_cancel)
+    release.set()
+    await asyncio.wait_for(task, 2)
+    assert child.status == after  # request_cancel: canceled once its step ended
+    assert parent.status == "canceled"
