@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"database: {connection.vendor}", flush=True)
     if connection.vendor == "sqlite":
-        # A file, so that WAL and IMMEDIATE transactions behave as in production.
-        connection.settings_dict["TEST"]["NAME"] = "/tmp/workflows_bench.sqlite3"
+        # A file, so that WAL and IMMEDIATE transactions behave as in production (a path in
+        # DATABASE_TEST_NAME keeps two runs on one machine apart).
+        name = os.environ["DATABASE_TEST_NAME"]
+        connection.settings_dict["TEST"]["NAME"] = (
+            name if name.startswith("/") else "/tmp/workflows_bench.sqlite3"
+        )
     started = time.perf_counter()
     old = setup_databases(verbosity=0, interactive=False, keepdb=False)
     try:

@@ -45,8 +45,17 @@ CLIENT_THREADS = 6
 SECONDS = 6.0
 
 
-def _fill_tasks(count: int) -> None:
-    """``count`` pending tasks over ``GROUPS`` groups, a tenth assigned to a user."""
+def _fill_tasks(count: int, member: str = "bench_member") -> None:
+    """``count`` pending tasks over ``GROUPS`` groups, a tenth assigned to a user, with the
+    inbox's later rules in the data (issue 16), so that their conditions cost what they would:
+
+    - multi-instance tasks: half of the pending tasks are one of 3 siblings
+      (``multi_index``/``multi_total``), and ``count // 5`` completed siblings more;
+    - four-eyes: a seventh of the tasks exclude a user, one in 70 excludes ``member``;
+    - substitutions (:func:`_fill_substitutions`): ``member`` stands in for a few users
+      (some active, some expired, some for another workflow), and many other users have
+      substitutions of their own, active and expired.
+    """
     from workflows_app.engine.persistent import PersistentExecutionEngine
     from workflows_app.models import StepExecutionModel
 
@@ -57,7 +66,8 @@ def _fill_tasks(count: int) -> None:
             """
             INSERT INTO workflow_human_tasks (
                 id, created_at, updated_at, instance_id, step_execution_id, step_name, title,
-                description, assignee_id, assignee_group, due_at, status, priority, activity
+                description, assignee_id, assignee_group, due_at, status, priority, activity,
+                multi_index, multi_total, excluded_users
             )
             SELECT
                 gen_random_uuid(), now() - (n || ' seconds')::interval, now(),
@@ -65,12 +75,91 @@ def _fill_tasks(count: int) -> None:
                 CASE WHEN n %% 10 = 0 THEN 'user' || (n %% 1000) END,
                 'group' || (n %% %s),
                 CASE WHEN n %% 3 = 0 THEN now() + ((n %% 1000) || ' hours')::interval END,
-                'pending', n %% 5, '[]'
+                CASE WHEN n > %s THEN 'completed' ELSE 'pending' END, n %% 5, '[]',
+                CASE WHEN n %% 2 = 0 OR n > %s THEN n %% 3 END,
+                CASE WHEN n %% 2 = 0 OR n > %s THEN 3 END,
+                CASE
+                    WHEN n %% 70 = 0 THEN E'\\n' || %s || E'\\nuser' || (n %% 997) || E'\\n'
+                    WHEN n %% 7 = 0 THEN E'\\nuser' || (n %% 997) || E'\\n'
+                    ELSE ''
+                END
             FROM generate_series(1, %s) AS n
             """,
-            [instance.id, execution.id, GROUPS, count],
+            [instance.id, execution.id, GROUPS, count, count, count, member, count + count // 5],
         )
+        _fill_substitutions(cursor, member)
         cursor.execute("ANALYZE workflow_human_tasks")
+        cursor.execute("ANALYZE workflow_substitutions")
+
+
+# The users ``member`` stands in for (the tasks' assignees are user0, user10, ... user990):
+# (user, active, workflows) - expired ones and one for another workflow add no task.
+MEMBER_SUBSTITUTIONS = (
+    ("user10", True, ""),
+    ("user20", True, ""),
+    ("user30", True, "\nexpense_approval\n"),
+    ("user40", True, "\nbench_approval\n"),
+    ("user50", False, ""),
+    ("user60", False, ""),
+)
+OTHER_SUBSTITUTIONS = 50_000
+
+
+def _fill_substitutions(cursor: Any, member: str) -> None:
+    """The substitutions of :data:`MEMBER_SUBSTITUTIONS` for ``member``, then
+    ``OTHER_SUBSTITUTIONS`` of other users: each of the other task assignees (user100 and
+    up) is away with a deputy now, and many users without tasks were or will be away."""
+    for user, active, workflows in MEMBER_SUBSTITUTIONS:
+        cursor.execute(
+            """
+            INSERT INTO workflow_substitutions
+                (id, "user", substitute, starts_at, ends_at, workflows, created_at)
+            VALUES (
+                gen_random_uuid(), %s, %s,
+                now() - interval '10 days',
+                now() + CASE WHEN %s THEN interval '10 days' ELSE interval '-1 day' END,
+                %s, now()
+            )
+            """,
+            [user, member, active, workflows],
+        )
+    cursor.execute(
+        """
+        INSERT INTO workflow_substitutions
+            (id, "user", substitute, starts_at, ends_at, workflows, created_at)
+        SELECT
+            gen_random_uuid(),
+            CASE WHEN n <= 90 THEN 'user' || (n * 10 + 90) ELSE 'away' || n END,
+            'deputy' || (n %% 500),
+            now() + ((n %% 3 - 1) * 20 - 5 || ' days')::interval,
+            now() + ((n %% 3 - 1) * 20 + 5 || ' days')::interval,
+            CASE WHEN n %% 4 = 0 THEN E'\\nexpense_approval\\n' ELSE '' END,
+            now()
+        FROM generate_series(1, %s) AS n
+        """,
+        [OTHER_SUBSTITUTIONS],
+    )
+
+
+def _data_summary(member: str) -> str:
+    """What the inbox's later rules have in the data (printed with the figures)."""
+    from workflows_app.core import four_eyes
+    from workflows_app.core.types import TaskStatus
+    from workflows_app.engine import substitution
+    from workflows_app.models import HumanTaskModel, Substitution
+
+    tasks = HumanTaskModel.objects.all()
+    using = connection.alias
+    return (
+        f"{tasks.filter(multi_total__isnull=False).count():,} multi-instance tasks "
+        f"({tasks.filter(multi_total__isnull=False, status=TaskStatus.COMPLETED).count():,} completed), "
+        f"{tasks.exclude(excluded_users='').count():,} with four-eyes exclusions "
+        f"({tasks.filter(excluded_users__contains=four_eyes.marker(member)).count():,} "
+        f"of {member}), {Substitution.objects.count():,} substitutions "
+        f"({len(substitution.substituting(using, member))} active for {member}, "
+        f"{tasks.filter(substitution.active(member), status=TaskStatus.PENDING).count():,} pending tasks "
+        "of the users it stands in for)"
+    )
 
 
 def _user(name: str, groups: list[str], perms: list[str]) -> User:
@@ -231,6 +320,7 @@ def tasks_inbox(args: Any) -> None:
     started = time.perf_counter()
     _fill_tasks(TASKS)
     print(f"filled {TASKS:,} pending tasks in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"  with {_data_summary('bench_member')}", flush=True)
     member = _user("bench_member", [f"group{n}" for n in range(10)], [])
     operator = _user("bench_operator", [], ["view_humantaskmodel"])
     print(f"SQL queries per inbox request by page size: {_queries_per_page(member)}", flush=True)

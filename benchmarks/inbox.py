@@ -1,7 +1,12 @@
 """The task inbox: ``find_pending`` for a user with 10 groups over many task rows (PostgreSQL).
 
 The table is filled with SQL (``generate_series``): mostly completed tasks, 2% pending,
-spread over 1,000 groups and 10,000 users; half of the tasks are assigned to a user.
+spread over 1,000 groups and 10,000 users; half of the tasks are assigned to a user. With
+the inbox's later rules in the data (issue 16): a third of the tasks are one of 3 siblings of
+a multi-instance step (``multi_index``/``multi_total``, most of them completed, as the
+table's other tasks), a tenth exclude a user (four-eyes), and 50,000 substitutions, active
+and expired (:func:`benchmarks.api._fill_substitutions`, for a bench user who stands in for
+a few others).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ USERS = 10_000
 
 
 def _fill(count: int) -> None:
+    from benchmarks.api import _fill_substitutions
     from benchmarks.engine import _engine
     from workflows_app.db import PersistentExecutionEngine
     from workflows_app.models import StepExecutionModel
@@ -32,7 +38,8 @@ def _fill(count: int) -> None:
             """
             INSERT INTO workflow_human_tasks (
                 id, created_at, updated_at, instance_id, step_execution_id, step_name, title,
-                assignee_id, assignee_group, due_at, status, priority, activity
+                assignee_id, assignee_group, due_at, status, priority, activity,
+                multi_index, multi_total, excluded_users
             )
             SELECT
                 gen_random_uuid(),
@@ -43,11 +50,16 @@ def _fill(count: int) -> None:
                 'group' || floor(random() * %s),
                 CASE WHEN random() < 0.33 THEN now() + (floor(random() * 1000) || ' hours')::interval END,
                 CASE WHEN random() < 0.02 THEN 'pending' ELSE 'completed' END,
-                0, '[]'
+                0, '[]',
+                CASE WHEN n %% 3 = 0 THEN n %% 9 / 3 END,
+                CASE WHEN n %% 3 = 0 THEN 3 END,
+                CASE WHEN n %% 10 = 0 THEN E'\\nuser' || floor(random() * %s) || E'\\n' ELSE '' END
             FROM generate_series(1, %s) AS n
             """,
-            [instance.id, execution.id, USERS, GROUPS, count],
+            [instance.id, execution.id, USERS, GROUPS, USERS, count],
         )
+        _fill_substitutions(cursor, "bench_inbox_user")
+        cursor.execute("ANALYZE workflow_substitutions")
         cursor.execute("ANALYZE workflow_human_tasks")
 
 
