@@ -45,7 +45,7 @@ from workflows_app import conf
 from workflows_app.core import comments as comment_rules
 from workflows_app.core import four_eyes
 from workflows_app.core import send_back as send_back_rules
-from workflows_app.core.definition import WorkflowDefinition
+from workflows_app.core.definition import GraphChild, WorkflowDefinition
 from workflows_app.core.exceptions import (
     TaskNotFoundError,
     WorkflowInstanceNotFoundError,
@@ -391,9 +391,17 @@ class WorkflowService:
         return StepExecutionModel.objects.find_by_instance(row.pk)
 
     def instance_mermaid(
-        self, actor: Actor, instance_id: Any
+        self,
+        actor: Actor,
+        instance_id: Any,
+        child_href: Callable[[WorkflowInstanceModel], str] | None = None,
     ) -> tuple[WorkflowInstanceModel, WorkflowDefinition, str]:
-        """Return an instance, its definition, and its Mermaid graph with its state."""
+        """Return an instance, its definition, and its Mermaid graph with its state.
+
+        The children (of its subworkflow steps) that ``actor`` sees are nodes hanging from
+        their step, labelled with their workflow, id and status: with ``child_href`` (where
+        a child's page is) the node links there and shows the id's first eight digits;
+        without, it shows the whole id."""
         row = self.get_instance(actor, instance_id)
         definition = self.registry.get_definition(row.workflow_name, row.workflow_version)
         statuses = StepExecutionModel.objects.filter(instance_id=row.pk).values_list(
@@ -410,6 +418,16 @@ class WorkflowService:
             current_step=row.current_step if row.status in _LIVE else None,
             completed_steps=list(done),
             failed_steps=[name for name in failed if name not in done],
+            children=[
+                GraphChild(
+                    step=child.parent_step or "",
+                    label=f"{child.workflow_name} "
+                    f"{str(child.pk)[:8] if child_href else child.pk}: {child.status}",
+                    href=child_href(child) if child_href else None,
+                    tooltip=f"Open the child instance {child.pk}",
+                )
+                for child in self.child_instances(actor, row)
+            ],
         )
         return row, definition, mermaid
 

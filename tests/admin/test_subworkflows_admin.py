@@ -48,3 +48,24 @@ def test_another_tenants_child_is_not_listed(viewer) -> None:
     WorkflowInstanceModel.objects.filter(parent_id=parent.pk).update(tenant_id="other")
     text = viewer.get(page(parent.pk)).content.decode()
     assert 'id="wf-instance-children"' not in text
+
+
+def test_graph_links_the_children(viewer) -> None:
+    parent = start("api_subflow", tenant="acme")
+    child = WorkflowInstanceModel.objects.get(parent_id=parent.pk)
+
+    mermaid = viewer.get(page(parent.pk)).context["mermaid"].splitlines()
+    assert f'    wf_child_1(["api_review {str(child.pk)[:8]}: waiting"])' in mermaid
+    assert "    call_review -.-> wf_child_1" in mermaid
+    assert (
+        f'    click wf_child_1 href "{page(child.pk)}" "Open the child instance {child.pk}"'
+        in mermaid
+    )
+    # the child's own graph has no child node
+    assert "wf_child_" not in viewer.get(page(child.pk)).context["mermaid"]
+
+
+def test_graph_leaves_out_another_tenants_child(viewer) -> None:
+    parent = start("api_subflow", tenant="acme")
+    WorkflowInstanceModel.objects.filter(parent_id=parent.pk).update(tenant_id="other")
+    assert "wf_child_" not in viewer.get(page(parent.pk)).context["mermaid"]

@@ -46,3 +46,18 @@ def test_another_tenants_children_are_not_listed(client, ann, make_caller) -> No
     WorkflowInstanceModel.objects.filter(parent_id=parent["id"]).update(tenant_id="other")
     detail = client.get(f"/instances/{parent['id']}", ann).json()
     assert detail["children"] == []
+
+
+def test_instance_graph_shows_the_children_by_id(client, ann) -> None:
+    parent = client.post("/instances", ann, json={"definition_name": "api_subflow"}).json()
+    child = WorkflowInstanceModel.objects.get(parent_id=parent["id"])
+
+    lines = client.get(f"/instances/{parent['id']}/graph", ann).json()["mermaid_source"]
+    lines = lines.splitlines()
+    assert f'    wf_child_1(["api_review {child.pk}: waiting"])' in lines
+    assert "    call_review -.-> wf_child_1" in lines
+    assert not [line for line in lines if line.lstrip().startswith("click")]
+
+    WorkflowInstanceModel.objects.filter(parent_id=parent["id"]).update(tenant_id="other")
+    source = client.get(f"/instances/{parent['id']}/graph", ann).json()["mermaid_source"]
+    assert "wf_child_" not in source

@@ -1,6 +1,6 @@
-"""What the send back browser test's uvicorn process serves: the demo project (static files
-included), plus the API tests' workflows (``api_rework``: ``write``, then ``check``, which
-may send the report back to ``write``)."""
+"""What the send back and compensation browser tests' uvicorn process serves: the demo
+project (static files included), plus the API tests' workflows (``api_rework``: ``write``,
+then ``check``, which may send the report back to ``write``; ``api_saga``; ``api_subflow``)."""
 
 from __future__ import annotations
 

@@ -65,6 +65,11 @@ def short_id(pk: Any) -> str:
     return str(pk)[:8]
 
 
+def _change_url(row: WorkflowInstanceModel) -> str:
+    """The admin page of an instance (a child's node in its parent's graph links there)."""
+    return reverse("admin:workflows_app_workflowinstancemodel_change", args=[row.pk])
+
+
 def status_badge(status: str) -> str:
     return format_html('<span class="wf-badge wf-badge-{}">{}</span>', status, status)
 
@@ -348,7 +353,9 @@ class WorkflowInstanceAdmin(EngineOwnedAdmin):
         self, request: HttpRequest, actor: Actor, row: WorkflowInstanceModel
     ) -> HttpResponse:
         try:
-            row, definition, mermaid = self.service.instance_mermaid(actor, row.pk)
+            row, definition, mermaid = self.service.instance_mermaid(
+                actor, row.pk, child_href=_change_url
+            )
         except WorkflowNotFoundError:  # the code no longer has this version
             definition, mermaid = None, None
         history = self.service.step_executions(actor, row.pk)

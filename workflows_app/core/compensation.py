@@ -37,6 +37,7 @@ __all__ = [
     "compensating_step",
     "plan",
     "retry_policy",
+    "undoes_children",
 ]
 
 COMPENSATION = "compensation"
@@ -71,8 +72,18 @@ def _declared(step: Any) -> Any:
 
 
 def compensates(step: Any) -> bool:
-    """Whether ``step`` declares a compensation (only machine steps may)."""
+    """Whether ``step`` declares a compensation: a machine step's ``compensate``, or a
+    subworkflow step's ``compensate=True`` (see :func:`undoes_children`)."""
+    if undoes_children(step):
+        return True
     return _declared(step) is not None and getattr(step, "step_type", None) == StepType.MACHINE
+
+
+def undoes_children(step: Any) -> bool:
+    """Whether ``step`` is a subworkflow step undone by undoing its children: declared with
+    ``compensate=True``, its compensation compensates each child that completed (the
+    engine runs it, see :mod:`workflows_app.engine.child_compensation`)."""
+    return getattr(step, "step_type", None) == StepType.SUBWORKFLOW and _declared(step) is True
 
 
 def compensating_step(step: Any) -> BaseStep:

@@ -23,6 +23,23 @@ _SHAPES = {
     StepType.MESSAGE: (">", "]"),
 }
 _LABEL_STRIP = str.maketrans("", "", "'\"()<>|[]{}")
+_HREF_STRIP = str.maketrans("", "", '"<> \n')
+_CHILD_NODE = "wf_child_"
+"""The node id prefix of child instances in an instance's graph (``wf_child_1``, ...)."""
+
+
+@dataclass(frozen=True)
+class GraphChild:
+    """A child instance drawn in its parent's graph: the subworkflow ``step`` that started
+    it, the node's ``label``, and where the node links to (``href``, none: no link) with
+    its ``tooltip``."""
+
+    step: str
+    label: str
+    href: str | None = None
+    tooltip: str = ""
+
+
 _STATE_STYLES = (
     "fill:#90EE90,stroke:#006400,stroke-width:2px",
     "fill:#FFB6C1,stroke:#8B0000,stroke-width:2px",
@@ -207,10 +224,23 @@ class WorkflowDefinition:
         current_step: str | None = None,
         completed_steps: list[str] | None = None,
         failed_steps: list[str] | None = None,
+        children: Iterable[GraphChild] = (),
     ) -> str:
-        """Return :meth:`to_mermaid` with completed, failed and current steps coloured."""
+        """Return :meth:`to_mermaid` with completed, failed and current steps coloured, and
+        one node per child instance (``children``) hanging from its subworkflow step by a
+        dotted edge, a link on it when the child has an ``href``."""
         done, failed, current = _STATE_STYLES
         lines = [self.to_mermaid()]
+        for number, child in enumerate(children, start=1):
+            if child.step not in self.steps:
+                continue  # a step the definition no longer has
+            node = f"{_CHILD_NODE}{number}"
+            lines.append(f'    {node}(["{child.label.translate(_LABEL_STRIP)}"])')
+            lines.append(f"    {child.step} -.-> {node}")
+            if child.href:
+                href = child.href.translate(_HREF_STRIP)
+                tooltip = child.tooltip.translate(_LABEL_STRIP)
+                lines.append(f'    click {node} href "{href}" "{tooltip}"')
         lines.extend(f"    style {name} {done}" for name in completed_steps or ())
         lines.extend(f"    style {name} {failed}" for name in failed_steps or ())
         if current_step:

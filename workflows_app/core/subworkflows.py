@@ -62,6 +62,9 @@ class SubworkflowStep(BaseStep):
       item, all at once; each child also receives its item under ``"item"``. The step
       completes when every child completed, with the output of each, in item order, in
       ``<step>_results``; a failed child fails the step.
+    - ``compensate``: True to undo the step, when the parent is compensated, by
+      compensating each child that completed (its own completed steps are undone, and
+      it ends ``canceled``); False (the default): nothing to undo.
     - ``on_parent_close``: what happens to children still running when the parent
       instance ends (completes, fails or is canceled): ``"terminate"`` (the default)
       or ``"request_cancel"`` cancel them, ``"abandon"`` leaves them running.
@@ -74,6 +77,7 @@ class SubworkflowStep(BaseStep):
     output: Mapping_ = None
     for_each: str | Callable[[Any], Any] | None = None
     on_parent_close: str = "terminate"
+    compensate: bool = False
 
     def __init__(
         self,
@@ -87,6 +91,7 @@ class SubworkflowStep(BaseStep):
         for_each: str | Callable[[Any], Any] | None = None,
         on_parent_close: str | None = None,
         retry_policy: Any = None,
+        compensate: bool | None = None,
     ) -> None:
         super().__init__(name, description)
         for attribute, value in (
@@ -97,6 +102,7 @@ class SubworkflowStep(BaseStep):
             ("for_each", for_each),
             ("on_parent_close", on_parent_close),
             ("retry_policy", retry_policy),
+            ("compensate", compensate),
         ):
             if value is not None:
                 setattr(self, attribute, value)
@@ -116,6 +122,8 @@ class SubworkflowStep(BaseStep):
             callable(self.for_each) or (isinstance(self.for_each, str) and self.for_each)
         ):
             raise ValueError(f"{where}: for_each must be a context key or a callable")
+        if not isinstance(self.compensate, bool):
+            raise ValueError(f"{where}: compensate must be True or False")
         if self.on_parent_close not in PARENT_CLOSE_POLICIES:
             allowed = ", ".join(repr(p) for p in PARENT_CLOSE_POLICIES)
             raise ValueError(f"{where}: on_parent_close must be one of {allowed}")

@@ -37,9 +37,11 @@ from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.core.types import StepStatus, WorkflowStatus
 from workflows_app.engine import semantics
 
-__all__ = ["advance", "cancel", "is_compensating", "record_of", "retry"]
+__all__ = ["advance", "cancel", "is_compensating", "record_of", "retry", "undo_completed"]
 
 KEY = metadata_keys.COMPENSATION
+BY_PARENT = "by_parent"
+"""In a compensation record: the instance is a child undone because its parent was."""
 Status = rules.CompensationStatus
 
 
@@ -89,6 +91,23 @@ def cancel(
     started = _start(instance, definition, "canceled", instance.error, seed)
     assert started is not None
     return [e for e in events if e[0] != "workflow.canceled"] + started
+
+
+def undo_completed(
+    instance: WorkflowInstanceData, definition: WorkflowDefinition, reason: str
+) -> list[semantics.Event] | None:
+    """Start undoing the completed steps of a *completed* instance (a child whose parent
+    is compensated, see :mod:`.child_compensation`): it ends ``canceled`` with
+    ``Canceled: <reason>`` once they are undone; its record says ``by_parent``. None
+    (and the instance unchanged): it has nothing to undo."""
+    if instance.status != WorkflowStatus.COMPLETED:
+        raise WorkflowStateError(f"Instance {instance.id} has not completed: nothing to undo")
+    seed = uuid.uuid5(uuid.NAMESPACE_OID, f"{instance.id}/undo").hex
+    started = _start(instance, definition, "canceled", f"Canceled: {reason}", seed)
+    if started is not None:
+        record = {**(record_of(instance) or {}), BY_PARENT: True}
+        instance.context.metadata = {**instance.context.metadata, KEY: record}
+    return started
 
 
 def retry(

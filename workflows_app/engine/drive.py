@@ -38,6 +38,7 @@ from workflows_app.core.exceptions import WorkflowValidationError
 from workflows_app.core.models import Token, WorkflowInstanceData
 from workflows_app.engine import (
     batches,
+    child_compensation,
     compensation,
     four_eyes,
     leases,
@@ -118,7 +119,10 @@ class Drive:
                         state, claimed, batch = self.flush(definition, state, batch)
                         continue
                     step = definition.steps.get(token.step)
-                    if step is not None and semantics.is_timer(step):
+                    if token.compensation and step is not None:
+                        batch.events.extend(semantics.enter(state, token, step))
+                        claimed = token
+                    elif step is not None and semantics.is_timer(step):
                         batch.sleep(state, definition, token, step)
                     elif step is None or semantics.waits(step):
                         state, claimed, batch = self._park(definition, state, batch, token, step)
@@ -133,7 +137,7 @@ class Drive:
                     continue
                 step = definition.steps[claimed.step]
                 if claimed.compensation:
-                    outcome = runner.run_compensation(step, state.context, self.engine)
+                    outcome = child_compensation.run(step, state.context, self.engine)
                 else:
                     outcome = runner.run_step(step, state.context, self.engine)
                 outcome, changes = semantics.keep_storable(

@@ -168,14 +168,15 @@ def take(
     state: WorkflowInstanceData,
     definition: WorkflowDefinition,
     events: list[semantics.Event],
+    here: bool = False,
 ) -> Lease:
     """Decide who runs the instance on after a change: this call, or whoever holds it.
 
-    In inline mode this call takes the instance when no live lease is held on it (a
-    lapsed lease is taken over) and claims the next step. Otherwise the lease is left
-    as it is: its holder, or a worker, runs the ready steps.
+    In inline mode (or with ``here``, in any mode) this call takes the instance when no
+    live lease is held on it (a lapsed lease is taken over) and claims the next step.
+    Otherwise the lease is left as it is: its holder, or a worker, runs the ready steps.
     """
-    if is_live(row, semantics.utcnow()) or not inline():
+    if is_live(row, semantics.utcnow()) or not (here or inline()):
         return Lease(KEEP, None)
     failed = take_over(row, state, events)
     if failed is None:

@@ -489,8 +489,8 @@ def claim_next(
     if token is None:
         return None
     step = definition.steps.get(token.step)
-    if step is None or waits(step) or is_timer(step):
-        return None
+    if step is None or (not token.compensation and (waits(step) or is_timer(step))):
+        return None  # a compensation always runs: it is code, even for a waiting step
     events.extend(enter(instance, token, step))
     return token
 

@@ -20,6 +20,7 @@ from workflows_app.core import (
     generate_mermaid_graph_with_state,
     parse_graph_to_dict,
 )
+from workflows_app.core.definition import GraphChild
 
 
 class Noop(BaseMachineStep):
@@ -241,6 +242,29 @@ def test_mermaid__with_state_appends_completed_failed_current_styles_in_order() 
 def test_mermaid__with_state_without_arguments_is_the_plain_graph() -> None:
     definition = mermaid_definition()
     assert definition.to_mermaid_with_state().splitlines() == MERMAID_LINES
+
+
+def test_mermaid__with_state_hangs_children_from_their_step_with_links() -> None:
+    children = [
+        GraphChild("review", 'pay "x" (1)', href='/a/1/"><b>', tooltip="Open [1]"),
+        GraphChild("review", "pay 2"),
+        GraphChild("gone", "pay 3", href="/a/3/"),  # a step the definition no longer has
+    ]
+    text = mermaid_definition().to_mermaid_with_state(
+        current_step="review",
+        completed_steps=["submit_req"],
+        failed_steps=["gw"],
+        children=children,
+    )
+    assert text.splitlines() == [
+        *MERMAID_LINES,
+        '    wf_child_1(["pay x 1"])',
+        "    review -.-> wf_child_1",
+        '    click wf_child_1 href "/a/1/b" "Open 1"',
+        '    wf_child_2(["pay 2"])',
+        "    review -.-> wf_child_2",
+        *STYLE_LINES,
+    ]
 
 
 def test_mermaid__with_state_several_completed_steps() -> None:
