@@ -557,6 +557,16 @@ class LocalExecutionEngine:
             step = definition.steps.get(token.step)
             if step is None:
                 events = semantics.fail_missing_step(instance, token)
+            elif token.compensation and step.step_type == StepType.SUBWORKFLOW:
+                # Undoing a subworkflow step's children is the persistent engine's
+                # (engine/child_compensation.py): here the compensation fails, clearly.
+                now = semantics.utcnow()
+                error = (
+                    f"Compensating subworkflow step '{token.step}' (undoing its children) "
+                    "needs the persistent engine"
+                )
+                outcome = semantics.Outcome(StepStatus.FAILED, now, now, error=error)
+                events = compensation.advance(instance, definition, token, outcome)
             elif step.step_type == StepType.SUBWORKFLOW:
                 events, children = self._call(instance, definition, token, step)
                 if children:

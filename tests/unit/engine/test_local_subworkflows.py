@@ -45,3 +45,32 @@ async def test_parent_canceled_while_a_childs_step_runs(
     await asyncio.wait_for(task, 2)
     assert child.status == after  # request_cancel: canceled once its step ended
     assert parent.status == "canceled"
+
+
+async def test_compensating_a_subworkflow_step_fails_clearly_in_memory(
+    engine, registry, kit
+) -> None:
+    """Undoing a subworkflow step's children is the persistent engine's: in memory the
+    compensation fails with a message saying so (it used to start the child again, for
+    ever)."""
+    from workflows_app import BaseMachineStep
+
+    class Book(BaseMachineStep):
+        def execute(self, context):
+            context.set("booked", True)
+
+        def compensate(self, context):
+            context.set("booked", False)
+
+    def fail(ctx):
+        raise RuntimeError("boom")
+
+    registry.register(kit.workflow([Book(name="book")], [], name="child"))
+    call = SubworkflowStep(name="call", workflow="child", compensate=True)
+    parent = kit.workflow([call, kit.step("fail", fail)], [Edge("call", "fail")], name="parent")
+
+    instance = await asyncio.wait_for(engine.start_workflow(parent), 10)
+
+    record = instance.context.metadata["compensation"]
+    assert (instance.status, str(record["status"])) == ("failed", "failed")
+    assert "needs the persistent engine" in record["errors"][0]["error"]
