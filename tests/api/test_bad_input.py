@@ -227,6 +227,17 @@ def test_unstorable_values__are_422_at_their_place_on_every_post_route(
         (f"/instances/{uuid.uuid4()}/cancel", '{"x": [%s]}'),
         (f"/instances/{uuid.uuid4()}/retry", '{"x": [%s]}'),
         (f"/webhooks/{webhook_token}", '{"x": [%s]}'),
+        # The routes added since: suspension, rework, messages, comments, delegation.
+        (f"/instances/{uuid.uuid4()}/suspend", '{"reason": [%s]}'),
+        (f"/instances/{uuid.uuid4()}/resume", '{"x": [%s]}'),
+        (f"/instances/{uuid.uuid4()}/withdraw", '{"x": [%s]}'),
+        ("/instances/suspend", '{"workflow_name": "api_review", "reason": [%s]}'),
+        ("/instances/resume", '{"workflow_name": "api_review", "x": [%s]}'),
+        (f"/tasks/{task_id}/send-back", '{"to_step": "x", "reason": [%s]}'),
+        (f"/tasks/{task_id}/comments", '{"text": [%s]}'),
+        (f"/tasks/{task_id}/delegate", '{"to_user": "bob", "x": [%s]}'),
+        (f"/tasks/{task_id}/resolve", '{"data": {"x": %s}}'),
+        ("/messages", '{"name": "m", "correlation_key": "k", "payload": {"x": %s}}'),
     ]
     before = row_counts()
     for path, template in routes:
