@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from workflows_app.core.multi_instance import results_key
 from workflows_app.core.steps import BaseStep
 from workflows_app.core.types import StepType
 
@@ -174,11 +175,6 @@ def child_inputs(step: SubworkflowStep, context: WorkflowContext) -> list[dict[s
 def parent_output(step: SubworkflowStep, child_data: dict[str, Any]) -> dict[str, Any]:
     """What the parent gets back from a child's final context data."""
     return _mapped(step.output, child_data, child_data, "output")
-
-
-def results_key(step_name: str) -> str:
-    """The parent's context key of a for-each step's results, in item order."""
-    return f"{step_name}_results"
 
 
 def child_failure(workflow: str, child_id: Any, status: str, error: str | None) -> str:

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from workflows_app.core.definition import WorkflowDefinition
 from workflows_app.core.models import Token, WorkflowInstanceData
+from workflows_app.core.multi_instance import results_key
 from workflows_app.core.types import StepStatus, StepType
 from workflows_app.engine import compensation, leases, semantics
 
@@ -124,7 +125,7 @@ class Batch:
         if items is not None:
             semantics.start_items(state, token, items)
         if children is not None and getattr(step, "for_each", None) is not None:
-            state.context.data[f"{token.step}_results"] = [None] * len(children)
+            state.context.data[results_key(token.step)] = [None] * len(children)
         self.events.extend(semantics.wait(state, definition, token))
         self.items.append(
             Park(token.id, step, fields, callback, correlation, items, item_fields, children)

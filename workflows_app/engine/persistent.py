@@ -230,10 +230,12 @@ class PersistentExecutionEngine(AwaitableAPI):
         """
         if not isinstance(task_id, HumanTaskModel):
             fields = ("instance_id", "step_name", "step_execution_id", "status", "multi_index")
+            # With the columns the completion's checks read (four-eyes, the owner of a
+            # delegated task), so that none is read again, deferred, on its own.
             found = (
                 HumanTaskModel.objects.using(self.using)
                 .filter(pk=task_actions.task_pk(task_id))
-                .only(*fields, "tenant_id")
+                .only(*fields, "tenant_id", "excluded_users", "owner_id")
                 .first()
             )
             if found is None:
